@@ -107,4 +107,9 @@ export interface TaskMessage {
   properties: TaskProperties;
   body: TaskBody;
   deliveryInfo?: DeliveryInfo;
+  /**
+   * Protocol v1 only: the body's `utc` flag (Celery: `body.get('utc', True)`). `false` means a naive
+   * `eta`/`expires` is in the sender's local time. Absent for v2 messages.
+   */
+  utc?: boolean;
 }
