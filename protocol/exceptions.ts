@@ -26,6 +26,7 @@
  * side) `exception_to_python` creates a synthetic `celery.exceptions.MyError(Exception)` subclass
  * (verified with Celery 5.6.3: `MyError('m', 1)`, `isinstance(e, Exception)`; no SecurityError).
  */
+import { pyRepr } from './repr.ts';
 import { ProtocolError } from './errors.ts';
 import { isPlainObject, type PyValue } from './values.ts';
 
@@ -47,44 +48,17 @@ export interface PythonErrorOptions {
 }
 
 /** Python's `repr()` of a value (good enough for messages). */
-export function pyRepr(value: unknown): string {
-  if (value === null || value === undefined) return 'None';
-  if (value === true) return 'True';
-  if (value === false) return 'False';
-  if (typeof value === 'bigint') return value.toString();
-  if (typeof value === 'number') {
-    if (Number.isNaN(value)) return 'nan';
-    if (!Number.isFinite(value)) return value > 0 ? 'inf' : '-inf';
-    return String(value);
-  }
-  if (typeof value === 'string') {
-    const quote = value.includes("'") && !value.includes('"') ? '"' : "'";
-    let out = '';
-    for (const ch of value) {
-      if (ch === '\\') out += '\\\\';
-      else if (ch === quote) out += `\\${ch}`;
-      else if (ch === '\n') out += '\\n';
-      else if (ch === '\r') out += '\\r';
-      else if (ch === '\t') out += '\\t';
-      else out += ch;
-    }
-    return quote + out + quote;
-  }
-  if (Array.isArray(value)) return `[${value.map(pyRepr).join(', ')}]`;
-  if (value instanceof Uint8Array) {
-    return `b'${Array.from(value, (b) => (b >= 0x20 && b < 0x7f && b !== 0x27 && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('')}'`;
-  }
-  if (isPlainObject(value)) {
-    return `{${Object.entries(value).map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`).join(', ')}}`;
-  }
+/** Python's `repr` of a value in an exception's args; a nested Python exception shows as its repr. */
+function reprArg(value: unknown): string {
   if (value instanceof PythonError) return value.message;
-  return String(value);
+  if (value === undefined) return 'None';
+  return pyRepr(value as PyValue);
 }
 
 /** `ClassName(arg1, arg2)` like Python's `BaseException.__repr__`. */
 function reprException(excType: string, args: readonly PyValue[]): string {
   const short = excType.slice(excType.lastIndexOf('.') + 1);
-  return `${short}(${args.map(pyRepr).join(', ')})`;
+  return `${short}(${args.map(reprArg).join(', ')})`;
 }
 
 /**
@@ -391,7 +365,7 @@ function toPyArg(value: unknown): PyValue {
     return value;
   }
   if (value === undefined) return null;
-  return pyRepr(value);
+  return reprArg(value);
 }
 
 /**

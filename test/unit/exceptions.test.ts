@@ -17,10 +17,10 @@ import {
   MaxRetriesExceededError,
   TaskError,
   CeleryTimeoutError,
-  pyRepr,
   tracebackOf,
   type ExceptionInfo,
 } from '../../protocol/exceptions.ts';
+import { pyRepr } from '../../protocol/repr.ts';
 import { ProtocolError } from '../../protocol/errors.ts';
 import * as states from '../../protocol/states.ts';
 
