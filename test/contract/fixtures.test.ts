@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { parseKombuJson, loads } from '../../protocol/serialization/index.ts';
 import { decodeRedisEnvelope } from '../../protocol/envelope/redis.ts';
 import { fromAmqpMessage, type AmqpMessageLike } from '../../protocol/envelope/amqp.ts';
+import { decodeBasicProperties } from '../../protocol/envelope/amqp-wire.ts';
 import { decodeTaskMessage, decodeTaskHeaders } from '../../protocol/message.ts';
 import { ContentDisallowed } from '../../protocol/errors.ts';
 import { parseResultMeta, parseChordJoinMember, parseRpcReply, resultValue } from '../../protocol/result.ts';
@@ -31,15 +32,31 @@ function load(entry: Entry): PyDict {
   return parseKombuJson(readFileSync(`fixtures/${entry.folder}/${entry.scenario}.json`, 'utf8')) as PyDict;
 }
 
-/** An AMQP capture, decoded from the exact property bytes RabbitMQ delivered, through amqplib's codec. */
+const camel = (k: string) => k.replace(/_(.)/g, (_, x: string) => x.toUpperCase());
+
+/**
+ * An AMQP capture, decoded from the exact property bytes RabbitMQ delivered: with celeriac's own wire
+ * codec, and cross-checked with amqplib's where amqplib can read them (it rejects py-amqp's `L` tag).
+ */
 function amqpRaw(c: PyDict): RawMessage {
-  const properties = amqpDefs.decode(60, Buffer.from(c.properties_raw_b64 as string, 'base64'));
+  const block = Buffer.from(c.properties_raw_b64 as string, 'base64');
+  const ours = decodeBasicProperties(block) as Record<string, unknown>;
+  const properties: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(ours)) properties[k === 'application_headers' ? 'headers' : camel(k)] = v;
+  let viaAmqplib: RawMessage | undefined;
+  try {
+    viaAmqplib = fromAmqpMessage({ content: Buffer.alloc(0), fields: {}, properties: amqpDefs.decode(60, block) });
+  } catch (err) {
+    assert.match(String(err), /Unexpected type tag "L"/, 'amqplib fails only on the L tag');
+  }
   const msg: AmqpMessageLike = {
     content: Buffer.from(c.body_b64 as string, 'base64'),
     fields: { exchange: c.exchange as string, routingKey: c.routing_key as string, redelivered: false, deliveryTag: 1 },
     properties: properties as AmqpMessageLike['properties'],
   };
-  return fromAmqpMessage(msg);
+  const raw = fromAmqpMessage(msg);
+  if (viaAmqplib) assert.deepEqual(viaAmqplib.headers, raw.headers, 'amqplib and celeriac read the same headers');
+  return raw;
 }
 
 function rawOf(c: PyDict): RawMessage {
