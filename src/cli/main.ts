@@ -2,10 +2,18 @@
  * celeriac's command line. One file per command; this one only wires them to commander.
  */
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { registerDecode } from './decode.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+/** package.json, found from src/cli (a checkout) or dist/src/cli (a build). */
+function packageJson(): { version: string } {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    const url = new URL(rel, import.meta.url);
+    if (existsSync(url)) return JSON.parse(readFileSync(url, 'utf8')) as { version: string };
+  }
+  return { version: '0.0.0' };
+}
+const pkg = packageJson();
 
 export function buildProgram(): Command {
   const program = new Command('celeriac')
