@@ -2,6 +2,8 @@
 // against py-amqp 5.4.0: every property block RabbitMQ delivered in the recorded fixtures, and
 // known-answer bytes produced with the venv's `amqp.serialization.dumps` / `loads` (embedded below).
 import { test } from 'node:test';
+import { throwsProtocolError } from '../helpers/assert.ts';
+
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,22 +19,11 @@ import { ProtocolError } from '../../protocol/errors.ts';
 import { parseKombuJson } from '../../protocol/serialization/index.ts';
 import { Decimal, PyDate, PyDateTime, PyTime, UUID, type PyDict, type PyValue } from '../../protocol/values.ts';
 
+const protocolError = (fn: () => unknown, match?: RegExp) => throwsProtocolError(fn, 'properties', match);
+
 const hex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 const b64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
-function protocolError(fn: () => unknown, match?: RegExp): ProtocolError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof ProtocolError, `expected a ProtocolError, got ${String(caught)}`);
-  assert.equal(caught.part, 'properties', caught.message);
-  if (match) assert.match(caught.message, match);
-  return caught;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: every property block RabbitMQ delivered to py-amqp

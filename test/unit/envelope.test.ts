@@ -3,6 +3,8 @@
 // the AMQP property blocks are what py-amqp 5.4.0 writes for the same messages. The AMQP tests go through
 // amqplib's own codec (real AMQP table bytes).
 import { test } from 'node:test';
+import { throwsProtocolError } from '../helpers/assert.ts';
+
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -13,6 +15,8 @@ import { createTaskMessage } from '../../protocol/task.ts';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { Decimal, PyDate, PyDateTime, UUID, type PyDict, type PyValue } from '../../protocol/values.ts';
 import type { RawMessage } from '../../protocol/types.ts';
+
+const envelopeError = (fn: () => unknown, match?: RegExp) => throwsProtocolError(fn, 'envelope', match);
 
 const require = createRequire(import.meta.url);
 // amqplib's package "exports" hide lib/; load its codec by path (amqplib 2.x: lib/codec.js, lib/defs.js)
@@ -33,19 +37,6 @@ const CUSTOM_ENVELOPE = "{\"body\": \"W1syLCAzXSwgeyJ6IjogNH0sIHsiY2FsbGJhY2tzIj
 const PLAIN_AMQP_PROPS_B64 = "/gAQYXBwbGljYXRpb24vanNvbgV1dGYtOAAAAVcEbGFuZ1MAAAACcHkEdGFza1MAAAAIcHJvai5hZGQCaWRTAAAAJDExMTExMTExLTIyMjItMzMzMy00NDQ0LTU1NTU1NTU1NTU1NQZzaGFkb3dWA2V0YVYHZXhwaXJlc1YFZ3JvdXBWC2dyb3VwX2luZGV4VgdyZXRyaWVzSQAAAAAJdGltZWxpbWl0QQAAAAJWVgdyb290X2lkUwAAACQxMTExMTExMS0yMjIyLTMzMzMtNDQ0NC01NTU1NTU1NTU1NTUJcGFyZW50X2lkVghhcmdzcmVwclMAAAAGKDIsIDMpCmt3YXJnc3JlcHJTAAAACHsneic6IDR9Bm9yaWdpblMAAAAJZ2VuMUBob3N0DWlnbm9yZV9yZXN1bHR0ABVyZXBsYWNlZF90YXNrX25lc3RpbmdJAAAAAA9zdGFtcGVkX2hlYWRlcnNWBnN0YW1wc0YAAAAAAgAkMTExMTExMTEtMjIyMi0zMzMzLTQ0NDQtNTU1NTU1NTU1NTU1BHJycnI=";
 /** ... and for the CUSTOM message (custom headers: ints, float, None, nested, bool, non-ASCII str, Decimals). */
 const CUSTOM_AMQP_PROPS_B64 = "/wAQYXBwbGljYXRpb24vanNvbgV1dGYtOAAAAiAEbGFuZ1MAAAACcHkEdGFza1MAAAAIcHJvai5hZGQCaWRTAAAAJDIyMjIyMjIyLTIyMjItMzMzMy00NDQ0LTU1NTU1NTU1NTU1NQZzaGFkb3dWA2V0YVYHZXhwaXJlc1MAAAAZMjAwMC0wMS0wMVQwMDowMDowMCswMDowMAVncm91cFYLZ3JvdXBfaW5kZXhWB3JldHJpZXNJAAAAAAl0aW1lbGltaXRBAAAAAlZWB3Jvb3RfaWRTAAAAJDIyMjIyMjIyLTIyMjItMzMzMy00NDQ0LTU1NTU1NTU1NTU1NQlwYXJlbnRfaWRWCGFyZ3NyZXByUwAAAAYoMiwgMykKa3dhcmdzcmVwclMAAAAIeyd6JzogNH0Gb3JpZ2luUwAAAAlnZW4xQGhvc3QNaWdub3JlX3Jlc3VsdHQAFXJlcGxhY2VkX3Rhc2tfbmVzdGluZ0kAAAAAD3N0YW1wZWRfaGVhZGVyc1YGc3RhbXBzRgAAAAAFeC1pbnRJ/////wd4LWludDMySX////8HeC1mbG9hdGQ/+AAAAAAAAAZ4LW5vbmVWCHgtbmVzdGVkRgAAACEBYUEAAAASSQAAAAFJAAAAAkYAAAADAWJWAWNTAAAAAWQGeC1ib29sdAEFeC1zdHJTAAAABmjDqWxsbwV4LWRlY0QCAAABOgZ4LWxpc3RBAAAACkEAAAAARgAAAAAJeC1uZWctZGVjRAH////7AgMkMjIyMjIyMjItMjIyMi0zMzMzLTQ0NDQtNTU1NTU1NTU1NTU1BHJycnIBMA==";
-
-function envelopeError(fn: () => unknown, match?: RegExp): ProtocolError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof ProtocolError, `expected a ProtocolError, got ${String(caught)}`);
-  assert.equal(caught.part, 'envelope', caught.message);
-  if (match) assert.match(caught.message, match);
-  return caught;
-}
 
 /** The basic-properties block as amqplib would put it on the wire, then decoded by amqplib. */
 function throughAmqpProperties(options: Record<string, unknown>, content: Uint8Array): Record<string, unknown> {

@@ -3,6 +3,7 @@
 // app.amqp.as_task_v2(...), and celery.worker.strategy.hybrid_to_proto2 / proto1_to_proto2 on a
 // task_protocol=1 message). See the report of the session that wrote this file for the scripts.
 import { test } from 'node:test';
+import { throwsProtocolError } from '../helpers/assert.ts';
 import assert from 'node:assert/strict';
 import { createTaskMessage } from '../../protocol/task.ts';
 import {
@@ -24,19 +25,6 @@ const V1_PROTO1 = {"body": [[1, 2], {"z": 3}, {"callbacks": [{"task": "proj.tsum
 
 const enc = new TextEncoder();
 
-function throwsPart(fn: () => unknown, part: string, match?: RegExp, path?: string): ProtocolError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof ProtocolError, `expected a ProtocolError, got ${String(caught)}`);
-  assert.equal(caught.part, part, caught.message);
-  if (match) assert.match(caught.message, match);
-  if (path !== undefined) assert.equal(caught.path, path);
-  return caught;
-}
 
 function rawOf(headers: PyDict, body: string | Uint8Array, contentType = 'application/json'): RawMessage {
   return {
@@ -128,11 +116,11 @@ test('createTaskMessage: defaults, custom headers merged flat, expiration rules'
   assert.equal(c.headers.expires, '2026-01-01T00:00:02.000500+00:00');
   assert.equal(c.properties.expiration, '2000');
 
-  throwsPart(() => createTaskMessage({ task: '' }), 'headers', /task name/);
-  throwsPart(() => createTaskMessage({ task: 't', args: {} as never }), 'body', /list or tuple/);
-  throwsPart(() => createTaskMessage({ task: 't', kwargs: [] as never }), 'body', /mapping/);
-  throwsPart(() => createTaskMessage({ task: 't', countdown: NaN }), 'headers', /finite/);
-  throwsPart(() => createTaskMessage({ task: 't', stampedHeaders: ['a'] }), 'headers', /stamped header/);
+  throwsProtocolError(() => createTaskMessage({ task: '' }), 'headers', /task name/);
+  throwsProtocolError(() => createTaskMessage({ task: 't', args: {} as never }), 'body', /list or tuple/);
+  throwsProtocolError(() => createTaskMessage({ task: 't', kwargs: [] as never }), 'body', /mapping/);
+  throwsProtocolError(() => createTaskMessage({ task: 't', countdown: NaN }), 'headers', /finite/);
+  throwsProtocolError(() => createTaskMessage({ task: 't', stampedHeaders: ['a'] }), 'headers', /stamped header/);
 });
 
 const SAMPLE: TaskMessage = createTaskMessage({
@@ -166,7 +154,7 @@ test('decodes the real msgpack and yaml messages Celery sent', () => {
     assert.deepEqual(msg.body, { args: [2, 3], kwargs: { z: 4 }, embed: { callbacks: null, errbacks: null, chain: null, chord: null } });
     assert.equal(msg.headers.argsrepr, '(2, 3)');
     // not accepted -> ContentDisallowed (part content-type)
-    const err = throwsPart(() => decodeTaskMessage(raw), 'content-type');
+    const err = throwsProtocolError(() => decodeTaskMessage(raw), 'content-type');
     assert.ok(err instanceof ContentDisallowed);
   }
 });
@@ -189,11 +177,11 @@ test('decodeTaskHeaders never touches the body', () => {
   assert.deepEqual(info.headers?.timelimit, [null, null]);
   assert.equal(info.properties.content_type, 'application/x-nothing');
   // the body is only looked at by decodeBody / decodeTaskMessage
-  throwsPart(() => decodeBody(raw, { accept: ['application/x-nothing'] }), 'compression');
+  throwsProtocolError(() => decodeBody(raw, { accept: ['application/x-nothing'] }), 'compression');
   const lazy = new LazyTaskMessage(rawOf(SAMPLE.headers as PyDict, '[[1], {}, {'));
   assert.equal(lazy.task, 'proj.sample');
   assert.equal(lazy.bodyDecoded, false);
-  throwsPart(() => lazy.body, 'body');
+  throwsProtocolError(() => lazy.body, 'body');
   const ok = new LazyTaskMessage(encodeTaskMessage(SAMPLE));
   assert.deepEqual(ok.body, SAMPLE.body);
   assert.equal(ok.bodyDecoded, true);
@@ -229,14 +217,14 @@ test('header validation errors name the header (part "headers")', () => {
     [{ ...base, shadow: {} }, 'headers.shadow'],
   ];
   for (const [h, path] of cases) {
-    throwsPart(() => decodeTaskHeaders(rawOf(h, '[[], {}, null]')), 'headers', undefined, path);
-    throwsPart(() => decodeTaskMessage(rawOf(h, 'not even json')), 'headers', undefined, path);
+    throwsProtocolError(() => decodeTaskHeaders(rawOf(h, '[[], {}, null]')), 'headers', undefined, path);
+    throwsProtocolError(() => decodeTaskMessage(rawOf(h, 'not even json')), 'headers', undefined, path);
   }
   // no task header at all is not an error: it is a protocol 1 message (the body decides)
   assert.equal(decodeTaskHeaders(rawOf({ id: 'b' }, '')).protocol, 1);
-  throwsPart(() => decodeTaskMessage(rawOf({ id: 'b' }, 'not json')), 'body');
-  throwsPart(() => decodeTaskHeaders({ ...rawOf(base, ''), headers: [] as never }), 'headers', /dict/);
-  throwsPart(() => decodeTaskHeaders({ ...rawOf(base, ''), properties: { priority: 'high' } }), 'properties', /priority/);
+  throwsProtocolError(() => decodeTaskMessage(rawOf({ id: 'b' }, 'not json')), 'body');
+  throwsProtocolError(() => decodeTaskHeaders({ ...rawOf(base, ''), headers: [] as never }), 'headers', /dict/);
+  throwsProtocolError(() => decodeTaskHeaders({ ...rawOf(base, ''), properties: { priority: 'high' } }), 'properties', /priority/);
 });
 
 test('body validation errors (part "body") say what was wrong', () => {
@@ -255,24 +243,24 @@ test('body validation errors (part "body") say what was wrong', () => {
   for (const [body, re, path] of cases) {
     if (body.startsWith('{')) {
       // a dict body without args under v2 headers is not hybrid: it is a bad v2 body
-      throwsPart(() => decodeTaskMessage(rawOf(h, body)), 'body', /must be a list/);
+      throwsProtocolError(() => decodeTaskMessage(rawOf(h, body)), 'body', /must be a list/);
       continue;
     }
-    throwsPart(() => decodeTaskMessage(rawOf(h, body)), 'body', re, path);
+    throwsProtocolError(() => decodeTaskMessage(rawOf(h, body)), 'body', re, path);
   }
   // missing embed keys default to null; embed null is allowed
   assert.deepEqual(decodeTaskMessage(rawOf(h, '[[1], {"a": 1}, {"chord": null}]')).body.embed, { callbacks: null, errbacks: null, chain: null, chord: null });
   assert.deepEqual(decodeTaskMessage(rawOf(h, '[[1], {"a": 1}, null]')).body.embed, { callbacks: null, errbacks: null, chain: null, chord: null });
   // undecodable / disallowed / not a task at all
-  throwsPart(() => decodeTaskMessage(rawOf(h, '[[1], {')), 'body');
-  throwsPart(() => decodeTaskMessage(rawOf(h, '[[], {}, null]', 'application/x-python-serialize')), 'content-type', /pickle/);
-  throwsPart(() => decodeTaskMessage(rawOf({}, '[[], {}, null]')), 'body', /not a protocol 1 task/);
-  throwsPart(() => decodeTaskMessage(rawOf({}, '{"id": "x"}')), 'body', /no "task" key/);
-  throwsPart(() => decodeTaskMessage(rawOf({}, '{"task": "t", "id": "i", "args": [], "kwargs": []}')), 'body', /mapping/);
-  throwsPart(() => decodeTaskMessage(rawOf({}, '{"task": "t", "args": []}')), 'body', /id is missing/, 'body.id');
-  throwsPart(() => decodeTaskMessage(rawOf({ ...h, compression: 'application/x-gzip' }, 'not zlib')), 'compression');
-  throwsPart(() => decodeTaskMessage(rawOf({ ...h, compression: 'application/x-nope' }, 'x')), 'compression');
-  throwsPart(() => decodeTaskMessage(rawOf({ ...h, compression: 5 }, 'x')), 'headers', /compression/);
+  throwsProtocolError(() => decodeTaskMessage(rawOf(h, '[[1], {')), 'body');
+  throwsProtocolError(() => decodeTaskMessage(rawOf(h, '[[], {}, null]', 'application/x-python-serialize')), 'content-type', /pickle/);
+  throwsProtocolError(() => decodeTaskMessage(rawOf({}, '[[], {}, null]')), 'body', /not a protocol 1 task/);
+  throwsProtocolError(() => decodeTaskMessage(rawOf({}, '{"id": "x"}')), 'body', /no "task" key/);
+  throwsProtocolError(() => decodeTaskMessage(rawOf({}, '{"task": "t", "id": "i", "args": [], "kwargs": []}')), 'body', /mapping/);
+  throwsProtocolError(() => decodeTaskMessage(rawOf({}, '{"task": "t", "args": []}')), 'body', /id is missing/, 'body.id');
+  throwsProtocolError(() => decodeTaskMessage(rawOf({ ...h, compression: 'application/x-gzip' }, 'not zlib')), 'compression');
+  throwsProtocolError(() => decodeTaskMessage(rawOf({ ...h, compression: 'application/x-nope' }, 'x')), 'compression');
+  throwsProtocolError(() => decodeTaskMessage(rawOf({ ...h, compression: 5 }, 'x')), 'headers', /compression/);
 });
 
 test('protocol v1 message -> v2 exactly like the worker (hybrid_to_proto2)', () => {
