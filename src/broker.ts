@@ -1,0 +1,76 @@
+/**
+ * The seam between celeriac's runtime (producer, worker) and a message transport. A transport is chosen
+ * by URL scheme (redis://, rediss://, sentinel:// today; amqp:// next) and implements this interface
+ * with kombu's exact layout, so Python and TypeScript processes share queues.
+ */
+import type { RawMessage } from '../protocol/types.ts';
+
+/** Exchange types kombu knows. */
+export type ExchangeType = 'direct' | 'topic' | 'fanout' | 'headers';
+
+export interface ExchangeDeclaration {
+  name: string;
+  type: ExchangeType;
+  durable?: boolean;
+  autoDelete?: boolean;
+}
+
+/** A queue as Celery declares it (`kombu.Queue`): name, exchange, routing key, arguments. */
+export interface QueueDeclaration {
+  name: string;
+  exchange: ExchangeDeclaration;
+  routingKey: string;
+  durable?: boolean;
+  autoDelete?: boolean;
+  exclusive?: boolean;
+  /** `x-max-priority`, `x-queue-type`, `x-expires`, ... */
+  arguments?: Record<string, unknown>;
+  /** Consumer-side priority for `x-max-priority` queues. */
+  maxPriority?: number;
+}
+
+/** Where to publish: Celery sends direct-queue tasks to exchange `""` with routing key = queue name. */
+export interface PublishTarget {
+  exchange: string;
+  routingKey: string;
+  /** Declared (once per connection) before the first publish, as kombu's `maybe_declare` does. */
+  declare?: QueueDeclaration[];
+  /** The exchange type when `exchange` is not `""`; Redis keeps no exchange metadata. */
+  exchangeType?: ExchangeType;
+}
+
+/** One delivered message. Exactly one of ack / reject must be called (the worker guarantees it). */
+export interface Delivery {
+  readonly raw: RawMessage;
+  /** The queue it was taken from. */
+  readonly queue: string;
+  ack(): Promise<void>;
+  /** `requeue=false` drops it (dead-letters on AMQP); `requeue=true` puts it back. */
+  reject(requeue: boolean): Promise<void>;
+}
+
+export interface ConsumeOptions {
+  /** Max unacked deliveries held (0 = unlimited), like `basic_qos(prefetch_count)`. */
+  prefetch: number;
+}
+
+export interface Consumer {
+  /** Change the prefetch limit (the worker raises it for each held ETA task). */
+  setPrefetch(n: number): void;
+  /** Stop taking new messages; resolves when no fetch is in flight. Held deliveries stay unacked. */
+  cancel(): Promise<void>;
+}
+
+export interface Broker {
+  /** Redacted URL for logs and errors (never contains a password). */
+  readonly safeUrl: string;
+  connect(): Promise<void>;
+  declareQueue(queue: QueueDeclaration): Promise<void>;
+  publish(raw: RawMessage, target: PublishTarget): Promise<void>;
+  consume(queues: string[], onMessage: (delivery: Delivery) => void, options: ConsumeOptions): Consumer;
+  /** Number of messages waiting in a queue (all priority levels). */
+  queueLength(queue: string): Promise<number>;
+  purge(queue: string): Promise<number>;
+  /** Gives back every unacked delivery this broker holds (front of the queue), then disconnects. */
+  close(): Promise<void>;
+}
