@@ -1,0 +1,143 @@
+/**
+ * Redis URLs as Celery users write them, turned into ioredis options. Shared by the Redis transport
+ * and the Redis result backend. Credentials never leave this module except inside the options.
+ *
+ *   redis://[[user]:password@]host[:port][/db]
+ *   rediss://...?ssl_cert_reqs=required|optional|none&ssl_ca_certs=...&ssl_certfile=...&ssl_keyfile=...
+ *   sentinel://[:password@]host:port[;sentinel://host2:port2...][/db]  (master name from transport options)
+ *   redis+socket:///path/to/redis.sock[?virtual_host=db]   (also unix://, socket://)
+ */
+import { readFileSync } from 'node:fs';
+import type { RedisOptions } from 'ioredis';
+import { CeleriacError } from '../../protocol/errors.ts';
+
+export class ConfigurationError extends CeleriacError {
+  override name = 'ConfigurationError';
+  override readonly code = 'ECONFIG';
+}
+
+export interface RedisTarget {
+  options: RedisOptions;
+  db: number;
+  /** The URL with the password replaced by `**`, for logs and errors. */
+  safeUrl: string;
+  scheme: 'redis' | 'rediss' | 'sentinel' | 'socket';
+}
+
+/** Transport options that matter for connecting (`broker_transport_options` / `result_backend_transport_options`). */
+export interface RedisConnectOptions {
+  /** Sentinel master group name (`master_name`). */
+  master_name?: string;
+  /** Options for the sentinel connections themselves, e.g. `{ password }` (`sentinel_kwargs`). */
+  sentinel_kwargs?: { password?: string; username?: string };
+  socket_timeout?: number;
+  socket_connect_timeout?: number;
+  [other: string]: unknown;
+}
+
+/** `redis://user:secret@host/0` -> `redis://user:**@host/0`; also masks every `;`-separated sentinel URL. */
+export function safeUrl(url: string): string {
+  return url
+    .split(';')
+    .map((part) => part.replace(/^([a-z+]+:\/\/)([^@/]*)@/i, (_, scheme: string, auth: string) => {
+      const i = auth.indexOf(':');
+      return i < 0 ? `${scheme}${auth}@` : `${scheme}${auth.slice(0, i)}:**@`;
+    }))
+    .join(';');
+}
+
+function parseDb(path: string, url: string): number {
+  const text = path.replace(/^\/+/, '').split('/')[0] ?? '';
+  if (text === '') return 0;
+  const db = Number(text);
+  if (!Number.isInteger(db) || db < 0) throw new ConfigurationError(`invalid Redis db number ${JSON.stringify(text)} in ${safeUrl(url)}`);
+  return db;
+}
+
+function tlsOptions(params: URLSearchParams, url: string): NonNullable<RedisOptions['tls']> {
+  const reqs = (params.get('ssl_cert_reqs') ?? 'required').toLowerCase().replace(/^cert_/, '');
+  if (!['required', 'optional', 'none'].includes(reqs)) {
+    throw new ConfigurationError(`ssl_cert_reqs must be required, optional or none (got ${JSON.stringify(reqs)}) in ${safeUrl(url)}`);
+  }
+  const read = (name: string) => {
+    const path = params.get(name);
+    if (!path) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigurationError(`cannot read ${name} file ${JSON.stringify(path)}`, { cause: err });
+    }
+  };
+  const tls: NonNullable<RedisOptions['tls']> = { rejectUnauthorized: reqs === 'required' };
+  const ca = read('ssl_ca_certs');
+  const cert = read('ssl_certfile');
+  const key = read('ssl_keyfile');
+  if (ca) tls.ca = ca;
+  if (cert) tls.cert = cert;
+  if (key) tls.key = key;
+  return tls;
+}
+
+export function parseRedisUrl(url: string, transport: RedisConnectOptions = {}): RedisTarget {
+  const safe = safeUrl(url);
+  const scheme = /^([a-z+]+):\/\//i.exec(url)?.[1]?.toLowerCase();
+  const common: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: null };
+  if (transport.socket_connect_timeout !== undefined) common.connectTimeout = transport.socket_connect_timeout * 1000;
+  if (transport.socket_timeout !== undefined) common.commandTimeout = transport.socket_timeout * 1000;
+
+  if (scheme === 'redis' || scheme === 'rediss' || scheme === 'valkey' || scheme === 'valkeys') {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch (err) {
+      throw new ConfigurationError(`invalid Redis URL ${safe}`, { cause: err });
+    }
+    const db = u.searchParams.has('db') ? parseDb(u.searchParams.get('db')!, url) : parseDb(u.pathname, url);
+    const options: RedisOptions = { ...common, host: u.hostname || '127.0.0.1', port: u.port ? Number(u.port) : 6379, db };
+    if (u.username) options.username = decodeURIComponent(u.username);
+    if (u.password) options.password = decodeURIComponent(u.password);
+    const tls = scheme.endsWith('s');
+    if (tls) options.tls = tlsOptions(u.searchParams, url);
+    return { options, db, safeUrl: safe, scheme: tls ? 'rediss' : 'redis' };
+  }
+
+  if (scheme === 'sentinel') {
+    const parts = url.split(';').map((p) => p.trim()).filter(Boolean);
+    const sentinels: { host: string; port: number }[] = [];
+    let password: string | undefined;
+    let db = 0;
+    for (const part of parts) {
+      let u: URL;
+      try {
+        u = new URL(part);
+      } catch (err) {
+        throw new ConfigurationError(`invalid sentinel URL ${safeUrl(part)}`, { cause: err });
+      }
+      sentinels.push({ host: u.hostname, port: u.port ? Number(u.port) : 26379 });
+      if (u.password) password = decodeURIComponent(u.password);
+      if (u.pathname && u.pathname !== '/') db = parseDb(u.pathname, url);
+    }
+    if (!transport.master_name) {
+      throw new ConfigurationError(`a sentinel:// URL needs the master name: set broker_transport_options.master_name (${safe})`);
+    }
+    const options: RedisOptions = { ...common, sentinels, name: transport.master_name, db };
+    if (password) options.password = password;
+    if (transport.sentinel_kwargs?.password) options.sentinelPassword = transport.sentinel_kwargs.password;
+    if (transport.sentinel_kwargs?.username) options.sentinelUsername = transport.sentinel_kwargs.username;
+    return { options, db, safeUrl: safe, scheme: 'sentinel' };
+  }
+
+  if (scheme === 'redis+socket' || scheme === 'unix' || scheme === 'socket') {
+    const rest = url.slice(url.indexOf('://') + 3);
+    const [path, query = ''] = rest.split('?') as [string, string?];
+    const params = new URLSearchParams(query);
+    const dbText = params.get('virtual_host') ?? params.get('db') ?? '0';
+    const db = parseDb(dbText, url);
+    const options: RedisOptions = { ...common, path: path.replace(/^[^@]*@/, ''), db };
+    const auth = /^([^@]*)@/.exec(path)?.[1];
+    if (auth?.includes(':')) options.password = decodeURIComponent(auth.slice(auth.indexOf(':') + 1));
+    return { options, db, safeUrl: safe, scheme: 'socket' };
+  }
+
+  throw new ConfigurationError(`not a Redis URL: ${safe} (use redis://, rediss://, sentinel:// or redis+socket://)`);
+}
