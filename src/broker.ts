@@ -52,6 +52,12 @@ export interface Delivery {
 export interface ConsumeOptions {
   /** Max unacked deliveries held (0 = unlimited), like `basic_qos(prefetch_count)`. */
   prefetch: number;
+  /**
+   * Problems the consumer cannot hand to a delivery: a malformed message (an error naming the queue,
+   * with the ProtocolError as `cause`; the message is moved aside, not lost), connection failures
+   * (naming the safe URL), a handler that threw. Default: the broker's `onError`, else `console.error`.
+   */
+  onError?: (error: Error) => void;
 }
 
 export interface Consumer {

@@ -1,0 +1,303 @@
+/**
+ * The Redis transport: kombu's exact layout (`kombu/transport/redis.py`), so TypeScript and Python
+ * processes share queues, bindings and the unacked hash.
+ *
+ * Differences from kombu, all on the safe side:
+ * - a publish that matches no binding throws {@link UnroutableError} (kombu drops it silently) unless
+ *   `deadletter_queue` is set;
+ * - a malformed list element is moved to `<queue>.celeriac.invalid` and reported, not lost;
+ * - close() gives held messages back so they keep their original order (kombu reverses them);
+ * - restoring one of our own deliveries whose exchange/routing key no longer reach a queue puts it back
+ *   on the queue it came from (kombu would drop it).
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import { encodeRedisEnvelope } from '../../../protocol/index.ts';
+import type { RawMessage } from '../../../protocol/types.ts';
+import type {
+  Broker, ConsumeOptions, Consumer, Delivery, ExchangeType, PublishTarget, QueueDeclaration,
+} from '../../broker.ts';
+import { parseRedisUrl } from '../../redis/url.ts';
+import { BrokerConnectionError, BrokerError, UnroutableError } from '../errors.ts';
+import { RedisConsumer, type ConsumerHost, type RedisDelivery } from './consumer.ts';
+import { inferExchangeType, lookupQueues, prepareBind, type Binding } from './exchange.ts';
+import { messagePriority, RedisKeys } from './keys.ts';
+import { resolveRedisOptions, type RedisTransportOptions, type ResolvedRedisOptions } from './options.ts';
+import { execOk, UnackedStore } from './qos.ts';
+
+export interface RedisBrokerOptions {
+  /** Where problems no caller can receive go (connection drops, restore failures). Default: console.error. */
+  onError?: (error: Error) => void;
+}
+
+export class RedisBroker implements Broker, ConsumerHost {
+  readonly safeUrl: string;
+  readonly db: number;
+  readonly options: ResolvedRedisOptions;
+  readonly keys: RedisKeys;
+  readonly client: Redis;
+  readonly store: UnackedStore;
+  private readonly redisOptions: RedisOptions;
+  private readonly onError: ((error: Error) => void) | undefined;
+  private readonly exchangeTypes = new Map<string, ExchangeType>();
+  private readonly fanoutQueues = new Set<string>();
+  private readonly declared = new Set<string>();
+  private readonly consumers = new Set<RedisConsumer>();
+  /** Held deliveries of every consumer, in delivery order. */
+  private readonly held = new Set<RedisDelivery>();
+  private restoreTimer: NodeJS.Timeout | undefined;
+  private restoring: Promise<unknown> | undefined;
+  private closed = false;
+
+  constructor(url: string, transportOptions: RedisTransportOptions = {}, options: RedisBrokerOptions = {}) {
+    const target = parseRedisUrl(url, transportOptions);
+    this.safeUrl = target.safeUrl;
+    this.db = target.db;
+    this.options = resolveRedisOptions(transportOptions, target.db);
+    this.keys = new RedisKeys(this.options);
+    this.redisOptions = { ...target.options };
+    if (typeof transportOptions.client_name === 'string') this.redisOptions.connectionName = transportOptions.client_name;
+    this.onError = options.onError;
+    this.client = this.newClient(this.redisOptions, (err) => this.report(err));
+    this.store = new UnackedStore(this.client, this.keys, this.options, (ex, rk) => this.route(ex, rk));
+  }
+
+  // ---- connections and error reporting -------------------------------------------------------------
+
+  private newClient(options: RedisOptions, report: (err: Error) => void): Redis {
+    const client = new Redis(options);
+    let lastReport = 0;
+    let quiet = false;
+    client.on('ready', () => (quiet = false));
+    client.on('error', (err: Error) => {
+      // ioredis retries forever (with backoff) and emits one error per attempt: report the first of
+      // each outage, then at most every 30 s
+      const now = Date.now();
+      if (quiet && now - lastReport < 30_000) return;
+      quiet = true;
+      lastReport = now;
+      report(new BrokerConnectionError(`Redis broker ${this.safeUrl}: ${err.message} (reconnecting)`, { cause: err }));
+    });
+    return client;
+  }
+
+  newBlockingClient(report: (err: Error) => void): Redis {
+    const o: RedisOptions = { ...this.redisOptions };
+    // a blocking BRPOP must not trip the per-command timeout derived from socket_timeout
+    if (o.commandTimeout !== undefined) o.commandTimeout = Math.max(o.commandTimeout, (this.options.brpopTimeout + 5) * 1000);
+    return this.newClient(o, report);
+  }
+
+  report(err: Error, onError?: (err: Error) => void): void {
+    const sink = onError ?? this.onError;
+    if (sink) {
+      try {
+        sink(err);
+        return;
+      } catch {
+        // fall through to the console
+      }
+    }
+    console.error(`[celeriac] ${err.name}: ${err.message}`);
+  }
+
+  async connect(): Promise<void> {
+    if (this.closed) throw new BrokerError(`broker ${this.safeUrl} is closed`);
+    try {
+      if (this.client.status === 'wait') await this.client.connect();
+      await this.client.ping();
+    } catch (err) {
+      throw new BrokerConnectionError(`cannot connect to the Redis broker ${this.safeUrl}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  // ---- exchanges, bindings, routing ----------------------------------------------------------------
+
+  /** kombu `Queue.declare` on Redis: remembers the exchange type and SADDs the binding (`_queue_bind`). */
+  async declareQueue(queue: QueueDeclaration): Promise<void> {
+    const ex = queue.exchange;
+    if (!ex?.name) return; // kombu binds only to a named exchange; the default exchange needs nothing
+    this.exchangeTypes.set(ex.name, ex.type);
+    if (ex.type === 'fanout') this.fanoutQueues.add(queue.name);
+    const b = prepareBind(ex.type, queue.routingKey ?? '', queue.name);
+    await this.client.sadd(this.keys.bindingKey(ex.name), this.keys.bindingMember(b.routingKey, b.pattern, b.queue));
+  }
+
+  private async maybeDeclare(queue: QueueDeclaration): Promise<void> {
+    const id = JSON.stringify([queue.name, queue.exchange?.name, queue.exchange?.type, queue.routingKey]);
+    if (this.declared.has(id)) return;
+    await this.declareQueue(queue);
+    this.declared.add(id);
+  }
+
+  /** The binding table of an exchange (kombu `get_table`). */
+  async bindings(exchange: string): Promise<Binding[]> {
+    const members = await this.client.smembers(this.keys.bindingKey(exchange));
+    const out: Binding[] = [];
+    for (const m of members) {
+      const b = this.keys.parseBindingMember(m);
+      if (b) out.push(b);
+    }
+    return out;
+  }
+
+  /**
+   * kombu `Channel._lookup`: the queues a message to `exchange`/`routingKey` reaches. The default
+   * exchange routes to the queue named by the routing key; otherwise the exchange type is the declared
+   * one, else inferred from the bindings. No match: `[deadletter_queue]` or `[]`.
+   */
+  async route(exchange: string, routingKey: string, type?: ExchangeType): Promise<string[]> {
+    let queues: string[];
+    if (!exchange) queues = routingKey ? [routingKey] : [];
+    else {
+      const table = await this.bindings(exchange);
+      queues = lookupQueues(type ?? this.exchangeTypes.get(exchange) ?? inferExchangeType(table), table, routingKey);
+    }
+    if (queues.length === 0 && this.options.deadletterQueue) queues = [this.options.deadletterQueue];
+    return queues;
+  }
+
+  // ---- publishing ----------------------------------------------------------------------------------
+
+  /**
+   * kombu `basic_publish`: a fresh `delivery_tag`, `delivery_info` = the exchange and routing key, then
+   * LPUSH to each queue's priority key (direct/topic/default exchange) or PUBLISH (fanout).
+   */
+  async publish(raw: RawMessage, target: PublishTarget): Promise<void> {
+    if (this.closed) throw new BrokerError(`broker ${this.safeUrl} is closed`);
+    for (const q of target.declare ?? []) await this.maybeDeclare(q);
+    const { exchange, routingKey } = target;
+    const type = exchange ? target.exchangeType ?? this.exchangeTypes.get(exchange) : 'direct';
+    const envelope = encodeRedisEnvelope(
+      { ...raw, deliveryInfo: { exchange, routing_key: routingKey } },
+      { deliveryTag: randomUUID() },
+    );
+    if (type === 'fanout') {
+      await this.client.publish(this.keys.fanoutChannel(exchange, routingKey), envelope);
+      return;
+    }
+    if (type === 'headers') {
+      throw new BrokerError(`exchange ${JSON.stringify(exchange)}: headers exchanges are not supported on Redis (kombu routes direct, topic and fanout)`);
+    }
+    if (!exchange && !routingKey) throw new UnroutableError(exchange, routingKey, 'the default exchange needs the queue name as routing key');
+    const queues = await this.route(exchange, routingKey, type);
+    if (queues.length === 0) {
+      throw new UnroutableError(exchange, routingKey,
+        `no binding in ${JSON.stringify(this.keys.bindingKey(exchange))} matches (declare the queue first, or set deadletter_queue); kombu would drop it silently`);
+    }
+    const pri = messagePriority(raw.properties?.priority);
+    const keys = queues.map((q) => this.keys.prefixed(this.keys.queueKey(q, pri)));
+    if (keys.length === 1) await this.client.lpush(keys[0]!, envelope);
+    else {
+      const m = this.client.multi();
+      for (const k of keys) m.lpush(k, envelope);
+      execOk(await m.exec(), `publishing to ${queues.join(', ')}`);
+    }
+  }
+
+  // ---- consuming -----------------------------------------------------------------------------------
+
+  consume(queues: string[], onMessage: (delivery: Delivery) => void, options: ConsumeOptions): Consumer {
+    if (this.closed) throw new BrokerError(`broker ${this.safeUrl} is closed`);
+    if (queues.length === 0) throw new BrokerError('consume() needs at least one queue');
+    const fanout = queues.filter((q) => this.fanoutQueues.has(q));
+    if (fanout.length) {
+      throw new BrokerError(`queues bound to a fanout exchange (${fanout.join(', ')}) are not consumable yet on Redis (kombu uses PSUBSCRIBE for them)`);
+    }
+    const consumer = new RedisConsumer(this, queues, onMessage, options);
+    this.consumers.add(consumer);
+    return consumer;
+  }
+
+  /** kombu restores visible messages when polling starts and then periodically while consuming. */
+  async startRestoring(onError?: (err: Error) => void): Promise<void> {
+    if (!this.restoreTimer && !this.closed) {
+      const tick = () => {
+        if (this.restoring || this.closed) return this.restoring;
+        this.restoring = this.restoreVisible({ onError })
+          .catch((err: Error) => this.report(new BrokerError(`restore_visible on ${this.safeUrl} failed: ${err.message}`, { cause: err }), onError))
+          .finally(() => (this.restoring = undefined));
+        return this.restoring;
+      };
+      this.restoreTimer = setInterval(tick, this.options.restoreVisibleInterval * 1000);
+      this.restoreTimer.unref();
+      await tick();
+      return;
+    }
+    await this.restoring;
+  }
+
+  /**
+   * kombu `QoS.restore_visible`: gives back (to the front of their queues, flagged redelivered) the
+   * messages any consumer, Python or TypeScript, has held unacked for longer than `visibility_timeout`
+   * seconds (or `options.visibilityTimeout`). Skipped while another process holds the `unacked_mutex`
+   * lock. Per-message failures go to `options.onError` (those stay unacked). Returns how many.
+   * Consumers run it when they start and every `restore_visible_interval` seconds.
+   */
+  async restoreVisible(options: { visibilityTimeout?: number; onError?: (err: Error) => void } = {}): Promise<number> {
+    return this.store.restoreVisible((err) => this.report(err, options.onError), options.visibilityTimeout);
+  }
+
+  track(d: RedisDelivery): void {
+    this.held.add(d);
+  }
+
+  untrack(d: RedisDelivery): void {
+    this.held.delete(d);
+  }
+
+  consumerDone(c: RedisConsumer): void {
+    this.consumers.delete(c);
+    if (this.consumers.size === 0 && this.restoreTimer) {
+      clearInterval(this.restoreTimer);
+      this.restoreTimer = undefined;
+    }
+  }
+
+  // ---- queues --------------------------------------------------------------------------------------
+
+  /** kombu `_size`: LLEN of every priority key. */
+  async queueLength(queue: string): Promise<number> {
+    const p = this.client.pipeline();
+    for (const k of this.keys.allQueueKeys(queue)) p.llen(k);
+    const res = (await p.exec()) ?? [];
+    return res.reduce((sum, [err, n]) => sum + (err ? 0 : Number(n)), 0);
+  }
+
+  /** kombu `_purge`: LLEN + DEL of every priority key; returns how many messages were removed. */
+  async purge(queue: string): Promise<number> {
+    const m = this.client.multi();
+    for (const k of this.keys.allQueueKeys(queue)) m.llen(k).del(k);
+    const res = await m.exec();
+    execOk(res, `purging ${queue}`);
+    return (res ?? []).reduce((sum, [, n], i) => sum + (i % 2 === 0 ? Number(n) : 0), 0);
+  }
+
+  // ---- shutdown ------------------------------------------------------------------------------------
+
+  /**
+   * Cancels the consumers, gives every held delivery back to the FRONT of its queue (flagged
+   * redelivered, like kombu's `restore_unacked_once`; in their original order), then disconnects.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.restoreTimer) clearInterval(this.restoreTimer);
+    this.restoreTimer = undefined;
+    await Promise.all([...this.consumers].map((c) => c.cancel()));
+    await this.restoring;
+    // RPUSH one by one: the last pushed is consumed first, so push the latest delivery first
+    for (const d of [...this.held].reverse()) {
+      try {
+        await d.giveBack();
+      } catch (err) {
+        this.report(new BrokerError(`close(): could not give back delivery ${d.deliveryTag} of ${JSON.stringify(d.queue)} (it stays in ${this.keys.unacked} until a visibility restore): ${(err as Error).message}`, { cause: err }));
+      }
+    }
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+}

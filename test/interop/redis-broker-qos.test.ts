@@ -1,0 +1,170 @@
+// The Redis transport's QoS, queue cycling, malformed messages, fanout and scheme registry, against real
+// Redis (no Python needed).
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProtocolError } from '../../protocol/errors.ts';
+import { createBroker } from '../../src/brokers/index.ts';
+import { InvalidMessageError } from '../../src/brokers/errors.ts';
+import { RedisBroker } from '../../src/brokers/redis/broker.ts';
+import { ConfigurationError } from '../../src/redis/url.ts';
+import type { Delivery } from '../../src/broker.ts';
+import { uniqueName } from '../helpers/peers.ts';
+import { DB, URL, collect, dropPrefixes, ids, newPrefix, rawClient, sleep, taskRaw } from '../helpers/redis-broker.ts';
+
+after(dropPrefixes);
+
+test('prefetch 2 holds exactly 2 unacked; ack frees a slot; reject(requeue) goes to the back; close() gives held ones back to the front', async (t) => {
+  const prefix = newPrefix();
+  const q = uniqueName('rb.qos');
+  const broker = new RedisBroker(URL, { global_keyprefix: prefix });
+  for (const id of ['m1', 'm2', 'm3', 'm4']) await broker.publish(taskRaw(id), { exchange: '', routingKey: q });
+  const got: Delivery[] = [];
+  const consumer = broker.consume([q], (d) => got.push(d), { prefetch: 2 });
+  await sleep(400);
+  assert.deepEqual(ids(got), ['m1', 'm2']);
+  assert.equal(await broker.queueLength(q), 2);
+  const redis = rawClient();
+  t.after(() => redis.quit());
+  assert.equal(await redis.hlen(`${prefix}unacked`), 2);
+  assert.equal(await redis.zcard(`${prefix}unacked_index`), 2);
+
+  await got[0]!.ack();
+  await sleep(300);
+  assert.deepEqual(ids(got), ['m1', 'm2', 'm3']);
+  assert.equal(await redis.hlen(`${prefix}unacked`), 2);
+
+  await got[1]!.reject(true); // m2 to the back: LPUSH
+  await sleep(300);
+  assert.deepEqual(ids(got), ['m1', 'm2', 'm3', 'm4']);
+  const back = JSON.parse((await redis.lindex(`${prefix}${q}`, 0))!) as { headers: { id: string; redelivered: boolean } };
+  assert.equal(back.headers.id, 'm2');
+  assert.equal(back.headers.redelivered, true);
+
+  consumer.setPrefetch(0); // unlimited: would take m2 now
+  await sleep(300);
+  assert.deepEqual(ids(got), ['m1', 'm2', 'm3', 'm4', 'm2']);
+  assert.equal(got[4]!.raw.deliveryInfo.redelivered, true);
+  await got[2]!.ack(); // m3 acked; m4 and m2 (again) still held
+
+  await broker.close();
+  assert.equal(await redis.hlen(`${prefix}unacked`), 0);
+  assert.equal(await redis.zcard(`${prefix}unacked_index`), 0);
+  // given back to the FRONT (RPUSH), in delivery order: m4 first, then m2
+  const order = (await redis.lrange(`${prefix}${q}`, 0, -1)).reverse().map((e) => (JSON.parse(e) as { headers: { id: string } }).headers.id);
+  assert.deepEqual(order, ['m4', 'm2']);
+  await assert.rejects(got[3]!.ack(), /already given back to the queue by close\(\)/);
+});
+
+test('several queues: BRPOP keys priority-major, round_robin rotates the queue that delivered, priority keeps order, sorted sorts', async (t) => {
+  for (const [strategy, expected] of [
+    ['round_robin', ['a1', 'b1', 'a2', 'b2', 'b3', 'a-p9']],
+    ['priority', ['a1', 'a2', 'b1', 'b2', 'b3', 'a-p9']],
+    ['sorted', ['a1', 'a2', 'b1', 'b2', 'b3', 'a-p9']],
+  ] as const) {
+    const prefix = newPrefix();
+    const [a, b] = [uniqueName('rb.a'), uniqueName('rb.b')];
+    const broker = new RedisBroker(URL, { global_keyprefix: prefix, queue_order_strategy: strategy });
+    t.after(() => broker.close());
+    await broker.publish(taskRaw('a-p9', 9), { exchange: '', routingKey: a });
+    for (const id of ['a1', 'a2']) await broker.publish(taskRaw(id), { exchange: '', routingKey: a });
+    for (const id of ['b1', 'b2', 'b3']) await broker.publish(taskRaw(id), { exchange: '', routingKey: b });
+    const { deliveries, consumer } = await collect(broker, strategy === 'sorted' ? [b, a] : [a, b], 6);
+    await consumer.cancel();
+    assert.deepEqual(ids(deliveries), expected, strategy);
+    assert.equal(ids(deliveries).at(-1), 'a-p9', 'priority 9 is served last on Redis');
+    for (const d of deliveries) await d.ack();
+  }
+});
+
+test('a malformed list element is reported with the queue and a ProtocolError, moved aside byte for byte, and consuming goes on', async (t) => {
+  const prefix = newPrefix();
+  const q = uniqueName('rb.bad');
+  const broker = new RedisBroker(URL, { global_keyprefix: prefix });
+  t.after(() => broker.close());
+  const redis = rawClient();
+  t.after(() => redis.quit());
+  const notUtf8 = Buffer.from([0x7b, 0xff, 0xfe, 0x7d]);
+  await redis.lpush(`${prefix}${q}`, 'not json at all');
+  await redis.lpush(`${prefix}${q}`, notUtf8);
+  await broker.publish(taskRaw('good-1'), { exchange: '', routingKey: q });
+  const errors: Error[] = [];
+  const got: Delivery[] = [];
+  const consumer = broker.consume([q], (d) => got.push(d), { prefetch: 0, onError: (e) => errors.push(e) });
+  await sleep(500);
+  await consumer.cancel();
+  assert.deepEqual(ids(got), ['good-1']);
+  assert.equal(errors.length, 2);
+  for (const e of errors) {
+    assert.ok(e instanceof InvalidMessageError, String(e));
+    assert.equal(e.queue, q);
+    assert.ok(e.cause instanceof ProtocolError);
+    assert.equal(e.movedTo, `${prefix}${q}.celeriac.invalid`);
+    assert.match(e.message, new RegExp(`queue "${q.replaceAll('.', '\\.')}": dropped a malformed message`));
+  }
+  assert.match(errors[1]!.message, /not valid UTF-8/);
+  const moved = await redis.lrangeBuffer(`${prefix}${q}.celeriac.invalid`, 0, -1);
+  assert.deepEqual(moved.reverse(), [Buffer.from('not json at all'), notUtf8]);
+  await got[0]!.ack();
+});
+
+test('fanout publish goes to kombu\'s /<db>.<exchange>/<routing key> channel, with global_keyprefix', async (t) => {
+  const prefix = newPrefix();
+  const ex = uniqueName('rb.fan');
+  const broker = new RedisBroker(URL, { global_keyprefix: prefix });
+  t.after(() => broker.close());
+  const sub = rawClient();
+  t.after(() => sub.disconnect());
+  const channel = `${prefix}/${DB}.${ex}/worker.heartbeat`;
+  const got = new Promise<string>((resolve) => sub.on('message', (_c: string, m: string) => resolve(m)));
+  await sub.subscribe(channel);
+  await broker.publish(taskRaw('fan-1'), { exchange: ex, routingKey: 'worker.heartbeat', exchangeType: 'fanout' });
+  const env = JSON.parse(await got) as { headers: { id: string }; properties: { delivery_info: unknown } };
+  assert.equal(env.headers.id, 'fan-1');
+  assert.deepEqual(env.properties.delivery_info, { exchange: ex, routing_key: 'worker.heartbeat' });
+});
+
+test('createBroker picks the transport by scheme; amqp is not there yet; errors never show the password', () => {
+  const b = createBroker('redis://user:s3cret@127.0.0.1:6379/7', { visibility_timeout: 10 });
+  assert.ok(b instanceof RedisBroker);
+  assert.equal(b.safeUrl, 'redis://user:**@127.0.0.1:6379/7');
+  void b.close();
+  assert.throws(() => createBroker('amqp://guest:pw@localhost//'), (e: unknown) => e instanceof ConfigurationError && /not implemented yet/.test(e.message) && !e.message.includes('pw@'));
+  assert.throws(() => createBroker('sqs://x'), /unsupported broker URL/);
+  assert.throws(() => createBroker('redis://h/0', { queue_order_strategy: 'fifo' }), /queue_order_strategy must be "round_robin", "sorted" or "priority"/);
+  assert.throws(() => createBroker('redis://h/0', { priority_steps: [3, 0] }), /priority_steps must be a non-empty ascending list/);
+});
+
+test('connect() to an unreachable Redis fails with the safe URL', async () => {
+  const broker = new RedisBroker('redis://u:topsecret@127.0.0.1:1/0', { socket_connect_timeout: 0.5 }, { onError: () => {} });
+  await assert.rejects(broker.connect(), (e: unknown) => {
+    assert.match((e as Error).message, /cannot connect to the Redis broker redis:\/\/u:\*\*@127\.0\.0\.1:1\/0/);
+    assert.ok(!(e as Error).message.includes('topsecret'));
+    return true;
+  });
+  await broker.close();
+});
+
+test('a killed connection reconnects: the consumer keeps consuming and held deliveries can still be acked', async (t) => {
+  const prefix = newPrefix();
+  const q = uniqueName('rb.reconnect');
+  const name = uniqueName('celeriac-test').replaceAll('.', '-');
+  const broker = new RedisBroker(URL, { global_keyprefix: prefix, client_name: name }, { onError: () => {} });
+  t.after(() => broker.close());
+  await broker.publish(taskRaw('r1'), { exchange: '', routingKey: q });
+  const got: Delivery[] = [];
+  broker.consume([q], (d) => got.push(d), { prefetch: 0 });
+  await sleep(300);
+  assert.deepEqual(ids(got), ['r1']);
+  const redis = rawClient();
+  t.after(() => redis.quit());
+  const list = (await redis.client('LIST')) as string;
+  const victims = list.split('\n').filter((l) => l.includes(` name=${name} `)).map((l) => /id=(\d+)/.exec(l)![1]!);
+  assert.ok(victims.length >= 2, list); // the shared connection and the blocking one
+  for (const id of victims) await redis.client('KILL', 'ID', id);
+  await broker.publish(taskRaw('r2'), { exchange: '', routingKey: q });
+  await got[0]!.ack();
+  for (let i = 0; i < 30 && got.length < 2; i++) await sleep(100);
+  assert.deepEqual(ids(got), ['r1', 'r2']);
+  await got[1]!.ack();
+  assert.equal(await redis.hlen(`${prefix}unacked`), 0);
+});
