@@ -2,14 +2,18 @@
  * The seam between celeriac's runtime and a result backend (Redis today; RPC next). Backends store and
  * read Celery's own records (protocol/result.ts) so Python and TypeScript read each other's results.
  */
+import { CeleriacError } from '../protocol/errors.ts';
 import type { ResultMeta } from '../protocol/result.ts';
 import type { PyValue } from '../protocol/values.ts';
 
 export interface WaitOptions {
-  /** Seconds; undefined waits forever. */
-  timeout?: number;
+  /**
+   * Seconds; undefined waits forever. As in Celery (`if timeout and elapsed >= timeout`), `0` and
+   * `null` also mean "wait forever".
+   */
+  timeout?: number | null;
   signal?: AbortSignal;
-  /** Called for every state change seen while waiting (e.g. PROGRESS). */
+  /** Called for every state change seen while waiting (e.g. PROGRESS), the final READY one included. */
   onMessage?: (meta: ResultMeta) => void;
 }
 
@@ -20,6 +24,8 @@ export interface ResultBackend {
   storeResult(meta: ResultMeta): Promise<void>;
   /** The stored record, or a PENDING one when nothing is stored. */
   getTaskMeta(taskId: string): Promise<ResultMeta>;
+  /** Records of several tasks in one round trip (PENDING for missing ones), in the order asked. */
+  getMany?(taskIds: readonly string[]): Promise<ResultMeta[]>;
   /** Resolves with the first READY record (SUCCESS, FAILURE, REVOKED); subscribes, never polls. */
   waitForReady(taskId: string, options?: WaitOptions): Promise<ResultMeta>;
   /** Called when a task is sent, so the wait that follows cannot miss the result. */
@@ -29,4 +35,32 @@ export interface ResultBackend {
   restoreGroup(groupId: string): Promise<PyValue | null>;
   deleteGroup(groupId: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * A wait for a result gave up (Celery's `celery.exceptions.TimeoutError('The operation timed out.')`).
+ * `name` is `TimeoutError` like Celery's class; `taskId` and `timeout` (seconds) say which wait.
+ */
+export class ResultTimeoutError extends CeleriacError {
+  override name = 'TimeoutError';
+  override readonly code = 'ETIMEDOUT';
+  readonly taskId: string;
+  readonly timeout: number;
+  constructor(taskId: string, timeout: number) {
+    super(`The operation timed out: no result for task ${taskId} within ${timeout} s`);
+    this.taskId = taskId;
+    this.timeout = timeout;
+  }
+}
+
+/** The operation needs a result backend and none is configured (Celery's `DisabledBackend`). */
+export class NoResultBackendError extends CeleriacError {
+  override name = 'NoResultBackendError';
+  override readonly code = 'ENOBACKEND';
+}
+
+/** A result could not be stored (Celery's `BackendStoreError`), e.g. a value over Redis' 512 MB limit. */
+export class BackendStoreError extends CeleriacError {
+  override name = 'BackendStoreError';
+  override readonly code = 'EBACKENDSTORE';
 }

@@ -9,12 +9,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { RedisOptions } from 'ioredis';
-import { CeleriacError } from '../../protocol/errors.ts';
+import { ConfigurationError } from '../errors.ts';
 
-export class ConfigurationError extends CeleriacError {
-  override name = 'ConfigurationError';
-  override readonly code = 'ECONFIG';
-}
+export { ConfigurationError };
 
 export interface RedisTarget {
   options: RedisOptions;
@@ -96,7 +93,7 @@ export function parseRedisUrl(url: string, transport: RedisConnectOptions = {}):
     const options: RedisOptions = { ...common, host: u.hostname || '127.0.0.1', port: u.port ? Number(u.port) : 6379, db };
     if (u.username) options.username = decodeURIComponent(u.username);
     if (u.password) options.password = decodeURIComponent(u.password);
-    const tls = scheme.endsWith('s');
+    const tls = scheme === 'rediss' || scheme === 'valkeys';
     if (tls) options.tls = tlsOptions(u.searchParams, url);
     return { options, db, safeUrl: safe, scheme: tls ? 'rediss' : 'redis' };
   }

@@ -1,0 +1,85 @@
+/**
+ * Result backends by URL scheme (Celery's `result_backend` setting):
+ *
+ * | URL                                                  | backend                               |
+ * |------------------------------------------------------|---------------------------------------|
+ * | `redis://`, `rediss://`, `sentinel://`, `redis+socket://` (also `unix://`, `socket://`, `valkey://`) | {@link RedisBackend} |
+ * | `rpc://`                                             | not yet implemented (clear error)     |
+ * | `''`, `null`, `undefined`, `disabled`, `disabled://` | {@link DisabledBackend}               |
+ */
+import type { ResultBackend, WaitOptions } from '../backend.ts';
+import { NoResultBackendError } from '../backend.ts';
+import { ConfigurationError, safeUrl } from '../redis/url.ts';
+import type { ResultMeta } from '../../protocol/result.ts';
+import type { PyValue } from '../../protocol/values.ts';
+import { RedisBackend, type RedisBackendOptions } from './redis.ts';
+
+export { RedisBackend } from './redis.ts';
+export type { RedisBackendOptions, RedisBackendTransportOptions } from './redis.ts';
+
+export type BackendOptions = RedisBackendOptions;
+
+const E_NO_BACKEND = 'No result backend is configured. Set result_backend (e.g. redis://localhost:6379/0) to store and read task results.';
+const E_CHORD_NO_BACKEND = 'Starting chords requires a result backend to be configured, but none was provided.';
+
+/**
+ * Celery's `DisabledBackend`: storing is a no-op (workers run fine without a backend), every read
+ * throws {@link NoResultBackendError}.
+ */
+export class DisabledBackend implements ResultBackend {
+  readonly safeUrl = 'disabled://';
+  async connect(): Promise<void> {}
+  async storeResult(_meta: ResultMeta): Promise<void> {}
+  async getTaskMeta(_taskId: string): Promise<ResultMeta> {
+    throw new NoResultBackendError(E_NO_BACKEND);
+  }
+  async getMany(_taskIds: readonly string[]): Promise<ResultMeta[]> {
+    throw new NoResultBackendError(E_NO_BACKEND);
+  }
+  async waitForReady(_taskId: string, _options?: WaitOptions): Promise<ResultMeta> {
+    throw new NoResultBackendError(E_NO_BACKEND);
+  }
+  async forget(_taskId: string): Promise<void> {
+    throw new NoResultBackendError(E_NO_BACKEND);
+  }
+  async saveGroup(_groupId: string, _resultTuple: PyValue): Promise<void> {
+    throw new NoResultBackendError(E_NO_BACKEND);
+  }
+  async restoreGroup(_groupId: string): Promise<PyValue | null> {
+    throw new NoResultBackendError(E_NO_BACKEND);
+  }
+  async deleteGroup(_groupId: string): Promise<void> {
+    throw new NoResultBackendError(E_NO_BACKEND);
+  }
+  /** Celery's `ensure_chords_allowed`. */
+  ensureChordsAllowed(): never {
+    throw new NoResultBackendError(E_CHORD_NO_BACKEND);
+  }
+  async close(): Promise<void> {}
+}
+
+/** The backend for a `result_backend` URL. Nothing connects until `connect()` or the first command. */
+export function createBackend(url: string | null | undefined, options: BackendOptions = {}): ResultBackend {
+  const text = (url ?? '').trim();
+  if (text === '' || /^(disabled|none)(:\/\/\/?)?$/i.test(text)) return new DisabledBackend();
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1]?.toLowerCase();
+  switch (scheme) {
+    case 'redis':
+    case 'rediss':
+    case 'valkey':
+    case 'valkeys':
+    case 'sentinel':
+    case 'redis+socket':
+    case 'unix':
+    case 'socket':
+      return new RedisBackend(text, options);
+    case 'rpc':
+      throw new ConfigurationError(
+        `result backend rpc:// is not yet implemented in celeriac (${safeUrl(text)}); use a redis:// result backend for now`,
+      );
+    default:
+      throw new ConfigurationError(
+        `unsupported result backend ${safeUrl(text)}: celeriac supports redis://, rediss://, sentinel://, redis+socket:// (rpc:// is planned)`,
+      );
+  }
+}
