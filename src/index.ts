@@ -1,5 +1,34 @@
 /**
- * celeriac: Celery's wire protocol in TypeScript. Today the package exposes the protocol layer;
- * brokers, result backends, producer, worker and beat are built on it in src/.
+ * celeriac: Celery's wire protocol in TypeScript. The protocol layer (also at `celeriac/protocol`),
+ * and the runtime built on it: app, producer, results, brokers, backends, worker.
  */
 export * from '../protocol/index.ts';
+
+// app, settings, routing and producer
+export { Celery, createApp } from './app.ts';
+export type { AppOptions, TaskOptions, TaskHandle, RegisteredTask } from './app.ts';
+export { resolveConfig, DEFAULT_SETTINGS, SETTING_NAMES } from './config.ts';
+export type { Settings, SettingsInput, RetryPolicy, RetryPolicyInput, TransportOptions, ResolveConfigOptions } from './config.ts';
+export { createRouter } from './routing.ts';
+export type {
+  Router, RoutesSetting, RouteMap, RouterFunction, Route, RouteValue, RouteOptions, RouteResult, QueuesSetting, QueueSpec,
+  ExchangeSpec, RoutedQueue,
+} from './routing.ts';
+export { runInTaskContext, currentTaskContext, anonNodename } from './producer.ts';
+export type { SendTaskOptions, TaskContext } from './producer.ts';
+export { ConfigurationError, QueueNotFoundError, OperationalError } from './errors.ts';
+
+// results
+export { AsyncResult, GroupResult, resultFromTuple } from './result.ts';
+export type { GetOptions, AsyncResultOptions, RevokeControl } from './result.ts';
+export { ResultTimeoutError, NoResultBackendError, BackendStoreError } from './backend.ts';
+export type { ResultBackend, WaitOptions } from './backend.ts';
+export { createBackend } from './backends/index.ts';
+
+// brokers
+export { createBroker } from './brokers/index.ts';
+export type { Broker, Delivery, Consumer, QueueDeclaration, ExchangeDeclaration, PublishTarget } from './broker.ts';
+
+// worker and signals
+export * from './worker/index.ts';
+export { signals, Signal } from './signals.ts';

@@ -3,7 +3,10 @@
  */
 import { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
+import { registerCall } from './call.ts';
 import { registerDecode } from './decode.ts';
+import { registerResult } from './result.ts';
+import { registerWorker } from './worker.ts';
 
 /** package.json, found from src/cli (a checkout) or dist/src/cli (a build). */
 function packageJson(): { version: string } {
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .showHelpAfterError();
   registerDecode(program);
+  registerCall(program);
+  registerResult(program);
+  registerWorker(program, pkg.version);
   return program;
 }
 

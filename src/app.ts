@@ -1,0 +1,328 @@
+/**
+ * The app: Celery's `Celery` object in TypeScript. It holds the resolved settings, creates the broker
+ * and the result backend lazily from their URLs, sends tasks (`sendTask`, task handles' `delay` /
+ * `applyAsync`) and reads results (`AsyncResult`).
+ *
+ *   const app = new Celery({ broker_url: 'redis://localhost:6379/0', result_backend: 'redis://localhost:6379/1' });
+ *   const add = app.task<[number, number], number>('tasks.add');   // a task implemented in Python
+ *   const r = await add.delay(2, 3);
+ *   console.log(await r.get({ timeout: 10 }));                      // 5
+ *   await app.close();
+ *
+ * Tasks declared with an implementation (`app.task('ts.mul', (x: number, y: number) => x * y)`) are
+ * registered in `app.tasks` for a worker on this app to run.
+ */
+import { signature, immutableSignature } from '../protocol/canvas.ts';
+import type { SignatureDict } from '../protocol/types.ts';
+import { isPlainObject, type PyDict, type PyValue } from '../protocol/values.ts';
+import type { Broker } from './broker.ts';
+import type { ResultBackend } from './backend.ts';
+import { createBackend as defaultCreateBackend, type BackendOptions } from './backends/index.ts';
+import { createBroker as defaultCreateBroker } from './brokers/index.ts';
+import { resolveConfig, toCamelCase, toSnakeCase, type Settings, type SettingsInput } from './config.ts';
+import { ConfigurationError } from './errors.ts';
+import {
+  anonNodename, buildTaskMessage, generateOid, normalizeSendOptions, publishTask,
+  type NormalizedSendOptions, type PreparedTask, type SendTaskOptions,
+} from './producer.ts';
+import { AsyncResult } from './result.ts';
+import { createRouter, type Router } from './routing.ts';
+
+/** Options of {@link Celery} / {@link createApp}: any setting (snake_case or camelCase) plus these. */
+export interface AppOptions extends SettingsInput {
+  /** The app's name (Celery's `main`), used in logs. @default null */
+  main?: string;
+  /** Alias of `broker_url` (Celery's `Celery(broker=...)`). */
+  broker?: string;
+  /** Alias of `result_backend` (Celery's `Celery(backend=...)`). */
+  backend?: string;
+  /** Environment for `CELERY_BROKER_URL` / `CELERY_RESULT_BACKEND`. @default process.env */
+  env?: Record<string, string | undefined>;
+  /** Transport factory (tests, custom transports). @default createBroker from src/brokers */
+  createBroker?: (url: string, transportOptions: Record<string, unknown>) => Broker;
+  /** Result backend factory. @default createBackend from src/backends */
+  createBackend?: (url: string | null, options: BackendOptions) => ResultBackend;
+  /** Any other Celery setting (validated by {@link resolveConfig}). */
+  [setting: string]: unknown;
+}
+
+const APP_KEYS = new Set(['main', 'broker', 'backend', 'env', 'createBroker', 'createBackend']);
+
+/** Worker-side task attributes (Celery's `Task` class attributes) a TypeScript task may declare. */
+const WORKER_TASK_OPTIONS = [
+  'acks_late', 'acks_on_failure_or_timeout', 'track_started', 'reject_on_worker_lost', 'max_retries',
+  'default_retry_delay', 'rate_limit', 'bind', 'autoretry_for', 'retry_backoff', 'retry_backoff_max',
+  'retry_jitter', 'store_errors_even_if_ignored', 'typing',
+] as const;
+
+/**
+ * A task's defaults (Celery's task attributes): the send options that apply to every call
+ * (`queue`, `priority`, `time_limit`, ...; call options override them) and worker-side attributes.
+ */
+export interface TaskOptions extends Pick<
+  SendTaskOptions,
+  | 'queue' | 'exchange' | 'exchangeType' | 'exchange_type' | 'routingKey' | 'routing_key' | 'priority' | 'expires'
+  | 'serializer' | 'compression' | 'timeLimit' | 'time_limit' | 'softTimeLimit' | 'soft_time_limit'
+  | 'deliveryMode' | 'delivery_mode' | 'ignoreResult' | 'ignore_result' | 'shadow' | 'retry' | 'retryPolicy' | 'retry_policy'
+  | 'headers'
+> {
+  acksLate?: boolean;
+  acks_late?: boolean;
+  acksOnFailureOrTimeout?: boolean;
+  acks_on_failure_or_timeout?: boolean;
+  trackStarted?: boolean;
+  track_started?: boolean;
+  rejectOnWorkerLost?: boolean;
+  reject_on_worker_lost?: boolean;
+  maxRetries?: number | null;
+  max_retries?: number | null;
+  defaultRetryDelay?: number;
+  default_retry_delay?: number;
+  rateLimit?: string | number | null;
+  rate_limit?: string | number | null;
+  /** The implementation gets the task context as its first argument (Celery's `bind=True`). */
+  bind?: boolean;
+  autoretryFor?: readonly (abstract new (...args: never[]) => Error)[];
+  autoretry_for?: readonly (abstract new (...args: never[]) => Error)[];
+  retryBackoff?: boolean | number;
+  retry_backoff?: boolean | number;
+  retryBackoffMax?: number;
+  retry_backoff_max?: number;
+  retryJitter?: boolean;
+  retry_jitter?: boolean;
+  storeErrorsEvenIfIgnored?: boolean;
+  store_errors_even_if_ignored?: boolean;
+  typing?: boolean;
+}
+
+/** A task registered on the app (the worker looks implementations up here). */
+export interface RegisteredTask {
+  readonly name: string;
+  /** The implementation, when the task is implemented in TypeScript. */
+  fn: ((...args: never[]) => unknown) | undefined;
+  /** Send options applied to every call (validated, camelCase). */
+  readonly sendDefaults: NormalizedSendOptions;
+  /** Worker-side attributes (camelCase), e.g. `acksLate`, `maxRetries`. */
+  readonly workerOptions: Readonly<Record<string, unknown>>;
+}
+
+/** A typed handle to a task, declared in TypeScript, implemented here or in Python. */
+export interface TaskHandle<Args extends unknown[] = unknown[], R = unknown> {
+  readonly name: string;
+  readonly app: Celery;
+  /** The implementation, when declared with one. */
+  readonly fn: ((...args: Args) => R | Promise<R>) | undefined;
+  /** `task.delay(*args)`: send with positional arguments and the task's defaults. */
+  delay(...args: Args): Promise<AsyncResult<R>>;
+  /** `task.apply_async(args, kwargs, **options)`. */
+  applyAsync(args?: Args, kwargs?: PyDict, options?: SendTaskOptions): Promise<AsyncResult<R>>;
+  /** `task.s(*args)`: a signature (for link, chain, group, chord). */
+  s(...args: Partial<Args>): SignatureDict;
+  /** `task.si(*args)`: an immutable signature (ignores the parent's result). */
+  si(...args: Args): SignatureDict;
+  /** `task.signature(args, kwargs, options)`. */
+  signature(args?: Partial<Args>, kwargs?: PyDict, options?: PyDict): SignatureDict;
+}
+
+export class Celery {
+  /** The resolved settings (Celery's `app.conf`). */
+  readonly conf: Settings;
+  readonly main: string | null;
+  /** `gen<pid>@<hostname>`, sent as `origin`. */
+  readonly origin: string;
+  /** A uuid3 per app instance, the default `reply_to` (Celery's `app.thread_oid`). */
+  readonly oid: string;
+  /** Tasks declared on this app, by name. */
+  readonly tasks = new Map<string, RegisteredTask>();
+
+  private readonly brokerFactory: NonNullable<AppOptions['createBroker']>;
+  private readonly backendFactory: NonNullable<AppOptions['createBackend']>;
+  private routerInstance: Router | null = null;
+  private brokerInstance: Broker | null = null;
+  private brokerConnecting: Promise<void> | null = null;
+  private backendInstance: ResultBackend | null = null;
+  private closed = false;
+
+  constructor(options: AppOptions = {}) {
+    if (!isPlainObject(options)) throw new ConfigurationError('Celery options must be an object');
+    const settings: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(options)) if (!APP_KEYS.has(k)) settings[k] = v;
+    if (options.broker !== undefined) {
+      if (settings.broker_url !== undefined || settings.brokerUrl !== undefined) throw new ConfigurationError('give broker or broker_url, not both');
+      settings.broker_url = options.broker;
+    }
+    if (options.backend !== undefined) {
+      if (settings.result_backend !== undefined || settings.resultBackend !== undefined) throw new ConfigurationError('give backend or result_backend, not both');
+      settings.result_backend = options.backend;
+    }
+    this.conf = resolveConfig(settings, options.env ? { env: options.env } : {});
+    this.main = options.main ?? null;
+    this.origin = anonNodename();
+    this.oid = generateOid();
+    this.brokerFactory = options.createBroker ?? defaultCreateBroker;
+    this.backendFactory = options.createBackend ?? ((url, o) => defaultCreateBackend(url, o));
+  }
+
+  /** The task router (queues from `task_queues`, routes from `task_routes`). */
+  get router(): Router {
+    return (this.routerInstance ??= createRouter(this.conf));
+  }
+
+  /** The broker (created on first use; connects on the first publish). */
+  get broker(): Broker {
+    this.assertOpen();
+    return (this.brokerInstance ??= this.brokerFactory(this.conf.brokerUrl, { ...this.conf.brokerTransportOptions }));
+  }
+
+  /** The result backend (created on first use; `DisabledBackend` when `result_backend` is not set). */
+  get backend(): ResultBackend {
+    this.assertOpen();
+    if (!this.backendInstance) {
+      const c = this.conf;
+      const options: BackendOptions = {
+        result_expires: c.resultExpires,
+        result_serializer: c.resultSerializer,
+        result_accept_content: c.resultAcceptContent,
+        accept_content: c.acceptContent,
+        result_backend_transport_options: { ...c.resultBackendTransportOptions },
+      };
+      this.backendInstance = this.backendFactory(c.resultBackend, options);
+    }
+    return this.backendInstance;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ConfigurationError('this Celery app is closed');
+  }
+
+  /**
+   * Connect the broker once, within `broker_connection_timeout`; a failed attempt is forgotten so the
+   * next publish (or publish retry) tries again.
+   */
+  private connectBroker(): Promise<void> {
+    if (!this.brokerConnecting) {
+      const broker = this.broker;
+      const seconds = this.conf.brokerConnectionTimeout;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(
+          new Error(`connecting to ${broker.safeUrl} timed out after ${seconds} s (broker_connection_timeout)`),
+          { code: 'ETIMEDOUT' },
+        )), seconds * 1000);
+      });
+      const p = seconds > 0 ? Promise.race([broker.connect(), timeout]) : broker.connect();
+      void p.finally(() => clearTimeout(timer)).catch(() => undefined);
+      this.brokerConnecting = p;
+      p.catch(() => {
+        if (this.brokerConnecting === p) this.brokerConnecting = null;
+      });
+    }
+    return this.brokerConnecting;
+  }
+
+  /** Route, build and encode a task message without sending it (what `sendTask` would publish). */
+  prepareTask(name: string, args: readonly PyValue[] = [], kwargs: PyDict = {}, options: SendTaskOptions = {}, extra: { task?: unknown; argsAsTuple?: boolean } = {}): PreparedTask {
+    return buildTaskMessage({ settings: this.conf, router: this.router, origin: this.origin, oid: this.oid }, name, args, kwargs, options, extra);
+  }
+
+  /**
+   * Send a task by name (Celery's `app.send_task`): the worker that serves the routed queue runs it,
+   * whatever language it is written in. Resolves once the broker accepted the message.
+   */
+  async sendTask<R = unknown>(name: string, args: readonly PyValue[] = [], kwargs: PyDict = {}, options: SendTaskOptions = {}): Promise<AsyncResult<R>> {
+    return this.send<R>(name, args, kwargs, options, {});
+  }
+
+  private async send<R>(name: string, args: readonly PyValue[], kwargs: PyDict, options: SendTaskOptions, extra: { task?: unknown; argsAsTuple?: boolean }): Promise<AsyncResult<R>> {
+    this.assertOpen();
+    const prepared = this.prepareTask(name, args, kwargs, options, extra);
+    const backend = prepared.ignoreResult || this.conf.resultBackend === null ? null : this.backend;
+    await publishTask(prepared, this.broker, backend, { connect: () => this.connectBroker() });
+    return this.AsyncResult<R>(prepared.id);
+  }
+
+  /** A result handle for a task id (Celery's `app.AsyncResult(id)`). */
+  AsyncResult<R = unknown>(id: string): AsyncResult<R> {
+    return new AsyncResult<R>(id, this.backend);
+  }
+
+  /** A signature of a task by name (Celery's `app.signature`). */
+  signature(name: string, args: readonly PyValue[] = [], kwargs: PyDict = {}, options: PyDict = {}): SignatureDict {
+    return signature(name, args, kwargs, options);
+  }
+
+  /**
+   * Declare a task. Without an implementation it is a typed handle to a task that runs elsewhere
+   * (`app.task<[number, number], number>('tasks.add')`); with one, it is also registered for a worker
+   * on this app. `options` are the task's defaults (Celery's task attributes).
+   */
+  task<Args extends unknown[] = unknown[], R = unknown>(name: string, options?: TaskOptions): TaskHandle<Args, R>;
+  task<Args extends unknown[], R>(name: string, fn: (...args: Args) => R, options?: TaskOptions): TaskHandle<Args, Awaited<R>>;
+  task(name: string, fnOrOptions?: ((...args: never[]) => unknown) | TaskOptions, maybeOptions?: TaskOptions): TaskHandle<unknown[], unknown> {
+    if (typeof name !== 'string' || name === '') throw new ConfigurationError('task name must be a non-empty string');
+    const fn = typeof fnOrOptions === 'function' ? fnOrOptions : undefined;
+    const options = (typeof fnOrOptions === 'function' ? maybeOptions : fnOrOptions) ?? {};
+    return this.handle(this.register(name, fn, options));
+  }
+
+  private handle(task: RegisteredTask): TaskHandle<unknown[], unknown> {
+    const name = task.name;
+    const send = (args: readonly unknown[], kwargs: PyDict, options: SendTaskOptions, argsAsTuple: boolean) => {
+      // Task.apply_async: dict(task exec options, **call options)
+      const merged = { ...task.sendDefaults, ...normalizeSendOptions(options) } as SendTaskOptions;
+      return this.send(name, args as PyValue[], kwargs, merged, { task: handle, argsAsTuple });
+    };
+    const handle: TaskHandle<unknown[], unknown> = {
+      name,
+      app: this,
+      get fn() {
+        return task.fn as ((...args: unknown[]) => unknown) | undefined;
+      },
+      delay: (...args) => send(args, {}, {}, true),
+      applyAsync: (args = [], kwargs = {}, options = {}) => send(args, kwargs, options, false),
+      s: (...args) => signature(name, args as PyValue[]),
+      si: (...args) => immutableSignature(name, args as PyValue[]),
+      signature: (args = [], kwargs = {}, options = {}) => signature(name, args as PyValue[], kwargs, options),
+    };
+    return handle;
+  }
+
+  private register(name: string, fn: RegisteredTask['fn'], options: TaskOptions): RegisteredTask {
+    if (!isPlainObject(options)) throw new ConfigurationError(`options of task ${name} must be an object`);
+    const send: Record<string, unknown> = {};
+    const worker: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(options)) {
+      const snake = toSnakeCase(k);
+      if ((WORKER_TASK_OPTIONS as readonly string[]).includes(snake)) {
+        if (v !== undefined) worker[toCamelCase(snake)] = v;
+      } else send[k] = v;
+    }
+    const sendDefaults = normalizeSendOptions(send, `option of task ${name}`);
+    const existing = this.tasks.get(name);
+    if (existing) {
+      if (fn && existing.fn && existing.fn !== fn) throw new ConfigurationError(`task ${name} is already registered with another implementation`);
+      if (fn) existing.fn = fn;
+      if (Object.keys(options).length === 0) return existing;
+    }
+    const registered: RegisteredTask = { name, fn: fn ?? existing?.fn, sendDefaults, workerOptions: Object.freeze(worker) };
+    this.tasks.set(name, registered);
+    return registered;
+  }
+
+  /** Close the broker and the backend (gives back unacked deliveries, drops subscriptions). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const closing: Promise<void>[] = [];
+    if (this.brokerInstance) closing.push(this.brokerInstance.close());
+    if (this.backendInstance) closing.push(this.backendInstance.close());
+    const results = await Promise.allSettled(closing);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+}
+
+/** `new Celery(options)`. */
+export function createApp(options: AppOptions = {}): Celery {
+  return new Celery(options);
+}

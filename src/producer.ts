@@ -1,0 +1,274 @@
+/**
+ * Sending tasks: Celery's `Celery.send_task` + `AMQP.send_task_message` + kombu's `Producer.publish`
+ * (with `Connection.ensure` retries) over a {@link Broker}.
+ *
+ * The pure parts are exported for tests: {@link normalizeSendOptions} (apply_async options, snake_case
+ * or camelCase, validated once) and {@link buildTaskMessage} (routing + message + encoding, no I/O).
+ * {@link publishTask} does the I/O.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { hostname } from 'node:os';
+import { v3 as uuidv3, v4 as uuid4 } from 'uuid';
+import { encodeTaskMessage } from '../protocol/message.ts';
+import { createTaskMessage, type CreateTaskOptions } from '../protocol/task.ts';
+import type { RawMessage, TaskMessage } from '../protocol/types.ts';
+import { isPlainObject, type PyDict, type PyValue } from '../protocol/values.ts';
+import type { Broker, PublishTarget } from './broker.ts';
+import type { ResultBackend } from './backend.ts';
+import { resolveRetryPolicy, toSnakeCase, type RetryPolicy, type Settings } from './config.ts';
+import { ConfigurationError, OperationalError, isConnectionError } from './errors.ts';
+import type { RouteResult, Router } from './routing.ts';
+import { normalizeSendOptions, type NormalizedSendOptions, type SendTaskOptions } from './send-options.ts';
+
+export { normalizeSendOptions };
+export type { NormalizedSendOptions, SendTaskOptions };
+
+/** The request of the task that is sending (Celery's `current_worker_task.request`). */
+export interface TaskContext {
+  /** The running task's id (becomes `parent_id`). */
+  id: string;
+  /** Its `root_id` (becomes `root_id`; the task's own id when null). */
+  root_id?: string | null;
+  rootId?: string | null;
+  /** Its delivery info; `priority` is inherited with `task_inherit_parent_priority`. */
+  delivery_info?: { priority?: number | null } | null;
+  deliveryInfo?: { priority?: number | null } | null;
+}
+
+const taskContext = new AsyncLocalStorage<TaskContext>();
+
+/**
+ * Runs `fn` as "inside task `ctx`": tasks sent from it (directly or in awaited code) get
+ * `parent_id`/`root_id` from `ctx`, as Celery does for `current_worker_task`. Used by the worker.
+ */
+export function runInTaskContext<T>(ctx: TaskContext, fn: () => T): T {
+  return taskContext.run(ctx, fn);
+}
+
+/** The task running in the current async context, if any. */
+export function currentTaskContext(): TaskContext | undefined {
+  return taskContext.getStore();
+}
+
+/** What the producer needs from its app. */
+export interface ProducerContext {
+  readonly settings: Settings;
+  readonly router: Router;
+  /** `gen<pid>@<hostname>` (Celery's `anon_nodename`). */
+  readonly origin: string;
+  /** The default `reply_to` (Celery's `app.thread_oid`). */
+  readonly oid: string;
+}
+
+/** A message ready to publish. */
+export interface PreparedTask {
+  id: string;
+  message: TaskMessage;
+  raw: RawMessage;
+  target: PublishTarget;
+  route: RouteResult;
+  ignoreResult: boolean;
+  retry: boolean;
+  retryPolicy: Readonly<RetryPolicy>;
+}
+
+/** The node name Celery puts in `origin` for a non-worker process: `gen<pid>@<hostname>`. */
+export function anonNodename(host: string = hostname()): string {
+  return `gen${process.pid}@${host}`;
+}
+
+/** kombu's `NAMESPACE_OID` (uuid3 namespace of `oid_from`). */
+const NAMESPACE_OID = '6ba7b812-9dad-11d1-80b4-00c04fd430c8';
+
+/** A uuid3 per app instance, like Celery's `app.oid` (node, pid, and a per-instance random part). */
+export function generateOid(host: string = hostname()): string {
+  return uuidv3(`${host}-${process.pid.toString(16)}-0-${uuid4()}`, NAMESPACE_OID);
+}
+
+function routeOptions(o: NormalizedSendOptions): Record<string, unknown> {
+  // what Celery's router sees: the snake_case options (not the message-only ones)
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (v === undefined || k === 'parent' || k === 'link' || k === 'linkError' || k === 'chain' || k === 'chord') continue;
+    out[toSnakeCase(k)] = v;
+  }
+  return out;
+}
+
+/**
+ * Route, build and encode one task message, without I/O (Celery's `send_task` up to the publish).
+ * `argsAsTuple` shows args as `(2, 3)` in `argsrepr` (like `task.delay(2, 3)`), else as `[2, 3]`.
+ */
+export function buildTaskMessage(
+  ctx: ProducerContext,
+  name: string,
+  args: readonly PyValue[] = [],
+  kwargs: PyDict = {},
+  options: SendTaskOptions | Record<string, unknown> = {},
+  extra: { task?: unknown; argsAsTuple?: boolean; now?: Date } = {},
+): PreparedTask {
+  if (typeof name !== 'string' || name === '') throw new ConfigurationError('task name must be a non-empty string');
+  if (!Array.isArray(args)) throw new ConfigurationError(`args of ${name} must be an array, got ${typeof args}`);
+  if (!isPlainObject(kwargs)) throw new ConfigurationError(`kwargs of ${name} must be a plain object`);
+  const { settings } = ctx;
+  let o = normalizeSendOptions(options);
+  // Task.apply_async: options.setdefault('priority', task_default_priority) before routing
+  if (o.priority === undefined && settings.taskDefaultPriority) o.priority = settings.taskDefaultPriority;
+
+  const route = ctx.router.route(name, routeOptions(o), args, kwargs, extra.task);
+  // a route may add priority, serializer, compression... (caller's options win: lpmerge)
+  const fromRoute = normalizeSendOptions(route.options, `route option for ${name}`);
+  o = { ...fromRoute, ...o };
+
+  const id = o.taskId ?? uuid4();
+  let rootId = o.rootId;
+  let parentId = o.parentId;
+  let priority = o.priority;
+  if (!rootId || !parentId) {
+    const parent = o.parent ?? (o.parent === null ? undefined : currentTaskContext());
+    if (parent) {
+      rootId ||= parent.root_id || parent.rootId || parent.id;
+      parentId ||= parent.id;
+      if (settings.taskInheritParentPriority && priority === undefined) {
+        const p = (parent.delivery_info ?? parent.deliveryInfo)?.priority;
+        if (typeof p === 'number') priority = p;
+      }
+    }
+  }
+  const ignoreResult = o.ignoreResult ?? settings.taskIgnoreResult;
+  const deliveryInfo = { exchange: route.target.exchange, routing_key: route.target.routingKey };
+
+  const create: CreateTaskOptions = {
+    task: name,
+    id,
+    args: [...args],
+    kwargs,
+    replyTo: o.replyTo ?? ctx.oid,
+    origin: ctx.origin,
+    ignoreResult,
+    deliveryMode: route.deliveryMode,
+    priority: priority ?? 0,
+    argsAsTuple: extra.argsAsTuple ?? false,
+    deliveryInfo,
+  };
+  if (extra.now) create.now = extra.now;
+  if (o.countdown !== undefined) create.countdown = o.countdown;
+  if (o.eta !== undefined) create.eta = o.eta;
+  if (o.expires !== undefined) create.expires = o.expires;
+  if (o.groupId !== undefined) create.group = o.groupId;
+  if (o.groupIndex !== undefined) create.groupIndex = o.groupIndex;
+  if (o.retries !== undefined) create.retries = o.retries;
+  if (o.timeLimit !== undefined) create.timeLimit = o.timeLimit;
+  if (o.softTimeLimit !== undefined) create.softTimeLimit = o.softTimeLimit;
+  if (rootId) create.rootId = rootId;
+  if (parentId) create.parentId = parentId;
+  if (o.shadow !== undefined) create.shadow = o.shadow;
+  if (o.replacedTaskNesting !== undefined) create.replacedTaskNesting = o.replacedTaskNesting;
+  if (o.stamps !== undefined) create.stamps = o.stamps;
+  if (o.stampedHeaders !== undefined) create.stampedHeaders = o.stampedHeaders;
+  if (o.headers !== undefined) create.headers = o.headers;
+  if (o.link !== undefined) create.callbacks = o.link;
+  if (o.linkError !== undefined) create.errbacks = o.linkError;
+  if (o.chain !== undefined) create.chain = o.chain;
+  if (o.chord !== undefined) create.chord = o.chord;
+  if (o.argsrepr !== undefined) create.argsrepr = o.argsrepr;
+  if (o.kwargsrepr !== undefined) create.kwargsrepr = o.kwargsrepr;
+
+  const message = createTaskMessage(create);
+  const raw = encodeTaskMessage(message, {
+    serializer: o.serializer ?? settings.taskSerializer,
+    compression: o.compression ?? settings.taskCompression,
+    deliveryInfo,
+  });
+  return {
+    id,
+    message,
+    raw,
+    target: route.target,
+    route,
+    ignoreResult,
+    retry: o.retry ?? settings.taskPublishRetry,
+    retryPolicy: resolveRetryPolicy('retry_policy', o.retryPolicy, settings.taskPublishRetryPolicy),
+  };
+}
+
+/** kombu's `fxrange(start, max + start, step, repeatlast=True)`: the waits between publish retries. */
+export function* retryIntervals(policy: Readonly<RetryPolicy>): Generator<number> {
+  const stop = policy.intervalMax + policy.intervalStart;
+  let cur = policy.intervalStart;
+  for (;;) {
+    if (!stop || cur <= stop + 1e-9) {
+      yield cur;
+      cur += policy.intervalStep;
+    } else {
+      yield cur - policy.intervalStep;
+    }
+  }
+}
+
+function sleep(seconds: number, signal?: AbortSignal): Promise<void> {
+  if (seconds <= 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, seconds * 1000);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export interface PublishOptions {
+  retry: boolean;
+  retryPolicy: Readonly<RetryPolicy>;
+  /** Called before each retry with the error and the wait in seconds (kombu's `errback`). */
+  onRetry?: (err: unknown, interval: number, retries: number) => void;
+  signal?: AbortSignal;
+  /** Called before each attempt (connects the broker; its connection errors are retried too). */
+  connect?: () => Promise<void>;
+}
+
+/**
+ * `broker.publish` with kombu's `ensure` semantics: a connection error is retried after the next
+ * interval of the policy until `max_retries` retries were made (null: forever), then an
+ * {@link OperationalError} carries the last error. Other errors (e.g. encoding, routing) are not retried.
+ * Without `retry`, a connection error becomes an {@link OperationalError} at once.
+ */
+export async function publishWithRetry(broker: Broker, raw: RawMessage, target: PublishTarget, options: PublishOptions): Promise<void> {
+  const intervals = retryIntervals(options.retryPolicy);
+  const max = options.retryPolicy.maxRetries;
+  for (let retries = 0; ; retries++) {
+    try {
+      if (options.connect) await options.connect();
+      await broker.publish(raw, target);
+      return;
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+      if (!options.retry || (max !== null && retries >= max)) {
+        throw new OperationalError(
+          `cannot publish to ${broker.safeUrl} (exchange ${JSON.stringify(target.exchange)}, routing key ${JSON.stringify(target.routingKey)})` +
+            `${options.retry ? ` after ${retries} retries` : ''}: ${(err as Error).message}`,
+          { cause: err, retries },
+        );
+      }
+      const interval = intervals.next().value as number;
+      options.onRetry?.(err, interval, retries);
+      await sleep(interval, options.signal);
+    }
+  }
+}
+
+/** Publish a prepared task: `backend.onTaskCall` first (unless ignore_result), then the retried publish. */
+export async function publishTask(
+  prepared: PreparedTask,
+  broker: Broker,
+  backend: ResultBackend | null,
+  options: Pick<PublishOptions, 'onRetry' | 'signal' | 'connect'> = {},
+): Promise<void> {
+  if (!prepared.ignoreResult && backend) backend.onTaskCall?.(prepared.id);
+  const publish: PublishOptions = { ...options, retry: prepared.retry, retryPolicy: prepared.retryPolicy };
+  await publishWithRetry(broker, prepared.raw, prepared.target, publish);
+}

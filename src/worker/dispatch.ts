@@ -1,0 +1,97 @@
+/**
+ * What a finished task sends on (`celery/app/trace.py:_dispatch_callbacks_and_chain`,
+ * `celery/backends/base.py:_call_task_errbacks`):
+ *
+ * - success: one link callback → `sig.apply_async((retval,), parent_id=<id>, root_id=<root>)`;
+ *   several → sent as one group (shared `group_id`, `group_index` 0..n-1); then the next chain step
+ *   `chain[-1].apply_async((retval,), chain=chain[:-1], parent_id, root_id)`. Immutable signatures
+ *   keep their own args.
+ * - failure: errbacks are sent as a group with `args = (failed_task_id,)`, `parent_id` = the failed
+ *   task, `root_id` = its root (Celery's "old-style" errbacks).
+ *
+ * Deviation: Celery calls an errback inline (with `(request, exc, traceback)`) when its task is
+ * registered in that worker and takes more than one argument; celeriac always sends errbacks as
+ * messages (the inline call needs Python's request object).
+ */
+import { groupToMessages, mergeSignature } from '../../protocol/canvas.ts';
+import { asTuple, type ResultTuple } from '../../protocol/result.ts';
+import type { SignatureDict } from '../../protocol/types.ts';
+import type { PyDict, PyValue } from '../../protocol/values.ts';
+import type { Celery } from '../app.ts';
+import { normalizeSendOptions, type SendTaskOptions } from '../producer.ts';
+import type { WorkerLogger } from './log.ts';
+
+export interface DispatchHost {
+  readonly app: Celery;
+  readonly logger: WorkerLogger;
+}
+
+/** Signature options → send options; options the producer does not know are dropped (logged at debug). */
+export function signatureSendOptions(options: PyDict, logger?: WorkerLogger, where = 'signature'): SendTaskOptions {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(options)) {
+    if (v === null || v === undefined) continue;
+    try {
+      Object.assign(out, normalizeSendOptions({ [k]: v }));
+    } catch (err) {
+      logger?.debug(`${where}: option ${k} not applied: ${(err as Error).message}`);
+    }
+  }
+  return out as SendTaskOptions;
+}
+
+/** `signature.apply_async(args, **options)` of a plain task signature; resolves with the new task id. */
+export async function applySignature(host: DispatchHost, sig: SignatureDict, args: PyValue[], options: PyDict): Promise<string> {
+  if (sig.subtask_type) {
+    throw new Error(`cannot apply a ${sig.subtask_type} signature from a TypeScript worker yet (task ${sig.task})`);
+  }
+  const m = mergeSignature(sig, args, null, options);
+  const send = signatureSendOptions(m.options, host.logger, `signature ${sig.task}`);
+  const registered = host.app.tasks.get(sig.task);
+  const merged = registered ? ({ ...registered.sendDefaults, ...send } as SendTaskOptions) : send;
+  const r = await host.app.sendTask(sig.task, m.args, m.kwargs, merged);
+  return r.id;
+}
+
+/** `group(sigs).apply_async(args, **options)`: members get a shared group id and their index. */
+export async function applyGroup(host: DispatchHost, sigs: SignatureDict[], args: PyValue[], options: { parentId: string; rootId: string; priority?: number | null }): Promise<string[]> {
+  const g = groupToMessages(sigs, { parentId: options.parentId, rootId: options.rootId });
+  const ids: string[] = [];
+  for (const member of g.members) {
+    const extra: PyDict = { parent_id: options.parentId, root_id: options.rootId };
+    if (options.priority !== undefined && options.priority !== null) extra.priority = options.priority;
+    ids.push(await applySignature(host, member, args, extra));
+  }
+  return ids;
+}
+
+/** Success: link callbacks, then the next chain step. Returns the result tuples of what was sent (`children`). */
+export async function dispatchCallbacksAndChain(
+  host: DispatchHost,
+  retval: unknown,
+  callbacks: SignatureDict[] | null,
+  chain: SignatureDict[] | null,
+  ids: { parentId: string; rootId: string; priority?: number | null },
+): Promise<ResultTuple[]> {
+  const children: ResultTuple[] = [];
+  const base: PyDict = { parent_id: ids.parentId, root_id: ids.rootId };
+  if (ids.priority !== undefined && ids.priority !== null) base.priority = ids.priority;
+  const value = (retval === undefined ? null : retval) as PyValue;
+  if (callbacks && callbacks.length > 1) {
+    for (const id of await applyGroup(host, callbacks, [value], ids)) children.push(asTuple(id));
+  } else if (callbacks && callbacks.length === 1) {
+    children.push(asTuple(await applySignature(host, callbacks[0]!, [value], base)));
+  }
+  if (chain && chain.length > 0) {
+    const next = chain[chain.length - 1]!;
+    const rest = chain.slice(0, -1);
+    children.push(asTuple(await applySignature(host, next, [value], { ...base, chain: rest as unknown as PyValue })));
+  }
+  return children;
+}
+
+/** Failure: errbacks as a group with the failed task's id (`_call_task_errbacks`, old-style). */
+export async function dispatchErrbacks(host: DispatchHost, errbacks: SignatureDict[] | null, taskId: string, rootId: string | null): Promise<void> {
+  if (!errbacks || errbacks.length === 0) return;
+  await applyGroup(host, errbacks, [taskId], { parentId: taskId, rootId: rootId || taskId });
+}

@@ -1,0 +1,244 @@
+/**
+ * Running one task and recording what happened: Celery's `build_tracer` (`celery/app/trace.py`).
+ *
+ * Order, as in Celery:
+ *   task_prerun → STARTED (track_started, not ignore_result) → beforeStart → the function
+ *   success: link callbacks + next chain step (before storing, so they are `children`) → SUCCESS →
+ *            onSuccess → task_success → log "succeeded in Xs: repr"
+ *   Retry:   RETRY stored with the causing error → onRetry → task_retry → log "retry: ..."
+ *   Reject / Ignore: nothing stored (REJECTED / IGNORED); the worker rejects / acks
+ *   error:   FAILURE (exception dict + Python-style traceback) → remaining chain steps FAILURE →
+ *            errbacks → onFailure → task_failure → log "raised unexpected: ..."
+ *   afterReturn (not for RETRY/IGNORED/REJECTED) → task_postrun
+ * With `ignore_result` nothing is stored except errors when `store_errors_even_if_ignored`.
+ * A result the backend cannot encode (EncodeError) turns the task into a FAILURE, as in Celery.
+ */
+import { performance } from 'node:perf_hooks';
+import { EncodeError } from '../../protocol/errors.ts';
+import { Ignore, Reject, Retry } from '../../protocol/exceptions.ts';
+import { saferepr, type ReprValue } from '../../protocol/repr.ts';
+import { buildResultMeta, type ResultTuple } from '../../protocol/result.ts';
+import { FAILURE, IGNORED, REJECTED, RETRY, STARTED, SUCCESS } from '../../protocol/states.ts';
+import type { PyValue } from '../../protocol/values.ts';
+import type { Celery } from '../app.ts';
+import type { ResultBackend } from '../backend.ts';
+import { runInTaskContext, type SendTaskOptions } from '../producer.ts';
+import { signals, type SignalRequest } from '../signals.ts';
+import { dispatchCallbacksAndChain, dispatchErrbacks } from './dispatch.ts';
+import type { WorkerLogger } from './log.ts';
+import { toResultRequest, type Context } from './request.ts';
+import { excRepr, retryTask, TaskRetry, withAutoretry } from './retry.ts';
+import { BoundTask, type ErrorInfo, type RetryOptions, type TaskRuntime, type TaskSelfHost } from './task.ts';
+import { formatTraceback } from './traceback.ts';
+import { resolveTimeLimits, runWithTimeLimits } from './timelimit.ts';
+
+/** How a task ended. */
+export interface TraceResult {
+  /** SUCCESS, FAILURE, RETRY, REJECTED, IGNORED. */
+  state: string;
+  /** The return value (SUCCESS) or the error. */
+  retval: unknown;
+  /** Seconds. */
+  runtime: number;
+}
+
+export interface TracerOptions {
+  app: Celery;
+  backend: ResultBackend | null;
+  hostname: string;
+  logger: WorkerLogger;
+  resultExtended: boolean;
+  /** `resultrepr_maxsize` for the success log line. @default 1024 */
+  resultReprMaxsize?: number;
+}
+
+const IGNORE_STATES = new Set([IGNORED, RETRY, REJECTED]);
+
+function reprValue(value: unknown, maxsize: number): string {
+  try {
+    return saferepr((value === undefined ? null : value) as ReprValue, maxsize);
+  } catch {
+    return String(value);
+  }
+}
+
+/** The request as signal receivers see it. */
+export function signalRequest(ctx: Context): SignalRequest {
+  return ctx as unknown as SignalRequest;
+}
+
+/** Calls a task's function the celeriac way: positional args, then kwargs as a last object when non-empty. */
+export function callTask(runtime: TaskRuntime, self: BoundTask, args: PyValue[], kwargs: Record<string, PyValue>): Promise<unknown> {
+  const fn = runtime.fn as (...a: unknown[]) => unknown;
+  const callArgs: unknown[] = runtime.bind ? [self, ...args] : [...args];
+  if (Object.keys(kwargs).length > 0) callArgs.push(kwargs);
+  return Promise.resolve().then(() => fn(...callArgs));
+}
+
+export class Tracer implements TaskSelfHost {
+  readonly app: Celery;
+  readonly backend: ResultBackend | null;
+  readonly hostname: string;
+  readonly logger: WorkerLogger;
+  readonly resultExtended: boolean;
+  private readonly reprMax: number;
+
+  constructor(o: TracerOptions) {
+    this.app = o.app;
+    this.backend = o.backend;
+    this.hostname = o.hostname;
+    this.logger = o.logger;
+    this.resultExtended = o.resultExtended;
+    this.reprMax = o.resultReprMaxsize ?? 1024;
+  }
+
+  retry(self: BoundTask, options: RetryOptions): Promise<never | Error> {
+    return retryTask(self, options, (name, args, kwargs, opts) => {
+      const registered = this.app.tasks.get(name);
+      const merged = registered ? ({ ...registered.sendDefaults, ...opts } as SendTaskOptions) : opts;
+      return this.app.sendTask(name, args, kwargs, merged);
+    });
+  }
+
+  private async store(ctx: Context, state: string, result: unknown, traceback: string | null = null, children: ResultTuple[] | null = null): Promise<void> {
+    if (!this.backend) return;
+    await this.backend.storeResult(buildResultMeta({
+      taskId: ctx.id, state, result, traceback, request: toResultRequest(ctx, children), extended: this.resultExtended,
+    }));
+  }
+
+  /** Run a task: store its states, send its callbacks, call hooks and signals. Never throws. */
+  trace(runtime: TaskRuntime, ctx: Context): Promise<TraceResult> {
+    const rootId = ctx.root_id || ctx.id;
+    const inherit = this.app.conf.taskInheritParentPriority;
+    return runInTaskContext({ id: ctx.id, root_id: rootId, delivery_info: { priority: ctx.delivery_info.priority } }, () =>
+      this.run(runtime, ctx, rootId, inherit ? ctx.delivery_info.priority : null),
+    );
+  }
+
+  private async run(runtime: TaskRuntime, ctx: Context, rootId: string, priority: number | null): Promise<TraceResult> {
+    const t0 = performance.now();
+    const self = new BoundTask(runtime, ctx, this);
+    const ignoreResult = ctx.ignore_result || (ctx.allHeaders['ignore_result'] === undefined && runtime.ignoreResult);
+    const storeErrors = ignoreResult ? runtime.storeErrorsEvenIfIgnored : true;
+    const publishResult = !ignoreResult;
+    const hooks = runtime.hooks;
+    const { id, args, kwargs } = ctx;
+    const name = ctx.name;
+    let state: string = FAILURE;
+    let retval: unknown = null;
+    const base = { sender: runtime.name, task_id: id, task: runtime.name, args, kwargs };
+    try {
+      await signals.task_prerun.send(base);
+      if (runtime.trackStarted && !ignoreResult) {
+        await this.store(ctx, STARTED, { pid: process.pid, hostname: this.hostname });
+      }
+      let ok = false;
+      try {
+        if (hooks.beforeStart) await hooks.beforeStart(id, args, kwargs, self);
+        const registered = this.app.tasks.get(runtime.name)?.sendDefaults;
+        const limits = resolveTimeLimits(ctx.timelimit, { timeLimit: registered?.timeLimit, softTimeLimit: registered?.softTimeLimit }, this.app.conf);
+        retval = await withAutoretry(self, runtime, () => runWithTimeLimits(() => callTask(runtime, self, args, kwargs), limits, self.abortController,
+          (kind, seconds) => this.logger.error(`${kind === 'soft' ? 'Soft' : 'Hard'} time limit (${seconds}s) exceeded for ${name}[${id}]`)));
+        ok = true;
+      } catch (err) {
+        retval = err;
+      }
+      if (ok) {
+        try {
+          const children = await dispatchCallbacksAndChain(this, retval, ctx.callbacks, ctx.chain, { parentId: id, rootId, priority });
+          if (publishResult) await this.store(ctx, SUCCESS, retval, null, children);
+          state = SUCCESS;
+        } catch (err) {
+          if (!(err instanceof EncodeError)) this.logger.error(`Task ${name}[${id}]: storing the result or sending callbacks failed: ${(err as Error)?.message ?? String(err)}`);
+          retval = err;
+        }
+      }
+      const T = (performance.now() - t0) / 1000;
+      if (state === SUCCESS) {
+        try {
+          if (hooks.onSuccess) await hooks.onSuccess(retval, id, args, kwargs, self);
+          await signals.task_success.send({ sender: runtime.name, result: retval, request: signalRequest(ctx) });
+          this.logger.info(`Task ${name}[${id}] succeeded in ${T}s: ${reprValue(retval, this.reprMax)}`);
+        } catch (err) {
+          this.logger.error(`Task ${name}[${id}] onSuccess handler raised: ${excRepr(err)}`);
+        }
+      } else if (retval instanceof Reject) {
+        state = REJECTED;
+        this.logger.warning(`Task ${name}[${id}] ${excRepr(retval)}`);
+      } else if (retval instanceof Ignore) {
+        state = IGNORED;
+        this.logger.info(`Task ${name}[${id}] ignored`);
+      } else if (retval instanceof Retry) {
+        state = RETRY;
+        await this.handleRetry(runtime, self, ctx, retval, storeErrors);
+      } else {
+        state = FAILURE;
+        await this.handleFailure(runtime, self, ctx, retval, storeErrors, rootId);
+      }
+      if (!IGNORE_STATES.has(state) && hooks.afterReturn) {
+        try {
+          await hooks.afterReturn(state, retval, id, args, kwargs, null, self);
+        } catch (err) {
+          this.logger.error(`Task ${name}[${id}] afterReturn handler raised: ${excRepr(err)}`);
+        }
+      }
+    } catch (err) {
+      // an internal error (Celery's report_internal_error): the task is failed
+      this.logger.critical(`Task ${name}[${id}] INTERNAL ERROR: ${formatTraceback(err)}`);
+      state = FAILURE;
+      retval = err;
+      if (storeErrors) await this.store(ctx, FAILURE, err, formatTraceback(err)).catch(() => undefined);
+    } finally {
+      await signals.task_postrun.send({ ...base, retval, state });
+    }
+    return { state, retval, runtime: (performance.now() - t0) / 1000 };
+  }
+
+  private async handleRetry(runtime: TaskRuntime, self: BoundTask, ctx: Context, reason: Retry, storeErrors: boolean): Promise<ErrorInfo> {
+    const exc = reason instanceof TaskRetry ? reason.exc : undefined;
+    const traceback = formatTraceback(reason);
+    const einfo: ErrorInfo = { exception: reason, traceback };
+    try {
+      if (storeErrors) await this.store(ctx, RETRY, exc ?? null, traceback);
+      if (runtime.hooks.onRetry) await runtime.hooks.onRetry(exc, ctx.id, ctx.args, ctx.kwargs, einfo, self);
+    } catch (err) {
+      this.logger.error(`Task ${ctx.name}[${ctx.id}] storing RETRY / onRetry failed: ${excRepr(err)}`);
+    }
+    await signals.task_retry.send({ sender: runtime.name, request: signalRequest(ctx), reason, einfo });
+    this.logger.info(`Task ${ctx.name}[${ctx.id}] retry: ${reason.message}`);
+    return einfo;
+  }
+
+  private async handleFailure(runtime: TaskRuntime, self: BoundTask, ctx: Context, exc: unknown, storeErrors: boolean, rootId: string): Promise<ErrorInfo> {
+    const traceback = formatTraceback(exc);
+    const einfo: ErrorInfo = { exception: exc, traceback };
+    try {
+      if (storeErrors) {
+        await this.store(ctx, FAILURE, exc, traceback);
+        // mark_as_failure: every remaining chain step with a task id fails too
+        for (const step of ctx.chain ?? []) {
+          const stepId = step.options['task_id'];
+          if (typeof stepId !== 'string' || !this.backend) continue;
+          const group = step.options['group_id'];
+          await this.backend.storeResult(buildResultMeta({
+            taskId: stepId, state: FAILURE, result: exc, traceback,
+            request: { group: typeof group === 'string' ? group : null, parent_id: null, task: step.task, args: step.args, kwargs: step.kwargs },
+            extended: this.resultExtended,
+          }));
+        }
+      }
+      await dispatchErrbacks(this, ctx.errbacks, ctx.id, rootId);
+    } catch (err) {
+      this.logger.error(`Task ${ctx.name}[${ctx.id}] storing FAILURE / sending errbacks failed: ${excRepr(err)}`);
+    }
+    try {
+      if (runtime.hooks.onFailure) await runtime.hooks.onFailure(exc, ctx.id, ctx.args, ctx.kwargs, einfo, self);
+    } catch (err) {
+      this.logger.error(`Task ${ctx.name}[${ctx.id}] onFailure handler raised: ${excRepr(err)}`);
+    }
+    await signals.task_failure.send({ sender: runtime.name, task_id: ctx.id, exception: exc, args: ctx.args, kwargs: ctx.kwargs, traceback, einfo });
+    this.logger.error(`Task ${ctx.name}[${ctx.id}] raised unexpected: ${excRepr(exc)}\n${traceback.trimEnd()}`);
+    return einfo;
+  }
+}

@@ -1,0 +1,442 @@
+/**
+ * The worker: consumes task messages from one or more queues and runs the tasks registered on the app
+ * (`app.task(name, fn, options)`), as a member of a Celery fleet (Celery's `WorkController` +
+ * `Consumer` + `strategy.default` + `Request`).
+ *
+ *   const worker = new Worker(app, { queues: ['celery'], concurrency: 8 });
+ *   await worker.start();
+ *   ...
+ *   await worker.stop();            // warm: finish running tasks, give back the rest
+ *
+ * Messages, in the order Celery handles them:
+ * - headers are decoded first (`decodeTaskHeaders`); an unknown task name is handled without
+ *   decoding the body: logged (queue + name), rejected without requeue and FAILURE `NotRegistered`
+ *   stored (`Consumer.on_unknown_task`). Not silent, but the message is gone: a fleet must route tasks
+ *   only to queues served by workers that know them (or use `unknownTasks: 'requeue'`).
+ * - a body that does not decode (DecodeError) is logged and ACKED (`on_decode_error`); a disallowed
+ *   content type or a malformed message/eta/expires is logged and REJECTED without requeue
+ *   (`on_invalid_task`); nothing is stored in either case, as in Celery.
+ * - expired at receipt or when about to run → REVOKED (`TaskRevokedError('expired')`), acked.
+ * - eta/countdown in the future → held in a timer, unacked; prefetch is raised by one per held
+ *   message (`qos.increment_eventually`) and lowered when it is due.
+ * - running: at most `concurrency` tasks at once; prefetch = concurrency × `worker_prefetch_multiplier`
+ *   (0 = unlimited). Early ack (default) when the task starts (`Request.on_accepted`); with `acksLate`
+ *   after it finished (FAILURE: acked when `acksOnFailureOrTimeout`, the default, else rejected);
+ *   `Reject` → reject(requeue), `Ignore` → ack.
+ *
+ * Shutdown ({@link Worker.stop}): warm (default) stops consuming, gives back every message not yet
+ * started (prefetched, waiting for a slot, ETA-held: unacked, so the broker's close() puts them back at
+ * the front of their queues), waits for the running tasks, then closes the app. Cold
+ * (`{cold: true}`, or a second stop while a warm one waits) does not wait: running tasks that were
+ * acked early are lost (as in Celery), running `acksLate` tasks are given back and will run again;
+ * the JavaScript code of a running task cannot be interrupted, so it goes on until the process exits
+ * (nothing it does after a cold stop is acked or stored by the worker).
+ */
+import { EventEmitter } from 'node:events';
+import { availableParallelism, hostname as osHostname } from 'node:os';
+import { DecodeError } from '../../protocol/errors.ts';
+import { NotRegistered, Reject, TaskRevokedError } from '../../protocol/exceptions.ts';
+import { decodeTaskHeaders, decodeTaskMessage } from '../../protocol/message.ts';
+import { buildResultMeta } from '../../protocol/result.ts';
+import { FAILURE, REJECTED, IGNORED, RETRY, REVOKED, SUCCESS } from '../../protocol/states.ts';
+import type { TaskMessage } from '../../protocol/types.ts';
+import type { Celery } from '../app.ts';
+import type { ResultBackend } from '../backend.ts';
+import type { Consumer, Delivery } from '../broker.ts';
+import { signals } from '../signals.ts';
+import { createLogger, type WorkerLogger } from './log.ts';
+import { Request, toResultRequest } from './request.ts';
+import { resolveTask, type TaskHooks, type TaskRuntime } from './task.ts';
+import { signalRequest, Tracer, type TraceResult } from './trace.ts';
+
+export interface WorkerOptions {
+  /** Queues to consume. @default [task_default_queue] */
+  queues?: string[];
+  /** Tasks run at once. @default worker_concurrency, else os.availableParallelism() (Celery: CPU count) */
+  concurrency?: number;
+  /** @default worker_prefetch_multiplier (4); 0 = unlimited prefetch */
+  prefetchMultiplier?: number;
+  /** Node name; `%h` (hostname), `%n` (name part), `%d` (domain) are expanded. @default `celery@%h` */
+  hostname?: string;
+  /** @default a Celery-formatted logger at level `warning` on stderr */
+  logger?: WorkerLogger;
+  /** Lifecycle hooks per task name (see {@link TaskHooks}); merged over `setTaskHooks`. */
+  hooks?: Record<string, TaskHooks>;
+  /**
+   * Unknown task names: `reject` (Celery: reject without requeue + FAILURE NotRegistered) or
+   * `requeue` (put back for another worker; the message loops if no worker knows it). @default 'reject'
+   */
+  unknownTasks?: 'reject' | 'requeue';
+  /** Close the app (broker + backend) when the worker stops; needed to give messages back. @default true */
+  closeApp?: boolean;
+}
+
+/** Events a {@link Worker} emits. */
+export interface WorkerEvents {
+  ready: [];
+  'task-received': [request: Request];
+  'task-started': [request: Request];
+  'task-finished': [request: Request, result: TraceResult];
+  'task-revoked': [request: Request, reason: string];
+  'task-unknown': [name: string, id: string];
+  'message-rejected': [error: unknown];
+  'shutdown': [how: 'warm' | 'cold'];
+  stopped: [];
+  error: [error: Error];
+}
+
+/** Celery's `default_nodename` / `nodesplit` / `%h %n %d` expansion (`celery/utils/nodenames.py`). */
+export function expandNodename(template: string, host: string = osHostname()): string {
+  const name = template.includes('@') ? template : `celery@${template}`;
+  const [shortHost, ...dom] = host.split('.');
+  const at = name.indexOf('@');
+  const namePart = name.slice(0, at);
+  const expand = (s: string) => s.replace(/%%|%h|%n|%d/g, (m) =>
+    m === '%%' ? '%' : m === '%h' ? host : m === '%n' ? (shortHost ?? host) : dom.join('.'));
+  return `${expand(namePart)}@${expand(name.slice(at + 1))}`;
+}
+
+interface Held {
+  request: Request;
+  timer: NodeJS.Timeout;
+}
+
+type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+export class Worker extends EventEmitter<WorkerEvents> {
+  readonly app: Celery;
+  readonly hostname: string;
+  readonly queues: string[];
+  readonly concurrency: number;
+  readonly prefetchMultiplier: number;
+  readonly logger: WorkerLogger;
+  /** Ids revoked in this worker (expired ones are added, like Celery's `revoked` set). */
+  readonly revoked = new Set<string>();
+
+  private readonly options: WorkerOptions;
+  private readonly runtimes = new Map<string, TaskRuntime>();
+  private state: State = 'new';
+  private consumer: Consumer | null = null;
+  private backend: ResultBackend | null = null;
+  private tracer: Tracer | null = null;
+  private readonly pending: Request[] = [];
+  private readonly held = new Set<Held>();
+  private readonly running = new Map<Request, Promise<void>>();
+  private readonly inflight = new Set<Promise<void>>();
+  private cold = false;
+  private stopping: Promise<void> | null = null;
+  private wakeCold: (() => void) | null = null;
+
+  constructor(app: Celery, options: WorkerOptions = {}) {
+    super();
+    this.app = app;
+    this.options = options;
+    this.hostname = expandNodename(options.hostname ?? 'celery@%h');
+    this.queues = options.queues?.length ? [...options.queues] : [app.conf.taskDefaultQueue];
+    this.concurrency = options.concurrency ?? app.conf.workerConcurrency ?? availableParallelism();
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new Error(`concurrency must be an integer >= 1, got ${this.concurrency}`);
+    this.prefetchMultiplier = options.prefetchMultiplier ?? app.conf.workerPrefetchMultiplier;
+    this.logger = options.logger ?? createLogger('warning');
+    this.on('error', () => undefined); // reported through the logger; listeners are optional
+  }
+
+  /** `concurrency × prefetch_multiplier` (0 = unlimited). */
+  get basePrefetch(): number {
+    return this.prefetchMultiplier > 0 ? this.concurrency * this.prefetchMultiplier : 0;
+  }
+
+  /** Tasks executing now. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  /** Messages held for their eta. */
+  get scheduled(): number {
+    return this.held.size;
+  }
+
+  /** Connect, declare the queues, start consuming. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`worker ${this.hostname} was already started`);
+    this.state = 'starting';
+    await signals.worker_init.send({ sender: this.hostname });
+    const broker = this.app.broker;
+    await broker.connect();
+    this.backend = this.app.conf.resultBackend ? this.app.backend : null;
+    if (this.backend) await this.backend.connect();
+    for (const q of this.queues) await broker.declareQueue(this.app.router.queue(q));
+    this.tracer = new Tracer({ app: this.app, backend: this.backend, hostname: this.hostname, logger: this.logger, resultExtended: this.app.conf.resultExtended });
+    this.consumer = broker.consume(this.queues, (d) => this.onMessage(d), {
+      prefetch: this.basePrefetch,
+      onError: (err) => {
+        this.logger.error(err.message);
+        this.emit('error', err);
+      },
+    });
+    this.state = 'running';
+    this.logger.info(`${this.hostname} ready.`);
+    await signals.worker_ready.send({ sender: this.hostname });
+    this.emit('ready');
+  }
+
+  /**
+   * Warm shutdown (default): stop consuming, give back messages not started, wait for running tasks,
+   * close the app. `{cold: true}`: do not wait for running tasks (see the module notes). Calling it
+   * again with `cold` while a warm shutdown waits turns it cold.
+   */
+  stop(options: { cold?: boolean } = {}): Promise<void> {
+    if (options.cold) {
+      this.cold = true;
+      this.wakeCold?.();
+    }
+    if (!this.stopping) this.stopping = this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    const how = this.cold ? 'cold' : 'warm';
+    const wasRunning = this.state === 'running' || this.state === 'starting';
+    this.state = 'stopping';
+    this.emit('shutdown', how);
+    await signals.worker_shutting_down.send({ sender: this.hostname, sig: null, how: how === 'cold' ? 'Cold' : 'Warm', exitcode: 0 });
+    if (wasRunning) this.logger.warning(`worker: ${how === 'cold' ? 'Cold' : 'Warm'} shutdown (MainProcess)`);
+    try {
+      await this.consumer?.cancel();
+    } catch (err) {
+      this.logger.error(`cancelling the consumer failed: ${(err as Error).message}`);
+    }
+    // messages not started stay unacked: the broker's close() gives them back
+    for (const h of this.held) clearTimeout(h.timer);
+    const given = this.held.size + this.pending.length;
+    this.held.clear();
+    this.pending.length = 0;
+    if (given) this.logger.info(`giving back ${given} message(s) that did not start`);
+    if (!this.cold && this.running.size) {
+      this.logger.info(`waiting for ${this.running.size} running task(s) to finish`);
+      const coldRequested = new Promise<void>((resolve) => (this.wakeCold = resolve));
+      await Promise.race([Promise.allSettled([...this.running.values()]), coldRequested]);
+    }
+    if (this.running.size) this.logger.warning(`cold shutdown: ${this.running.size} task(s) still running are abandoned (acks_late ones go back to the queue)`);
+    this.cold = this.cold || this.running.size > 0;
+    await Promise.allSettled([...this.inflight]);
+    if (this.options.closeApp !== false) {
+      try {
+        await this.app.close();
+      } catch (err) {
+        this.logger.error(`closing the app failed: ${(err as Error).message}`);
+      }
+    }
+    this.state = 'stopped';
+    await signals.worker_shutdown.send({ sender: this.hostname });
+    this.emit('stopped');
+  }
+
+  // ---- receiving ---------------------------------------------------------------------------------
+
+  private onMessage(delivery: Delivery): void {
+    if (this.state !== 'running') return; // stays unacked; given back on close
+    const p = this.receive(delivery)
+      .catch((err: unknown) => {
+        const e = err instanceof Error ? err : new Error(String(err));
+        this.logger.error(`handling a message from ${delivery.queue} failed: ${e.stack ?? e.message}`);
+        this.emit('error', e);
+      })
+      .finally(() => this.inflight.delete(p));
+    this.inflight.add(p);
+  }
+
+  private runtimeFor(name: string): TaskRuntime | null {
+    let rt = this.runtimes.get(name);
+    if (rt) return rt;
+    const registered = this.app.tasks.get(name);
+    if (!registered?.fn) return null;
+    rt = resolveTask(this.app, registered, this.options.hooks?.[name]);
+    this.runtimes.set(name, rt);
+    return rt;
+  }
+
+  private async receive(delivery: Delivery): Promise<void> {
+    const raw = delivery.raw;
+    let name: string | null = null;
+    try {
+      const info = decodeTaskHeaders(raw);
+      name = info.task;
+      if (info.protocol === 2 && name !== null && !this.runtimeFor(name)) {
+        return await this.onUnknownTask(delivery, name, info.id ?? '');
+      }
+    } catch (err) {
+      return this.onInvalidTask(delivery, err);
+    }
+    let msg: TaskMessage;
+    try {
+      msg = decodeTaskMessage(raw, { accept: this.app.conf.acceptContent });
+    } catch (err) {
+      if (err instanceof DecodeError) return this.onDecodeError(delivery, err);
+      return this.onInvalidTask(delivery, err);
+    }
+    if (!this.runtimeFor(msg.headers.task)) return this.onUnknownTask(delivery, msg.headers.task, msg.headers.id);
+    let req: Request;
+    try {
+      req = new Request(msg, delivery, this.hostname, (err, what) => this.logger.error(`${what} failed: ${(err as Error).message}`));
+    } catch (err) {
+      return this.onInvalidTask(delivery, err);
+    }
+    this.logger.info(`Task ${req.name}[${req.id}] received`);
+    this.emit('task-received', req);
+    if ((req.expires && req.isExpired()) || this.revoked.has(req.id)) {
+      return this.revoke(req, req.isExpired() ? 'expired' : 'revoked');
+    }
+    await signals.task_received.send({ sender: this.hostname, request: signalRequest(req.context) });
+    if (this.state !== 'running') return;
+    const eta = req.eta?.getTime();
+    if (eta !== undefined && eta > Date.now()) this.hold(req, eta);
+    else this.enqueue(req);
+  }
+
+  /** `Consumer.on_unknown_task`. */
+  private async onUnknownTask(delivery: Delivery, name: string, id: string): Promise<void> {
+    const requeue = this.options.unknownTasks === 'requeue';
+    this.logger.error(
+      `Received unregistered task of type ${JSON.stringify(name)} (id ${id}) from queue ${JSON.stringify(delivery.queue)}.\n` +
+      `The message has been ${requeue ? 'requeued' : 'rejected and FAILURE NotRegistered stored'}: is the task registered in this worker's app (app.task(name, fn))?\n` +
+      `delivery_info: ${JSON.stringify(delivery.raw.deliveryInfo)}`,
+    );
+    await delivery.reject(requeue).catch((err: Error) => this.logger.error(`reject failed: ${err.message}`));
+    this.emit('task-unknown', name, id);
+    if (!requeue && this.backend && id) {
+      try {
+        await this.backend.storeResult(buildResultMeta({ taskId: id, state: FAILURE, result: new NotRegistered([name]), traceback: null }));
+      } catch (err) {
+        this.logger.error(`storing NotRegistered for ${id} failed: ${(err as Error).message}`);
+      }
+    }
+    await signals.task_unknown.send({ sender: this.hostname, name, id, message: delivery.raw, exc: new NotRegistered([name]) });
+  }
+
+  /** `Consumer.on_invalid_task`: log, reject without requeue, store nothing. */
+  private async onInvalidTask(delivery: Delivery, err: unknown): Promise<void> {
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.logger.error(
+      `Received invalid task message from queue ${JSON.stringify(delivery.queue)}: ${e.message}\n` +
+      `The message has been rejected (not requeued). headers: ${safeJson(delivery.raw.headers)} content-type: ${delivery.raw.contentType}`,
+    );
+    await delivery.reject(false).catch((x: Error) => this.logger.error(`reject failed: ${x.message}`));
+    this.emit('message-rejected', err);
+    await signals.task_rejected.send({ sender: this.hostname, message: delivery.raw, exc: err });
+  }
+
+  /** `Consumer.on_decode_error`: log and ACK, so it does not loop. */
+  private async onDecodeError(delivery: Delivery, err: DecodeError): Promise<void> {
+    this.logger.critical(
+      `Can't decode message body from queue ${JSON.stringify(delivery.queue)}: ${err.message} ` +
+      `(type:${JSON.stringify(delivery.raw.contentType)} encoding:${JSON.stringify(delivery.raw.contentEncoding)} ` +
+      `headers:${safeJson(delivery.raw.headers)}). The message has been acknowledged (dropped).`,
+    );
+    await delivery.ack().catch((x: Error) => this.logger.error(`ack failed: ${x.message}`));
+    this.emit('message-rejected', err);
+  }
+
+  /** `Request._announce_revoked`: REVOKED stored (unless results are ignored), acked, signal. */
+  private async revoke(req: Request, reason: 'expired' | 'revoked'): Promise<void> {
+    this.revoked.add(req.id);
+    this.logger.info(`Discarding revoked task: ${req.name}[${req.id}]`);
+    const rt = this.runtimeFor(req.taskName);
+    const storeErrors = !req.context.ignore_result || (rt?.storeErrorsEvenIfIgnored ?? false);
+    if (this.backend && storeErrors) {
+      try {
+        await this.backend.storeResult(buildResultMeta({
+          taskId: req.id, state: REVOKED, result: new TaskRevokedError([reason]), traceback: null,
+          request: toResultRequest(req.context), extended: this.app.conf.resultExtended,
+        }));
+      } catch (err) {
+        this.logger.error(`storing REVOKED for ${req.id} failed: ${(err as Error).message}`);
+      }
+    }
+    await req.acknowledge();
+    this.emit('task-revoked', req, reason);
+    await signals.task_revoked.send({ sender: req.taskName, request: signalRequest(req.context), terminated: false, signum: null, expired: reason === 'expired' });
+  }
+
+  // ---- scheduling --------------------------------------------------------------------------------
+
+  private updatePrefetch(): void {
+    const base = this.basePrefetch;
+    this.consumer?.setPrefetch(base === 0 ? 0 : base + this.held.size);
+  }
+
+  private hold(req: Request, eta: number): void {
+    const entry: Held = { request: req, timer: undefined as unknown as NodeJS.Timeout };
+    const arm = () => {
+      const wait = eta - Date.now();
+      if (wait > 0) {
+        entry.timer = setTimeout(arm, Math.min(wait, 2 ** 31 - 1));
+        return;
+      }
+      this.held.delete(entry);
+      this.updatePrefetch();
+      if (this.state === 'running') this.enqueue(req);
+    };
+    this.held.add(entry);
+    this.updatePrefetch();
+    entry.timer = setTimeout(arm, Math.min(eta - Date.now(), 2 ** 31 - 1));
+  }
+
+  private enqueue(req: Request): void {
+    this.pending.push(req);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.state === 'running' && this.running.size < this.concurrency && this.pending.length > 0) {
+      const req = this.pending.shift()!;
+      const p = this.execute(req).catch((err: unknown) => {
+        this.logger.error(`executing ${req.name}[${req.id}] failed: ${(err as Error)?.stack ?? String(err)}`);
+      }).finally(() => {
+        this.running.delete(req);
+        this.pump();
+      });
+      this.running.set(req, p);
+    }
+  }
+
+  private async execute(req: Request): Promise<void> {
+    const runtime = this.runtimeFor(req.taskName)!;
+    if (this.revoked.has(req.id) || req.isExpired()) return this.revoke(req, req.isExpired() ? 'expired' : 'revoked');
+    req.timeStart = Date.now();
+    if (!runtime.acksLate) await req.acknowledge(); // Request.on_accepted
+    this.emit('task-started', req);
+    const result = await this.tracer!.trace(runtime, req.context);
+    if (this.cold) return; // given back (acks_late) or lost (early ack) by the cold shutdown
+    await this.settle(req, runtime, result);
+    this.emit('task-finished', req, result);
+  }
+
+  /** `Request.on_success` / `on_retry` / `on_failure` acknowledgement rules. */
+  private async settle(req: Request, runtime: TaskRuntime, r: TraceResult): Promise<void> {
+    switch (r.state) {
+      case REJECTED:
+        return req.reject(r.retval instanceof Reject ? r.retval.requeue : false);
+      case IGNORED:
+        return req.acknowledge();
+      case SUCCESS:
+      case RETRY:
+        if (runtime.acksLate) return req.acknowledge();
+        return;
+      default:
+        if (runtime.acksLate) {
+          if (runtime.acksOnFailureOrTimeout) return req.acknowledge();
+          return req.reject(false);
+        }
+    }
+  }
+}
+
+function safeJson(v: unknown): string {
+  try {
+    const s = JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+    return s.length > 2000 ? `${s.slice(0, 2000)}…` : s;
+  } catch {
+    return String(v);
+  }
+}
+
