@@ -144,6 +144,14 @@ test('connect() to an unreachable Redis fails with the safe URL', async () => {
   await broker.close();
 });
 
+test('close() of a broker whose Redis is unreachable returns instead of waiting for QUIT forever', async () => {
+  const broker = new RedisBroker('redis://u:topsecret@127.0.0.1:1/0', { socket_connect_timeout: 0.2 }, { onError: () => {} });
+  broker.connect().catch(() => {});
+  await sleep(1000); // ioredis is now reconnecting in a loop
+  const hung = sleep(10_000).then(() => 'hung');
+  assert.equal(await Promise.race([broker.close().then(() => 'closed'), hung]), 'closed');
+});
+
 test('a killed connection reconnects: the consumer keeps consuming and held deliveries can still be acked', async (t) => {
   const prefix = newPrefix();
   const q = uniqueName('rb.reconnect');

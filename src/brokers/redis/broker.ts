@@ -286,16 +286,27 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.restoreTimer = undefined;
     await Promise.all([...this.consumers].map((c) => c.cancel()));
     await this.restoring;
+    const connected = this.client.status === 'ready';
     // RPUSH one by one: the last pushed is consumed first, so push the latest delivery first
     for (const d of [...this.held].reverse()) {
+      if (!connected) {
+        // commands would queue until Redis comes back: leave it in the unacked hash for a visibility restore
+        this.report(new BrokerError(`close(): Redis is unreachable; delivery ${d.deliveryTag} of ${JSON.stringify(d.queue)} stays in ${this.keys.unacked} until a visibility restore`));
+        continue;
+      }
       try {
         await d.giveBack();
       } catch (err) {
         this.report(new BrokerError(`close(): could not give back delivery ${d.deliveryTag} of ${JSON.stringify(d.queue)} (it stays in ${this.keys.unacked} until a visibility restore): ${(err as Error).message}`, { cause: err }));
       }
     }
+    if (!connected) {
+      this.client.disconnect();
+      return;
+    }
     try {
-      await this.client.quit();
+      // QUIT is queued, not failed, while ioredis reconnects: never wait for it longer than a moment
+      await Promise.race([this.client.quit(), new Promise((_, reject) => setTimeout(() => reject(new Error('QUIT timed out')), 2000).unref())]);
     } catch {
       this.client.disconnect();
     }
