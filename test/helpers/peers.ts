@@ -53,3 +53,46 @@ export function runPython(script: string, input: unknown, args: string[] = []): 
     child.stdin.end(JSON.stringify(input));
   });
 }
+
+export interface PythonWorker {
+  readonly process: import('node:child_process').ChildProcess;
+  /** Everything the worker printed so far. */
+  log(): string;
+  /** SIGTERM (warm shutdown), SIGKILL after 10 s. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real Celery worker (`python -m celery -A <module> worker ...`) and resolves once it logs
+ * `ready.`; rejects with its output if it exits or does not get ready in time.
+ */
+export async function startPythonWorker(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<PythonWorker> {
+  const { resolve } = await import('node:path');
+  const child = spawn(resolve(PYTHON), ['-m', 'celery', ...args], {
+    cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.on('error', (err) => (log += `spawn failed: ${err.message}`));
+  child.stdout!.on('data', (d: Buffer) => (log += d.toString('utf8')));
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString('utf8')));
+  const end = Date.now() + (options.timeoutMs ?? 40_000);
+  while (!/ready\./.test(log)) {
+    if (Date.now() > end || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`python worker did not start:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    process: child,
+    log: () => log,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -2,16 +2,15 @@
 // TypeScript reads the results from Celery's Redis result backend. Redis db 11, unique queue names.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { signature } from '../../protocol/canvas.ts';
 import { PythonError } from '../../protocol/exceptions.ts';
 import { Celery } from '../../src/app.ts';
 import { createBroker, type RedisBroker } from '../../src/brokers/index.ts';
 import { OperationalError } from '../../src/errors.ts';
-import { PYTHON, REDIS_HOST, REDIS_PORT, redisUrl, requirePython, uniqueName } from '../helpers/peers.ts';
+import { REDIS_HOST, REDIS_PORT, redisUrl, requirePython, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
 
 const DB = 11;
 const URL = redisUrl(DB);
@@ -21,24 +20,16 @@ const SEP = '\x06\x16';
 
 type Echo = Record<string, unknown> & { received_at: number; headers: Record<string, unknown> | null };
 
-let worker: ChildProcess | null = null;
-let log = '';
+let worker: PythonWorker | null = null;
 let app: Celery;
 let redis: Redis;
 let skip = false;
 
 async function startWorker(): Promise<void> {
-  worker = spawn(resolve(PYTHON), [
-    '-m', 'celery', '-A', 'producer_tasks', 'worker', '-P', 'threads', '-c', '1', '--prefetch-multiplier', '1',
+  worker = await startPythonWorker([
+    '-A', 'producer_tasks', 'worker', '-P', 'threads', '-c', '1', '--prefetch-multiplier', '1',
     '--without-mingle', '--without-gossip', '-Q', `${QUEUE},${PRIO_QUEUE}`, '-n', `${QUEUE}@%h`, '-l', 'info',
-  ], { cwd: 'test/python', env: { ...process.env, CELERIAC_BROKER_URL: URL, CELERIAC_BACKEND_URL: URL } });
-  worker.stdout!.on('data', (d: Buffer) => (log += d.toString('utf8')));
-  worker.stderr!.on('data', (d: Buffer) => (log += d.toString('utf8')));
-  const end = Date.now() + 40_000;
-  while (!/ready\./.test(log)) {
-    if (Date.now() > end || worker.exitCode !== null) throw new Error(`python worker did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  ], { cwd: 'test/python', env: { CELERIAC_BROKER_URL: URL, CELERIAC_BACKEND_URL: URL } });
 }
 
 /** Priorities sent highest first, before the worker starts: Redis serves the lowest number first. */
@@ -59,13 +50,7 @@ describe('a Python Celery worker runs what the TypeScript producer sent', () => 
   after(async () => {
     if (skip) return;
     await app?.close();
-    if (worker && worker.exitCode === null) {
-      const exited = new Promise((r) => worker!.once('exit', r));
-      worker.kill('SIGTERM');
-      const timer = setTimeout(() => worker!.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await worker?.stop();
     for (const pattern of [`${QUEUE}*`, `_kombu.binding.${QUEUE}*`]) {
       const keys = await redis.keys(pattern);
       if (keys.length) await redis.del(...keys);
@@ -176,7 +161,7 @@ describe('a Python Celery worker runs what the TypeScript producer sent', () => 
       for (;;) {
         const v = await redis.get(key);
         if (v) return JSON.parse(v) as Record<string, unknown>;
-        if (Date.now() > deadline) throw new Error(`callback never wrote ${key}\n${log.slice(-3000)}`);
+        if (Date.now() > deadline) throw new Error(`callback never wrote ${key}\n${worker?.log().slice(-3000) ?? ''}`);
         await new Promise((res) => setTimeout(res, 50));
       }
     };

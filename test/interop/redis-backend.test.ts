@@ -2,10 +2,10 @@
 // TypeScript reads what a Python worker wrote, Python reads what TypeScript wrote, Celery's store rules.
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { PYTHON, REDIS_HOST, REDIS_PORT, redisUrl, requirePython, uniqueName } from '../helpers/peers.ts';
+import { PYTHON, REDIS_HOST, REDIS_PORT, redisUrl, requirePython, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
 import { RedisBackend } from '../../src/backends/redis.ts';
 import { createBackend, DisabledBackend } from '../../src/backends/index.ts';
 import { NoResultBackendError, ResultTimeoutError } from '../../src/backend.ts';
@@ -66,33 +66,19 @@ async function waitFor(cond: () => Promise<boolean>, what: string, ms = 15_000):
 // ---------------------------------------------------------------------------------------------
 describe('TypeScript reads what a Python Celery worker wrote', () => {
   const queue = uniqueName('rb-queue');
-  let worker: ChildProcess | null = null;
-  let log = '';
+  let worker: PythonWorker | null = null;
 
   before(async () => {
     if (!requirePythonQuiet()) return;
-    worker = spawn(
-      PYTHON,
-      ['-m', 'celery', '-A', 'backend_tasks', 'worker', '-P', 'solo', '--without-mingle', '--without-gossip',
+    worker = await startPythonWorker(
+      ['-A', 'backend_tasks', 'worker', '-P', 'solo', '--without-mingle', '--without-gossip',
         '--without-heartbeat', '-Q', queue, '-n', `${queue}@%h`, '--loglevel=INFO'],
-      { env: pyEnv({ PYTHONPATH: 'test/python' }), stdio: ['ignore', 'pipe', 'pipe'] },
+      { env: pyEnv({ PYTHONPATH: 'test/python' }), timeoutMs: 30_000 },
     );
-    worker.on('error', (err) => (log += `spawn failed: ${err.message}`));
-    worker.stdout!.on('data', (d: Buffer) => (log += d.toString('utf8')));
-    worker.stderr!.on('data', (d: Buffer) => (log += d.toString('utf8')));
-    const end = Date.now() + 30_000;
-    while (!/ready\./.test(log)) {
-      if (Date.now() > end || worker.exitCode !== null) throw new Error(`python worker did not start:\n${log}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
   });
   after(async () => {
-    if (!worker || worker.exitCode !== null) return;
-    const exited = new Promise((r) => worker!.once('exit', r));
-    worker.kill('SIGTERM');
-    const timer = setTimeout(() => worker!.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
+    if (!worker) return;
+    await worker.stop();
     await raw.del(queue);
   });
 
