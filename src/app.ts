@@ -25,6 +25,7 @@ import {
   anonNodename, buildTaskMessage, generateOid, normalizeSendOptions, publishTask,
   type NormalizedSendOptions, type PreparedTask, type SendTaskOptions,
 } from './producer.ts';
+import { Control } from './control.ts';
 import { AsyncResult } from './result.ts';
 import { createRouter, type Router } from './routing.ts';
 
@@ -142,6 +143,7 @@ export class Celery {
   private brokerConnecting: Promise<void> | null = null;
   private backendInstance: ResultBackend | null = null;
   private closed = false;
+  private controlInstance: Control | null = null;
 
   constructor(options: AppOptions = {}) {
     if (!isPlainObject(options)) throw new ConfigurationError('Celery options must be an object');
@@ -243,7 +245,16 @@ export class Celery {
 
   /** A result handle for a task id (Celery's `app.AsyncResult(id)`). */
   AsyncResult<R = unknown>(id: string): AsyncResult<R> {
-    return new AsyncResult<R>(id, this.backend);
+    return new AsyncResult<R>(id, this.backend, { control: this.control });
+  }
+
+  /** Remote control (Celery's `app.control`): `revoke`, `broadcast`. */
+  get control(): Control {
+    this.controlInstance ??= new Control(async () => {
+      await this.connectBroker();
+      return this.broker;
+    });
+    return this.controlInstance;
   }
 
   /** A signature of a task by name (Celery's `app.signature`). */

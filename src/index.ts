@@ -20,6 +20,7 @@ export { ConfigurationError, QueueNotFoundError, OperationalError } from './erro
 
 // results
 export { AsyncResult, GroupResult, resultFromTuple } from './result.ts';
+export { Control } from './control.ts';
 export type { GetOptions, AsyncResultOptions, RevokeControl } from './result.ts';
 export { ResultTimeoutError, NoResultBackendError, BackendStoreError } from './backend.ts';
 export type { ResultBackend, WaitOptions } from './backend.ts';

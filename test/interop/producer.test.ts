@@ -123,6 +123,16 @@ describe('a Python Celery worker runs what the TypeScript producer sent', () => 
     assert.ok((await future.get({ timeout: 20 })).expires);
   });
 
+  test('AsyncResult.revoke(): the Python worker skips the task and stores REVOKED', async (t) => {
+    if (skip) return t.skip();
+    const r = await app.sendTask('producer_tasks.echo', ['to be revoked'], {}, { countdown: 3 });
+    await new Promise((res) => setTimeout(res, 500)); // the worker now holds it on its ETA timer
+    await r.revoke();
+    await assert.rejects(r.get({ timeout: 20 }), (err: Error) => err instanceof PythonError && err.excType === 'TaskRevokedError');
+    assert.equal(await r.state(), 'REVOKED');
+    assert.match(worker!.log(), new RegExp(`revoked|Discarding revoked task.*${r.id}`, 'i'));
+  });
+
   test('ignore_result: the task runs and nothing is stored', async (t) => {
     if (skip) return t.skip();
     const marker = uniqueName('ignored');
