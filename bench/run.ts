@@ -1,0 +1,566 @@
+/**
+ * celeriac vs Python Celery 5.6 (and celery-node, BullMQ) on the same Redis, in the same run.
+ *
+ *   npm run bench                        # full: 3 runs per metric
+ *   npm run bench -- --quick             # smoke test: small N, 1 run
+ *   npm run bench -- --runs 5 --tasks 20000 --only producer,drain
+ *
+ * Options:
+ *   --runs N          runs per metric (median reported; ratios are per run, then the median) [3]
+ *   --tasks N         producer: tasks per run [20000]
+ *   --drain-tasks N   worker drain: tasks preloaded per run [10000]
+ *   --rtt N           round trips timed per run, after --rtt-warmup [1000 / 100]
+ *   --mem-tasks N     memory: messages queued before the worker starts [100000]
+ *   --mem-window S    memory: sample RSS while draining, at most S seconds [30]
+ *   --mem-runs N      memory runs [1]
+ *   --only LIST       producer,drain,rtt,memory
+ *   --out FILE        JSON results [bench/results/latest.json]; the table also goes to FILE.md
+ *
+ * Everything uses Redis db 15 (FLUSHDB between measurements) of BENCH_REDIS_HOST:BENCH_REDIS_PORT
+ * (127.0.0.1:6379); the machine is shared, so absolute numbers move: read the ratios.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
+import { Celery } from '../src/app.ts';
+import { median, percentile, pollUntil, Proc, rssMiB, runJson, sleep, treePssMiB } from './lib.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '..');
+const PY = process.env.CELERIAC_PYTHON ?? join(ROOT, '.venv-celery/bin/python');
+const HOST = process.env.BENCH_REDIS_HOST ?? '127.0.0.1';
+const PORT = Number(process.env.BENCH_REDIS_PORT ?? 6379);
+const DB = 15;
+const URL = `redis://${HOST}:${PORT}/${DB}`;
+const NODE = process.execPath;
+const TSX = ['--import', 'tsx'];
+
+// ---- options -----------------------------------------------------------------------------------
+
+function parseArgs(argv: string[]) {
+  const quick = argv.includes('--quick');
+  const num = (flag: string, dflt: number, q: number) => {
+    const i = argv.indexOf(flag);
+    if (i >= 0) {
+      const v = Number(argv[i + 1]);
+      if (!Number.isFinite(v) || v <= 0) throw new Error(`${flag} needs a positive number`);
+      return v;
+    }
+    return quick ? q : dflt;
+  };
+  const str = (flag: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const only = (str('--only') ?? 'producer,drain,rtt,memory').split(',').map((s) => s.trim());
+  for (const o of only) if (!['producer', 'drain', 'rtt', 'memory'].includes(o)) throw new Error(`--only: unknown phase ${o}`);
+  return {
+    quick,
+    runs: num('--runs', 3, 1),
+    tasks: num('--tasks', 20_000, 1000),
+    drainTasks: num('--drain-tasks', 10_000, 500),
+    rtt: num('--rtt', 1000, 100),
+    rttWarmup: num('--rtt-warmup', 100, 20),
+    memTasks: num('--mem-tasks', 100_000, 5000),
+    memWindow: num('--mem-window', 30, 10),
+    memRuns: num('--mem-runs', 1, 1),
+    warmup: quick ? 50 : 200,
+    window: 1000,
+    only: new Set(only),
+    out: str('--out') ?? join(HERE, 'results/latest.json'),
+  };
+}
+const opt = parseArgs(process.argv.slice(2));
+
+const redis = new Redis({ host: HOST, port: PORT, db: DB, lazyConnect: true });
+const uid = () => randomBytes(4).toString('hex');
+const flush = () => redis.flushdb();
+const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
+
+// ---- environment -------------------------------------------------------------------------------
+
+function environment() {
+  const py = JSON.parse(execFileSync(PY, [join(HERE, 'python/versions.py')], { encoding: 'utf8' })) as Record<string, string>;
+  const pkg = (name: string) => (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'protocol'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    if (dirty) commit += ' (+ uncommitted changes in src/protocol)';
+  } catch {
+    // not a checkout
+  }
+  return {
+    date: new Date().toISOString(),
+    celeriac: commit,
+    node: process.version,
+    python: py.python,
+    celery: py.celery,
+    kombu: py.kombu,
+    redis_py: py.redis_py,
+    celery_node: pkg('celery-node'),
+    bullmq: pkg('bullmq'),
+    ioredis: pkg('ioredis'),
+    redis_server: '',
+    cpus: availableParallelism(),
+    cpu_model: cpus()[0]?.model ?? 'unknown',
+    memory_gib: Math.round(totalmem() / 2 ** 30),
+  };
+}
+
+// ---- workers -----------------------------------------------------------------------------------
+
+type WorkerKind = 'py-prefork' | 'py-threads' | 'celeriac' | 'celery-node' | 'bullmq-c2' | 'bullmq-c8';
+
+const WORKER_LABEL: Record<WorkerKind, string> = {
+  'py-prefork': 'Python Celery worker, prefork -c 2',
+  'py-threads': 'Python Celery worker, -P threads -c 2',
+  celeriac: 'celeriac Worker (defaults: concurrency 2 = CPUs, prefetch ×4)',
+  'celery-node': 'celery-node worker',
+  'bullmq-c2': 'BullMQ Worker, concurrency 2 (own format)',
+  'bullmq-c8': 'BullMQ Worker, concurrency 8 (own format)',
+};
+
+function startWorker(kind: WorkerKind, queue: string): Proc {
+  switch (kind) {
+    case 'py-prefork':
+    case 'py-threads': {
+      const pool = kind === 'py-prefork' ? ['-P', 'prefork', '-c', '2'] : ['-P', 'threads', '-c', '2'];
+      return new Proc(kind, PY, ['-m', 'celery', '-A', 'bench_tasks', 'worker', '-Q', queue, ...pool,
+        '--without-gossip', '--without-mingle', '--without-heartbeat', '-l', 'warning', '-n', `bench-py-${uid()}@%h`],
+      { cwd: join(HERE, 'python'), env: { ...process.env, BENCH_URL: URL, BENCH_QUEUE: queue } });
+    }
+    case 'celeriac':
+      return new Proc(kind, NODE, [...TSX, join(HERE, 'ts-worker.ts'), JSON.stringify({ url: URL, queue })], { cwd: ROOT });
+    case 'celery-node':
+      return new Proc(kind, NODE, [...TSX, join(HERE, 'cn-worker.ts'), JSON.stringify({ url: URL, queue })], { cwd: ROOT });
+    case 'bullmq-c2':
+    case 'bullmq-c8':
+      return new Proc(kind, NODE, [...TSX, join(HERE, 'bullmq-worker.ts'),
+        JSON.stringify({ host: HOST, port: PORT, db: DB, queue, concurrency: kind === 'bullmq-c2' ? 2 : 8 })], { cwd: ROOT });
+  }
+}
+
+/** Publishes `n` Celery messages with celeriac's producer (the same bytes for every Celery-format worker). */
+async function preloadCelery(queue: string, n: number, results: boolean): Promise<string[]> {
+  const app = new Celery({ broker_url: URL, result_backend: null, env: {} });
+  const ids: string[] = new Array<string>(n);
+  const name = results ? 'bench.noop' : 'bench.noop_nr';
+  const options = results ? { queue } : { queue, ignore_result: true };
+  let next = 0;
+  const lane = async () => {
+    while (next < n) {
+      const i = next++;
+      ids[i] = (await app.sendTask(name, [], {}, options)).id;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opt.window, n) }, lane));
+  await app.close();
+  const len = await redis.llen(queue);
+  if (len !== n) throw new Error(`preload: ${queue} holds ${len} messages, expected ${n}`);
+  return ids;
+}
+
+async function countExisting(keys: string[]): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < keys.length; i += 5000) total += await redis.exists(...keys.slice(i, i + 5000));
+  return total;
+}
+
+// ---- 1. producer -------------------------------------------------------------------------------
+
+type Samples = Record<string, number[]>;
+
+interface ProducerContender { key: string; label: string; run: (queue: string) => Promise<number> }
+
+function producerContenders(): ProducerContender[] {
+  const py = (results: boolean) => async (queue: string) =>
+    (await runJson<{ elapsed: number }>(PY, [join(HERE, 'python/producer.py'), JSON.stringify({ url: URL, queue, n: opt.tasks, warmup: opt.warmup, results })])).elapsed;
+  const ts = (mode: string) => async (queue: string) =>
+    (await runJson<{ elapsed: number }>(NODE, [...TSX, join(HERE, 'ts-producer.ts'),
+      JSON.stringify({ mode, url: URL, host: HOST, port: PORT, db: DB, queue, n: opt.tasks, warmup: opt.warmup, window: opt.window })], { cwd: ROOT })).elapsed;
+  return [
+    { key: 'python', label: 'Python Celery `send_task` loop, ignore_result', run: py(false) },
+    { key: 'python-res', label: 'Python Celery `send_task` loop, result backend (subscribes per send)', run: py(true) },
+    { key: 'celeriac-seq', label: 'celeriac `await sendTask` sequential, ignore_result', run: ts('celeriac-seq') },
+    { key: 'celeriac-conc', label: `celeriac \`sendTask\` concurrent (${opt.window} in flight), ignore_result`, run: ts('celeriac-conc') },
+    { key: 'celeriac-res-seq', label: 'celeriac sequential, result backend (subscribes per send)', run: ts('celeriac-res-seq') },
+    { key: 'celeriac-res-conc', label: `celeriac concurrent (${opt.window} in flight), result backend`, run: ts('celeriac-res-conc') },
+    { key: 'celery-node', label: 'celery-node `client.sendTask` (fire-and-forget, pipelined)', run: ts('celery-node') },
+    { key: 'bullmq-add', label: 'BullMQ `await queue.add` sequential †', run: ts('bullmq-add') },
+    { key: 'bullmq-add-conc', label: `BullMQ \`queue.add\` concurrent (${opt.window} in flight) †`, run: ts('bullmq-add-conc') },
+    { key: 'bullmq-addbulk', label: 'BullMQ `addBulk` (chunks of 1000) †', run: ts('bullmq-addbulk') },
+  ];
+}
+
+async function producerPhase() {
+  const contenders = producerContenders();
+  const rates: Samples = {};
+  for (let r = 0; r < opt.runs; r++) {
+    const order = r % 2 ? [...contenders].reverse() : contenders;
+    for (const c of order) {
+      await flush();
+      const queue = `bench.prod.${c.key}.${uid()}`;
+      const elapsed = await c.run(queue);
+      const rate = opt.tasks / elapsed;
+      (rates[c.key] ??= []).push(rate);
+      log(`producer run ${r + 1}/${opt.runs} ${c.key}: ${rate.toFixed(0)} tasks/s`);
+    }
+  }
+  await flush();
+  const ratio = (a: string, b: string) => median(rates[a]!.map((x, i) => x / rates[b]![i]!));
+  return {
+    n: opt.tasks,
+    contenders: contenders.map((c) => ({ key: c.key, label: c.label, rates: rates[c.key]!, median: median(rates[c.key]!) })),
+    ratios: {
+      'celeriac-conc / python': ratio('celeriac-conc', 'python'),
+      'celeriac-seq / python': ratio('celeriac-seq', 'python'),
+      'celeriac-res-conc / python-res': ratio('celeriac-res-conc', 'python-res'),
+      'celeriac-res-seq / python-res': ratio('celeriac-res-seq', 'python-res'),
+      'celeriac-conc / celery-node': ratio('celeriac-conc', 'celery-node'),
+      'celeriac-conc / bullmq-add-conc': ratio('celeriac-conc', 'bullmq-add-conc'),
+    },
+  };
+}
+
+// ---- 2. worker drain ---------------------------------------------------------------------------
+
+/** Time for `kind` to process n preloaded messages: from the first message taken to the last done. */
+async function drainOnce(kind: WorkerKind, results: boolean, n: number): Promise<number> {
+  await flush();
+  const queue = `bench.drain.${kind}.${uid()}`;
+  const timeoutMs = Math.max(120_000, n * 20);
+  if (kind.startsWith('bullmq')) {
+    const { Queue } = await import('bullmq');
+    const q = new Queue(queue, { connection: { host: HOST, port: PORT, db: DB, maxRetriesPerRequest: null } });
+    const jobOpts = results ? {} : { removeOnComplete: true };
+    for (let i = 0; i < n; i += 1000) {
+      await q.addBulk(Array.from({ length: Math.min(1000, n - i) }, () => ({ name: 'noop', data: {}, opts: jobOpts })));
+    }
+    const wait = `bull:${queue}:wait`;
+    const active = `bull:${queue}:active`;
+    const completed = `bull:${queue}:completed`;
+    if ((await redis.llen(wait)) !== n) throw new Error(`bullmq preload: ${await redis.llen(wait)} waiting, expected ${n}`);
+    const w = startWorker(kind, queue);
+    try {
+      await pollUntil(async () => (await redis.llen(wait)) < n, 2, 60_000, `${kind} to start`, () => w.assertAlive());
+      const t0 = performance.now();
+      await pollUntil(async () => {
+        if (results) return (await redis.zcard(completed)) >= n;
+        const [[, a], [, b]] = (await redis.multi().llen(wait).llen(active).exec()) as [[null, number], [null, number]];
+        return a === 0 && b === 0;
+      }, 5, timeoutMs, `${kind} to drain`, () => w.assertAlive());
+      const t1 = performance.now();
+      const failed = await redis.zcard(`bull:${queue}:failed`);
+      if (failed) throw new Error(`${kind}: ${failed} jobs failed`);
+      return (t1 - t0) / 1000;
+    } finally {
+      await w.stop();
+      await q.close();
+    }
+  }
+  const ids = await preloadCelery(queue, n, results);
+  const resultKeys = ids.map((id) => `celery-task-meta-${id}`);
+  const w = startWorker(kind, queue);
+  try {
+    await pollUntil(async () => (await redis.llen(queue)) < n, 2, 60_000, `${kind} to start`, () => w.assertAlive());
+    const t0 = performance.now();
+    if (kind === 'celery-node') {
+      // no unacked hash: done when every result is stored
+      await pollUntil(async () => (await redis.llen(queue)) === 0, 5, timeoutMs, `${kind} to empty the queue`, () => w.assertAlive());
+    } else {
+      await pollUntil(async () => {
+        const [[, a], [, b]] = (await redis.multi().llen(queue).hlen('unacked').exec()) as [[null, number], [null, number]];
+        return a === 0 && b === 0;
+      }, 5, timeoutMs, `${kind} to drain`, () => w.assertAlive());
+    }
+    if (results) await pollUntil(async () => (await countExisting(resultKeys)) === n, 5, timeoutMs, `${kind}: all ${n} results`, () => w.assertAlive());
+    const t1 = performance.now();
+    if (!results && (await countExisting(resultKeys.slice(0, 100))) > 0) throw new Error(`${kind} stored results of ignore_result tasks`);
+    return (t1 - t0) / 1000;
+  } finally {
+    await w.stop();
+  }
+}
+
+async function drainPhase() {
+  const n = opt.drainTasks;
+  const plan: { kind: WorkerKind; results: boolean }[] = [];
+  for (const kind of ['py-prefork', 'py-threads', 'celeriac', 'bullmq-c2', 'bullmq-c8'] as WorkerKind[]) {
+    plan.push({ kind, results: false }, { kind, results: true });
+  }
+  plan.push({ kind: 'celery-node', results: true });
+  const rates: Samples = {};
+  for (let r = 0; r < opt.runs; r++) {
+    const order = r % 2 ? [...plan].reverse() : plan;
+    for (const p of order) {
+      const key = `${p.kind}${p.results ? '+results' : ''}`;
+      const elapsed = await drainOnce(p.kind, p.results, n);
+      (rates[key] ??= []).push(n / elapsed);
+      log(`drain run ${r + 1}/${opt.runs} ${key}: ${(n / elapsed).toFixed(0)} tasks/s`);
+    }
+  }
+  await flush();
+  const ratio = (a: string, b: string) => median(rates[a]!.map((x, i) => x / rates[b]![i]!));
+  const bestBull = (suffix: string) => rates[`bullmq-c2${suffix}`]!.map((x, i) => Math.max(x, rates[`bullmq-c8${suffix}`]![i]!));
+  const ratioArr = (a: string, b: number[]) => median(rates[a]!.map((x, i) => x / b[i]!));
+  return {
+    n,
+    rows: Object.entries(rates).map(([key, xs]) => ({ key, rates: xs, median: median(xs) })),
+    labels: WORKER_LABEL,
+    ratios: {
+      'celeriac / py-prefork': ratio('celeriac', 'py-prefork'),
+      'celeriac / py-threads': ratio('celeriac', 'py-threads'),
+      'celeriac+results / py-prefork+results': ratio('celeriac+results', 'py-prefork+results'),
+      'celeriac+results / py-threads+results': ratio('celeriac+results', 'py-threads+results'),
+      'celeriac / best BullMQ (removeOnComplete)': ratioArr('celeriac', bestBull('')),
+      'celeriac+results / best BullMQ (kept)': ratioArr('celeriac+results', bestBull('+results')),
+      'celeriac+results / celery-node': ratio('celeriac+results', 'celery-node+results'),
+    },
+  };
+}
+
+// ---- 3. round trip -----------------------------------------------------------------------------
+
+async function rttPhase() {
+  const pairs = [
+    { key: 'py→py', producer: 'py', worker: 'py-prefork' },
+    { key: 'ts→py', producer: 'ts', worker: 'py-prefork' },
+    { key: 'ts→ts', producer: 'ts', worker: 'celeriac' },
+    { key: 'py→ts', producer: 'py', worker: 'celeriac' },
+  ] as const;
+  const p50: Samples = {};
+  const p99: Samples = {};
+  const all: Record<string, number[]> = {};
+  for (let r = 0; r < opt.runs; r++) {
+    for (const worker of ['py-prefork', 'celeriac'] as const) {
+      await flush();
+      const queue = `bench.rtt.${worker}.${uid()}`;
+      const w = startWorker(worker, queue);
+      try {
+        for (const p of pairs.filter((x) => x.worker === worker)) {
+          const cfg = JSON.stringify({ url: URL, queue, n: opt.rtt, warmup: opt.rttWarmup });
+          const { ms } = p.producer === 'py'
+            ? await runJson<{ ms: number[] }>(PY, [join(HERE, 'python/rtt.py'), cfg])
+            : await runJson<{ ms: number[] }>(NODE, [...TSX, join(HERE, 'ts-rtt.ts'), cfg], { cwd: ROOT });
+          (p50[p.key] ??= []).push(percentile(ms, 50));
+          (p99[p.key] ??= []).push(percentile(ms, 99));
+          (all[p.key] ??= []).push(...ms);
+          log(`rtt run ${r + 1}/${opt.runs} ${p.key}: p50 ${percentile(ms, 50).toFixed(3)} ms, p99 ${percentile(ms, 99).toFixed(3)} ms`);
+        }
+      } finally {
+        await w.stop();
+      }
+    }
+  }
+  await flush();
+  return {
+    n: opt.rtt,
+    warmup: opt.rttWarmup,
+    python_worker: WORKER_LABEL['py-prefork'],
+    rows: pairs.map((p) => ({ key: p.key, p50: median(p50[p.key]!), p99: median(p99[p.key]!), p50_runs: p50[p.key]!, p99_runs: p99[p.key]!, mean: all[p.key]!.reduce((a, b) => a + b, 0) / all[p.key]!.length })),
+  };
+}
+
+// ---- 4. memory ---------------------------------------------------------------------------------
+
+async function memoryOnce(kind: 'celeriac' | 'py-prefork') {
+  // idle: started, one task done (so the pool and connections are up), then 2 s of quiet
+  await flush();
+  let queue = `bench.mem.${kind}.${uid()}`;
+  let w = startWorker(kind, queue);
+  let idle: { rss: number; pss: number; treeRss: number; processes: number };
+  try {
+    const app = new Celery({ broker_url: URL, result_backend: URL, env: {} });
+    await (await app.sendTask('bench.noop', [], {}, { queue })).get({ timeout: 60 });
+    await app.close();
+    await sleep(2000);
+    w.assertAlive();
+    const t = treePssMiB(w.pid);
+    idle = { rss: rssMiB(w.pid), pss: t.pss, treeRss: t.rss, processes: t.processes };
+  } finally {
+    await w.stop();
+  }
+  // loaded: memTasks queued, then the worker starts and drains; sample every 100 ms
+  await flush();
+  queue = `bench.mem.${kind}.${uid()}`;
+  const n = opt.memTasks;
+  await preloadCelery(queue, n, false);
+  w = startWorker(kind, queue);
+  let peakRss = 0;
+  let peakPss = 0;
+  let peakTreeRss = 0;
+  let processed = 0;
+  let seconds = 0;
+  try {
+    await pollUntil(async () => (await redis.llen(queue)) < n, 10, 60_000, `${kind} to start`, () => w.assertAlive());
+    const t0 = performance.now();
+    for (;;) {
+      w.assertAlive();
+      peakRss = Math.max(peakRss, rssMiB(w.pid));
+      const t = treePssMiB(w.pid);
+      peakPss = Math.max(peakPss, t.pss);
+      peakTreeRss = Math.max(peakTreeRss, t.rss);
+      const left = await redis.llen(queue);
+      processed = n - left;
+      seconds = (performance.now() - t0) / 1000;
+      if (left === 0 || seconds >= opt.memWindow) break;
+      await sleep(100);
+    }
+    const endRss = rssMiB(w.pid);
+    return { idle, loaded: { queued: n, peakRss, peakPss, peakTreeRss, endRss, taken: processed, seconds, drained: processed === n } };
+  } finally {
+    await w.stop();
+    await flush();
+  }
+}
+
+async function memoryPhase() {
+  const out: Record<string, Awaited<ReturnType<typeof memoryOnce>>[]> = {};
+  for (let r = 0; r < opt.memRuns; r++) {
+    for (const kind of ['py-prefork', 'celeriac'] as const) {
+      const m = await memoryOnce(kind);
+      (out[kind] ??= []).push(m);
+      log(`memory run ${r + 1}/${opt.memRuns} ${kind}: idle ${m.idle.rss.toFixed(1)} MiB, peak ${m.loaded.peakRss.toFixed(1)} MiB (${m.loaded.taken}/${m.loaded.queued} taken in ${m.loaded.seconds.toFixed(1)} s)`);
+    }
+  }
+  const med = (kind: string, f: (m: Awaited<ReturnType<typeof memoryOnce>>) => number) => median(out[kind]!.map(f));
+  return {
+    queued: opt.memTasks,
+    window_s: opt.memWindow,
+    rows: Object.keys(out).map((kind) => ({
+      kind,
+      label: WORKER_LABEL[kind as WorkerKind],
+      idleRss: med(kind, (m) => m.idle.rss),
+      idlePss: med(kind, (m) => m.idle.pss),
+      idleTreeRss: med(kind, (m) => m.idle.treeRss),
+      processes: out[kind]![0]!.idle.processes,
+      peakRss: med(kind, (m) => m.loaded.peakRss),
+      peakPss: med(kind, (m) => m.loaded.peakPss),
+      peakTreeRss: med(kind, (m) => m.loaded.peakTreeRss),
+      endRss: med(kind, (m) => m.loaded.endRss),
+      taken: med(kind, (m) => m.loaded.taken),
+      seconds: med(kind, (m) => m.loaded.seconds),
+      runs: out[kind],
+    })),
+  };
+}
+
+// ---- report ------------------------------------------------------------------------------------
+
+const f0 = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
+const spread = (xs: number[]) => (xs.length > 1 ? ` (${f0(Math.min(...xs))}–${f0(Math.max(...xs))})` : '');
+const verdict = (ok: boolean) => (ok ? '**met**' : '**missed**');
+
+function report(env: ReturnType<typeof environment>, results: Record<string, any>): string {
+  const L: string[] = [];
+  L.push('# celeriac benchmark', '');
+  L.push(`celeriac ${env.celeriac} · Node ${env.node} · Python ${env.python}, Celery ${env.celery}, kombu ${env.kombu}, redis-py ${env.redis_py} · ` +
+    `celery-node ${env.celery_node} · BullMQ ${env.bullmq} · ioredis ${env.ioredis} · Redis ${env.redis_server} (127.0.0.1, db 15) · ` +
+    `${env.cpus} CPUs (${env.cpu_model}), ${env.memory_gib} GiB · ${env.date}`);
+  L.push('', `Mode: ${opt.quick ? '**--quick** (smoke test: small N, 1 run; not for quoting)' : 'full'}; runs per metric: ${opt.runs}. ` +
+    'Values are medians over runs (range in parentheses); ratios are computed within each run, then the median is taken. ' +
+    'The machine is shared: quote ratios, not absolute times.', '');
+
+  const targets: string[][] = [];
+  if (results.producer) {
+    const p = results.producer;
+    L.push(`## 1. Producer publish rate (${f0(p.n)} tasks per run, after ${opt.warmup} warm-up sends)`, '');
+    L.push('| producer | tasks/s |', '|---|---:|');
+    for (const c of p.contenders) L.push(`| ${c.label} | ${f0(c.median)}${spread(c.rates)} |`);
+    L.push('', '† BullMQ has different semantics (a job hash + a Lua script per job, its own format, not Celery\'s wire protocol): shown for scale only.', '');
+    L.push('| ratio (same run, median) | × |', '|---|---:|');
+    for (const [k, v] of Object.entries(p.ratios as Record<string, number>)) L.push(`| ${k} | ${f2(v)} |`);
+    L.push('');
+    targets.push(['producer ≥ 30× Python', `${f1(p.ratios['celeriac-conc / python'])}× concurrent, ${f1(p.ratios['celeriac-seq / python'])}× sequential`, verdict(p.ratios['celeriac-conc / python'] >= 30)]);
+    targets.push(['producer ≥ 2× celery-node', `${f2(p.ratios['celeriac-conc / celery-node'])}×`, verdict(p.ratios['celeriac-conc / celery-node'] >= 2)]);
+  }
+  if (results.drain) {
+    const d = results.drain;
+    L.push(`## 2. Worker drain rate, no-op task (${f0(d.n)} messages preloaded, timed from the first message taken to the last done)`, '');
+    L.push('| worker | no results: tasks/s | results stored: tasks/s |', '|---|---:|---:|');
+    const row = (k: string) => d.rows.find((r: any) => r.key === k);
+    for (const kind of ['py-prefork', 'py-threads', 'celeriac', 'celery-node', 'bullmq-c2', 'bullmq-c8']) {
+      const a = row(kind);
+      const b = row(`${kind}+results`);
+      L.push(`| ${d.labels[kind]} | ${a ? f0(a.median) + spread(a.rates) : '—'} | ${b ? f0(b.median) + spread(b.rates) : '—'} |`);
+    }
+    L.push('', 'Celery-format workers all read the same kombu messages, published beforehand by celeriac\'s producer. "No results": the task is `ignore_result` ' +
+      '(done = queue empty and no unacked message); "results stored": done = every `celery-task-meta-<id>` key exists. celery-node cannot skip storing results and ' +
+      'has no unacked hash. BullMQ: `removeOnComplete` for "no results", the default (return value kept in the job hash) for "results stored".', '');
+    L.push('| ratio (same run, median) | × |', '|---|---:|');
+    for (const [k, v] of Object.entries(d.ratios as Record<string, number>)) L.push(`| ${k} | ${f2(v)} |`);
+    L.push('');
+    targets.push(['drain ≥ 10× Python', `${f1(d.ratios['celeriac / py-prefork'])}× (prefork), ${f1(d.ratios['celeriac+results / py-prefork+results'])}× with results`, verdict(d.ratios['celeriac / py-prefork'] >= 10)]);
+    targets.push(['drain ahead of BullMQ', `${f2(d.ratios['celeriac / best BullMQ (removeOnComplete)'])}× best BullMQ, ${f2(d.ratios['celeriac+results / best BullMQ (kept)'])}× with results`, verdict(d.ratios['celeriac / best BullMQ (removeOnComplete)'] > 1)]);
+  }
+  if (results.rtt) {
+    const r = results.rtt;
+    L.push(`## 3. Round trip, sequential send + get of a no-op task (${f0(r.n)} per run after ${r.warmup} warm-up)`, '');
+    L.push(`Python worker: ${r.python_worker}; TS worker: ${WORKER_LABEL.celeriac}.`, '');
+    L.push('| producer → worker | p50 ms | p99 ms | mean ms |', '|---|---:|---:|---:|');
+    for (const x of r.rows) L.push(`| ${x.key} | ${f3(x.p50)} | ${f3(x.p99)} | ${f3(x.mean)} |`);
+    L.push('');
+    const tt = r.rows.find((x: any) => x.key === 'ts→ts');
+    targets.push(['RTT p50 < 1 ms (TS→TS)', `${f3(tt.p50)} ms (p99 ${f3(tt.p99)} ms)`, verdict(tt.p50 < 1)]);
+  }
+  if (results.memory) {
+    const m = results.memory;
+    L.push(`## 4. Worker memory (MiB): idle, and with ${f0(m.queued)} messages queued while it drains (peak, sampled every 100 ms for at most ${m.window_s} s)`, '');
+    L.push('| worker | processes | idle RSS (main) | idle PSS (all processes) | peak RSS (main) | peak PSS (all) | RSS at end | messages taken in window |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const x of m.rows) {
+      L.push(`| ${x.label} | ${x.processes} | ${f1(x.idleRss)} | ${f1(x.idlePss)} | ${f1(x.peakRss)} | ${f1(x.peakPss)} | ${f1(x.endRss)} | ${f0(x.taken)} in ${f1(x.seconds)} s |`);
+    }
+    L.push('', 'RSS (main) counts shared pages in each process; PSS splits them between the processes of the tree (prefork parent + 2 children), so "PSS (all)" is the fairer total. The celeriac worker runs as `node --import tsx bench/ts-worker.ts`: TypeScript is compiled at startup by the tsx loader, which is included (a build with tsc would be a little smaller). "Bounded" below means peak RSS ≤ idle + 100 MiB: queued messages stay in Redis, the worker holds only its prefetch.', '');
+    const ts = m.rows.find((x: any) => x.kind === 'celeriac');
+    if (ts) targets.push([`memory bounded with ${f0(m.queued)} queued`, `idle ${f1(ts.idleRss)} → peak ${f1(ts.peakRss)} MiB RSS (${f0(ts.taken)} taken)`, verdict(ts.peakRss < ts.idleRss + 100)]);
+  }
+  if (targets.length) {
+    L.push('## Targets', '', '| target | measured | |', '|---|---|---|');
+    for (const t of targets) L.push(`| ${t.join(' | ')} |`);
+    L.push('');
+  }
+  return L.join('\n');
+}
+
+// ---- main --------------------------------------------------------------------------------------
+
+async function main() {
+  await redis.connect();
+  const env = environment();
+  env.redis_server = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown';
+  log(`environment: ${JSON.stringify(env)}`);
+  log(`options: ${JSON.stringify({ ...opt, only: [...opt.only] })}`);
+  await flush();
+  const results: Record<string, unknown> = {};
+  const t0 = Date.now();
+  try {
+    if (opt.only.has('producer')) results.producer = await producerPhase();
+    if (opt.only.has('drain')) results.drain = await drainPhase();
+    if (opt.only.has('rtt')) results.rtt = await rttPhase();
+    if (opt.only.has('memory')) results.memory = await memoryPhase();
+  } finally {
+    await flush().catch(() => undefined);
+  }
+  const md = report(env, results);
+  process.stdout.write(md + '\n');
+  mkdirSync(dirname(opt.out), { recursive: true });
+  writeFileSync(opt.out, JSON.stringify({ environment: env, options: { ...opt, only: [...opt.only] }, duration_s: (Date.now() - t0) / 1000, results, markdown: md }, null, 2) + '\n');
+  writeFileSync(opt.out.replace(/\.json$/, '') + '.md', md + '\n');
+  log(`wrote ${opt.out} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+  redis.disconnect();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[bench] failed: ${(err as Error)?.stack ?? String(err)}\n`);
+  redis.disconnect();
+  process.exit(1);
+});
