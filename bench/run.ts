@@ -29,6 +29,9 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { Celery } from '../src/app.ts';
 import { median, percentile, pollUntil, Proc, rssMiB, runJson, sleep, treePssMiB } from './lib.ts';
+import { ensureBenchPeers } from './peers.ts';
+
+ensureBenchPeers();
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -236,7 +239,8 @@ async function drainOnce(kind: WorkerKind, results: boolean, n: number): Promise
   const queue = `bench.drain.${kind}.${uid()}`;
   const timeoutMs = Math.max(120_000, n * 20);
   if (kind.startsWith('bullmq')) {
-    const { Queue } = await import('bullmq');
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- bench-only peer, installed by bench/peers.ts
+    const { Queue } = (await import('bullmq' as string)) as any;
     const q = new Queue(queue, { connection: { host: HOST, port: PORT, db: DB, maxRetriesPerRequest: null } });
     const jobOpts = results ? {} : { removeOnComplete: true };
     for (let i = 0; i < n; i += 1000) {

@@ -48,7 +48,8 @@ async function celeriac(results: boolean, concurrent: boolean): Promise<number> 
 }
 
 async function celeryNode(): Promise<number> {
-  const celery = createRequire(import.meta.url)('celery-node') as typeof import('celery-node');
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- bench-only peer, installed by bench/peers.ts
+  const celery = createRequire(import.meta.url)('celery-node') as any;
   const client = celery.createClient(cfg.url, cfg.url, cfg.queue);
   const warm = celery.createClient(cfg.url, cfg.url, `${cfg.queue}.warmup`);
   await client.isReady();
@@ -69,7 +70,8 @@ async function celeryNode(): Promise<number> {
 }
 
 async function bull(kind: 'add' | 'add-conc' | 'addbulk'): Promise<number> {
-  const { Queue } = await import('bullmq');
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- bench-only peer, installed by bench/peers.ts
+  const { Queue } = (await import('bullmq' as string)) as any;
   const connection = { host: cfg.host, port: cfg.port, db: cfg.db, maxRetriesPerRequest: null };
   const q = new Queue(cfg.queue, { connection });
   const wq = new Queue(`${cfg.queue}.warmup`, { connection });
