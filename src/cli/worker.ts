@@ -46,6 +46,12 @@ export async function loadApp(spec: string, cwd = process.cwd()): Promise<Celery
   }
   const looksLikePath = modPath.startsWith('.') || isAbsolute(modPath) || /\.[cm]?[jt]s$/.test(modPath) || existsSync(resolve(cwd, modPath));
   const url = looksLikePath ? pathToFileURL(resolve(cwd, modPath)).href : modPath;
+  // a TypeScript app module needs no build step: load it through tsx, also when this CLI itself
+  // runs compiled from dist/ (bin/celeriac.js registers tsx only when running from source)
+  if (/\.[cm]?tsx?$/.test(modPath)) {
+    const { register } = await import('tsx/esm/api');
+    register();
+  }
   const mod = (await import(url)) as Record<string, unknown>;
   const names = attr ? [attr] : ['default', 'app', 'celery'];
   for (const n of names) {
