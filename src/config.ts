@@ -198,12 +198,25 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
 
 /** `taskDefaultQueue` -> `task_default_queue`. */
 export function toSnakeCase(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return memo(SNAKE_CACHE, name, () => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
 }
 
 /** `task_default_queue` -> `taskDefaultQueue`. */
 export function toCamelCase(name: string): string {
-  return name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  return memo(CAMEL_CACHE, name, () => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()));
+}
+
+// Option and setting names are converted on every send: remember the (few) names seen, bounded so
+// arbitrary keys (e.g. custom headers passed by mistake) cannot grow it without limit.
+const SNAKE_CACHE = new Map<string, string>();
+const CAMEL_CACHE = new Map<string, string>();
+function memo(cache: Map<string, string>, key: string, compute: () => string): string {
+  let v = cache.get(key);
+  if (v === undefined) {
+    v = compute();
+    if (cache.size < 1024) cache.set(key, v);
+  }
+  return v;
 }
 
 const CAMEL_NAMES = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[];
