@@ -70,13 +70,20 @@ function put(obj: PyDict, key: string, value: PyValue): void {
 /** Serialize (and optionally compress) a task message. The body is always written in protocol v2 form. */
 export function encodeTaskMessage(msg: TaskMessage, options: EncodeTaskOptions = {}): RawMessage {
   const { args, kwargs, embed } = msg.body;
-  const embedOut: PyDict = {};
-  for (const k of EMBED_KEYS) embedOut[k] = (embed?.[k] ?? null) as PyValue;
+  // EMBED_KEYS, in that order
+  const embedOut: PyDict = {
+    callbacks: (embed?.callbacks ?? null) as PyValue,
+    errbacks: (embed?.errbacks ?? null) as PyValue,
+    chain: (embed?.chain ?? null) as PyValue,
+    chord: (embed?.chord ?? null) as PyValue,
+  };
   const value: PyValue = [args, kwargs, embedOut];
   const serialized = dumps(value, options.serializer ?? 'json');
   let body = serialized.body;
   const headers: PyDict = {};
-  for (const [k, v] of Object.entries(msg.headers)) {
+  const h = msg.headers as PyDict;
+  for (const k of Object.keys(h)) {
+    const v = h[k];
     // a stale `compression` header (from a decoded message) no longer describes this body
     if (v !== undefined && k !== 'compression') put(headers, k, v);
   }
@@ -86,7 +93,9 @@ export function encodeTaskMessage(msg: TaskMessage, options: EncodeTaskOptions =
     headers.compression = c.compression;
   }
   const properties: PyDict = {};
-  for (const [k, v] of Object.entries(msg.properties)) {
+  const p = msg.properties as PyDict;
+  for (const k of Object.keys(p)) {
+    const v = p[k];
     if (v !== undefined && k !== 'content_type' && k !== 'content_encoding') put(properties, k, v);
   }
   return {

@@ -435,7 +435,105 @@ function reprBinaryBytes(b: Uint8Array): string {
  * `argsrepr`/`kwargsrepr` headers, and no limit when converting protocol v1 messages.
  */
 export function saferepr(value: ReprValue, maxlen: number | null = null, maxlevels = 3): string {
+  const fast = simpleSaferepr(value, maxlen, maxlevels);
+  if (fast !== null) return fast;
   return saferepr_(value, maxlen, maxlevels, new Set());
+}
+
+// ---------------------------------------------------------------------------------------------
+// saferepr's fast path
+//
+// When the whole repr is shorter than `maxlen`, no token is ever truncated (each token is shorter
+// than what is left of maxlen when it is written) and no `', ...'` marker appears; when every
+// container is nested less than `maxlevels` deep, none is cut to `[...]`, and no container can be
+// its own ancestor (a cycle would be infinitely deep). The streaming algorithm then writes exactly
+// what a plain recursive walk writes: that walk is tried first and abandoned (null) as soon as a value
+// needs more (bytes, a class instance, too deep, too long).
+
+/** Depth limit of the fast path when `maxlevels` is 0 (unlimited). */
+const SIMPLE_MAX_DEPTH = 32;
+let simpleOut = '';
+
+function quoteSimple(s: string): string {
+  return s.includes("'") ? `'${s.replace(/'/g, "\\'")}'` : `'${s}'`;
+}
+
+/** Appends the repr of `v` to `simpleOut`; false when the fast path cannot tell. */
+function simpleWalk(v: ReprValue, depth: number, maxDepth: number, limit: number): boolean {
+  switch (typeof v) {
+    case 'string':
+      simpleOut += quoteSimple(v);
+      break;
+    case 'number':
+    case 'bigint':
+      simpleOut += pyNumberRepr(v);
+      break;
+    case 'boolean':
+      simpleOut += v ? 'True' : 'False';
+      break;
+    case 'undefined':
+      simpleOut += 'None';
+      break;
+    case 'object': {
+      if (v === null) {
+        simpleOut += 'None';
+        break;
+      }
+      let items: readonly ReprValue[];
+      let tuple = false;
+      if (Array.isArray(v)) items = v;
+      else if (v instanceof PyTuple) {
+        items = v.items;
+        tuple = true;
+      } else {
+        const proto = Object.getPrototypeOf(v);
+        if (proto !== Object.prototype && proto !== null) {
+          if (v instanceof Date || v instanceof Decimal || v instanceof UUID || v instanceof PyDate || v instanceof PyTime) {
+            simpleOut += objectRepr(v as ReprValue);
+            break;
+          }
+          return false;
+        }
+        if (depth >= maxDepth) return false;
+        const d = v as { [k: string]: PyValue };
+        const keys = Object.keys(d);
+        simpleOut += '{';
+        for (let i = 0; i < keys.length; i++) {
+          const k = keys[i] as string;
+          if (i > 0) simpleOut += ', ';
+          simpleOut += quoteSimple(k) + ': ';
+          if (!simpleWalk(d[k] as PyValue, depth + 1, maxDepth, limit)) return false;
+          if (simpleOut.length >= limit) return false;
+        }
+        simpleOut += '}';
+        break;
+      }
+      if (depth >= maxDepth) return false;
+      simpleOut += tuple ? '(' : '[';
+      for (let i = 0; i < items.length; i++) {
+        if (i > 0) simpleOut += ', ';
+        if (!simpleWalk(items[i] as ReprValue, depth + 1, maxDepth, limit)) return false;
+        if (simpleOut.length >= limit) return false;
+      }
+      simpleOut += tuple ? (items.length === 1 ? ',)' : ')') : ']';
+      break;
+    }
+    default:
+      return false;
+  }
+  return simpleOut.length < limit;
+}
+
+/** {@link saferepr} of a value the fast path can do exactly, else null. */
+function simpleSaferepr(value: ReprValue, maxlen: number | null, maxlevels: number): string | null {
+  if (maxlevels < 0) return null;
+  const limit = maxlen === null ? Infinity : maxlen;
+  const maxDepth = maxlevels > 0 ? Math.min(maxlevels, SIMPLE_MAX_DEPTH) : SIMPLE_MAX_DEPTH;
+  simpleOut = '';
+  const ok = simpleWalk(value, 0, maxDepth, limit);
+  const out = simpleOut;
+  simpleOut = '';
+  return ok ? out : null;
 }
 
 function saferepr_(o: ReprValue, maxlenIn: number | null, maxlevels: number, seen: Set<object>): string {

@@ -130,11 +130,12 @@ export function createTaskMessage(options: CreateTaskOptions): TaskMessage {
   if (!Array.isArray(args)) throw new ProtocolError('body', 'task args must be a list or tuple', { path: 'args' });
   if (!isPlainObject(kwargs)) throw new ProtocolError('body', 'task keyword arguments must be a mapping', { path: 'kwargs' });
 
-  const now = options.now ?? new Date();
+  // the clock is read once, and only when countdown / expires need it
+  let now = options.now;
   let eta: string | null = null;
   // Python: `if countdown:` (0 and None skip; NaN is truthy there and then fails)
   if (options.countdown !== undefined && options.countdown !== null && options.countdown !== 0) {
-    eta = addSecondsIso(now, checkSeconds(options.countdown, 'countdown'));
+    eta = addSecondsIso((now ??= new Date()), checkSeconds(options.countdown, 'countdown'));
   } else if (options.eta instanceof Date) {
     eta = dateIso(options.eta, 'eta');
   } else if (typeof options.eta === 'string') {
@@ -149,10 +150,10 @@ export function createTaskMessage(options: CreateTaskOptions): TaskMessage {
   const ex = options.expires;
   if (typeof ex === 'number') {
     expiresS = checkSeconds(ex, 'expires');
-    expires = addSecondsIso(now, expiresS);
+    expires = addSecondsIso((now ??= new Date()), expiresS);
   } else if (ex instanceof Date) {
     expires = dateIso(ex, 'expires');
-    expiresS = (epochMicros(ex) - epochMicros(now)) / 1e6;
+    expiresS = (epochMicros(ex) - epochMicros((now ??= new Date()))) / 1e6;
   } else if (typeof ex === 'string') {
     expires = ex;
     let parsed: PyDateTime;
@@ -161,7 +162,7 @@ export function createTaskMessage(options: CreateTaskOptions): TaskMessage {
     } catch (cause) {
       throw new ProtocolError('headers', `expires is not an ISO 8601 datetime: ${JSON.stringify(ex)}`, { path: 'expires', cause });
     }
-    expiresS = (epochMicros(parsed) - epochMicros(now)) / 1e6;
+    expiresS = (epochMicros(parsed) - epochMicros((now ??= new Date()))) / 1e6;
   } else if (ex !== undefined && ex !== null) {
     throw new ProtocolError('headers', 'expires must be seconds, a Date or an ISO 8601 string', { path: 'expires' });
   }

@@ -141,6 +141,12 @@ export class Celery {
   private routerInstance: Router | null = null;
   private brokerInstance: Broker | null = null;
   private brokerConnecting: Promise<void> | null = null;
+  /** `brokerConnecting` has resolved: publishing need not wait for it. */
+  private brokerConnected = false;
+  /** What every publish of `send` passes (connecting the broker first, unless it is connected). */
+  private readonly publishOptions = {
+    connect: (): Promise<void> | undefined => (this.brokerConnected ? undefined : this.connectBroker()),
+  };
   private backendInstance: ResultBackend | null = null;
   private closed = false;
   private controlInstance: Control | null = null;
@@ -203,6 +209,7 @@ export class Celery {
    */
   private connectBroker(): Promise<void> {
     if (!this.brokerConnecting) {
+      this.brokerConnected = false;
       const broker = this.broker;
       const seconds = this.conf.brokerConnectionTimeout;
       let timer: NodeJS.Timeout | undefined;
@@ -215,9 +222,14 @@ export class Celery {
       const p = seconds > 0 ? Promise.race([broker.connect(), timeout]) : broker.connect();
       void p.finally(() => clearTimeout(timer)).catch(() => undefined);
       this.brokerConnecting = p;
-      p.catch(() => {
-        if (this.brokerConnecting === p) this.brokerConnecting = null;
-      });
+      p.then(
+        () => {
+          if (this.brokerConnecting === p) this.brokerConnected = true;
+        },
+        () => {
+          if (this.brokerConnecting === p) this.brokerConnecting = null;
+        },
+      );
     }
     return this.brokerConnecting;
   }
@@ -231,7 +243,8 @@ export class Celery {
    * Send a task by name (Celery's `app.send_task`): the worker that serves the routed queue runs it,
    * whatever language it is written in. Resolves once the broker accepted the message.
    */
-  async sendTask<R = unknown>(name: string, args: readonly PyValue[] = [], kwargs: PyDict = {}, options: SendTaskOptions = {}): Promise<AsyncResult<R>> {
+  sendTask<R = unknown>(name: string, args: readonly PyValue[] = [], kwargs: PyDict = {}, options: SendTaskOptions = {}): Promise<AsyncResult<R>> {
+    // not async itself: `send` is, so every failure is still a rejection (and there is one promise less)
     return this.send<R>(name, args, kwargs, options, {});
   }
 
@@ -239,7 +252,7 @@ export class Celery {
     this.assertOpen();
     const prepared = this.prepareTask(name, args, kwargs, options, extra);
     const backend = prepared.ignoreResult || this.conf.resultBackend === null ? null : this.backend;
-    await publishTask(prepared, this.broker, backend, { connect: () => this.connectBroker() });
+    await publishTask(prepared, this.broker, backend, this.publishOptions);
     return this.AsyncResult<R>(prepared.id);
   }
 

@@ -17,7 +17,7 @@ import type { Broker, PublishTarget } from './broker.ts';
 import type { ResultBackend } from './backend.ts';
 import { resolveRetryPolicy, toSnakeCase, type RetryPolicy, type Settings } from './config.ts';
 import { ConfigurationError, OperationalError, isConnectionError } from './errors.ts';
-import type { RouteResult, Router } from './routing.ts';
+import type { RouteResult, Router, StaticRoute } from './routing.ts';
 import { normalizeSendOptions, type NormalizedSendOptions, type SendTaskOptions } from './send-options.ts';
 
 export { normalizeSendOptions };
@@ -95,6 +95,62 @@ function routeOptions(o: NormalizedSendOptions): Record<string, unknown> {
   return out;
 }
 
+const NO_EXTRAS: NormalizedSendOptions = Object.freeze({});
+const EXTRAS = new WeakMap<object, NormalizedSendOptions | null>();
+
+/**
+ * The normalized options a static route adds (`NO_EXTRAS` when none), or null when the general path
+ * must decide: a key not in snake_case (it could clash with the caller's spelling of the same option)
+ * or a value that does not validate (the caller's option may override it, or the error must come
+ * from the general path).
+ */
+function normalizedExtras(extras: Readonly<Record<string, unknown>>, name: string): NormalizedSendOptions | null {
+  let n = EXTRAS.get(extras);
+  if (n === undefined) {
+    n = null;
+    const keys = Object.keys(extras);
+    if (keys.length === 0) n = NO_EXTRAS;
+    else if (keys.every((k) => k === toSnakeCase(k))) {
+      try {
+        n = Object.freeze(normalizeSendOptions(extras, `route option for ${name}`));
+      } catch {
+        n = null;
+      }
+    }
+    EXTRAS.set(extras, n);
+  }
+  return n;
+}
+
+/** A {@link RouteResult} from a {@link StaticRoute}; `options` (rarely read) is computed on demand. */
+class StaticRouteResult implements RouteResult {
+  readonly queue: StaticRoute['queue'];
+  readonly target: PublishTarget;
+  readonly deliveryMode: number;
+  readonly #extras: Readonly<Record<string, unknown>>;
+  readonly #options: NormalizedSendOptions;
+  #merged: Record<string, unknown> | undefined;
+  constructor(fixed: StaticRoute, options: NormalizedSendOptions) {
+    this.queue = fixed.queue;
+    this.target = fixed.target as PublishTarget;
+    this.deliveryMode = fixed.deliveryMode;
+    this.#extras = fixed.extras;
+    this.#options = options;
+  }
+  get options(): Record<string, unknown> {
+    if (!this.#merged) {
+      // what Router.route returns: lpmerge(route, options) without the addressing keys
+      const out: Record<string, unknown> = { ...this.#extras };
+      for (const [k, v] of Object.entries(routeOptions(this.#options))) {
+        if (v !== null && v !== undefined && !ADDRESSING.has(k)) out[k] = v;
+      }
+      this.#merged = out;
+    }
+    return this.#merged;
+  }
+}
+const ADDRESSING = new Set(['queue', 'exchange', 'routing_key', 'exchange_type', 'delivery_mode']);
+
 /**
  * Route, build and encode one task message, without I/O (Celery's `send_task` up to the publish).
  * `argsAsTuple` shows args as `(2, 3)` in `argsrepr` (like `task.delay(2, 3)`), else as `[2, 3]`.
@@ -115,10 +171,23 @@ export function buildTaskMessage(
   // Task.apply_async: options.setdefault('priority', task_default_priority) before routing
   if (o.priority === undefined && settings.taskDefaultPriority) o.priority = settings.taskDefaultPriority;
 
-  const route = ctx.router.route(name, routeOptions(o), args, kwargs, extra.task);
-  // a route may add priority, serializer, compression... (caller's options win: lpmerge)
-  const fromRoute = normalizeSendOptions(route.options, `route option for ${name}`);
-  o = { ...fromRoute, ...o };
+  let route: RouteResult | undefined;
+  const fixed = ctx.router.staticRoute?.(name, o.queue, o.exchange, o.routingKey, o.exchangeType, o.deliveryMode);
+  if (fixed) {
+    // the same outcome as below, remembered: `route.options` would be lpmerge(extras, options), and
+    // normalizing it then letting the caller's options win leaves the extras the caller did not set
+    const fromRoute = normalizedExtras(fixed.extras, name);
+    if (fromRoute !== null) {
+      route = new StaticRouteResult(fixed, o);
+      if (fromRoute !== NO_EXTRAS) o = { ...fromRoute, ...o };
+    }
+  }
+  if (route === undefined) {
+    route = ctx.router.route(name, routeOptions(o), args, kwargs, extra.task);
+    // a route may add priority, serializer, compression... (caller's options win: lpmerge)
+    const fromRoute = normalizeSendOptions(route.options, `route option for ${name}`);
+    o = { ...fromRoute, ...o };
+  }
 
   const id = o.taskId ?? uuid4();
   let rootId = o.rootId;
@@ -227,8 +296,11 @@ export interface PublishOptions {
   /** Called before each retry with the error and the wait in seconds (kombu's `errback`). */
   onRetry?: (err: unknown, interval: number, retries: number) => void;
   signal?: AbortSignal;
-  /** Called before each attempt (connects the broker; its connection errors are retried too). */
-  connect?: () => Promise<void>;
+  /**
+   * Called before each attempt (connects the broker; its connection errors are retried too). May return
+   * nothing when the broker is known to be connected already.
+   */
+  connect?: () => Promise<void> | void;
 }
 
 /**
@@ -238,11 +310,15 @@ export interface PublishOptions {
  * Without `retry`, a connection error becomes an {@link OperationalError} at once.
  */
 export async function publishWithRetry(broker: Broker, raw: RawMessage, target: PublishTarget, options: PublishOptions): Promise<void> {
-  const intervals = retryIntervals(options.retryPolicy);
+  let intervals: Generator<number> | undefined;
   const max = options.retryPolicy.maxRetries;
   for (let retries = 0; ; retries++) {
     try {
-      if (options.connect) await options.connect();
+      if (options.connect) {
+        const connecting = options.connect();
+        // nothing to wait for once connected (saves a tick per publish)
+        if (connecting) await connecting;
+      }
       await broker.publish(raw, target);
       return;
     } catch (err) {
@@ -254,6 +330,7 @@ export async function publishWithRetry(broker: Broker, raw: RawMessage, target: 
           { cause: err, retries },
         );
       }
+      intervals ??= retryIntervals(options.retryPolicy);
       const interval = intervals.next().value as number;
       options.onRetry?.(err, interval, retries);
       await sleep(interval, options.signal);
@@ -262,13 +339,18 @@ export async function publishWithRetry(broker: Broker, raw: RawMessage, target: 
 }
 
 /** Publish a prepared task: `backend.onTaskCall` first (unless ignore_result), then the retried publish. */
-export async function publishTask(
+export function publishTask(
   prepared: PreparedTask,
   broker: Broker,
   backend: ResultBackend | null,
   options: Pick<PublishOptions, 'onRetry' | 'signal' | 'connect'> = {},
 ): Promise<void> {
-  if (!prepared.ignoreResult && backend) backend.onTaskCall?.(prepared.id);
-  const publish: PublishOptions = { ...options, retry: prepared.retry, retryPolicy: prepared.retryPolicy };
-  await publishWithRetry(broker, prepared.raw, prepared.target, publish);
+  // not async (one promise less per send), but still reports every failure as a rejection
+  try {
+    if (!prepared.ignoreResult && backend) backend.onTaskCall?.(prepared.id);
+    const publish: PublishOptions = { ...options, retry: prepared.retry, retryPolicy: prepared.retryPolicy };
+    return publishWithRetry(broker, prepared.raw, prepared.target, publish);
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }

@@ -119,9 +119,29 @@ export interface RouteOptions {
   [option: string]: unknown;
 }
 
+/**
+ * The addressing of a task when routing cannot depend on anything but the task name and the send
+ * options that address it (no router functions): see {@link Router.staticRoute}.
+ */
+export interface StaticRoute {
+  readonly queue: RoutedQueue | null;
+  /** Frozen: shared by every send with the same name and addressing options. */
+  readonly target: Readonly<PublishTarget>;
+  readonly deliveryMode: number;
+  /** The options the matching route sets besides the addressing ones (e.g. `priority`), as written. Frozen. */
+  readonly extras: Readonly<Record<string, unknown>>;
+}
+
 export interface Router {
   /** Route a task: Celery's `Router.route` followed by the addressing of `send_task_message`. */
   route(name: string, options?: RouteOptions, args?: readonly PyValue[], kwargs?: PyDict, task?: unknown): RouteResult;
+  /**
+   * What {@link Router.route} gives for `name` when the send options are only these addressing ones
+   * (each a name/number or undefined), remembered per combination; `options` of that result is
+   * `extras`. Null when routing may depend on more (router functions in `task_routes`, or a queue /
+   * exchange given as a spec object): use `route` then.
+   */
+  staticRoute?(name: string, queue: unknown, exchange: unknown, routingKey: unknown, exchangeType: unknown, deliveryMode: unknown): StaticRoute | null;
   /** A queue by name (created when missing and allowed), as Celery's `app.amqp.queues[name]`. */
   queue(name: string): RoutedQueue;
   /** Every known queue (configured, default, and created so far). */
@@ -252,6 +272,9 @@ function isPair(x: unknown): x is readonly [string | RegExp, RouteValue] {
 
 type PreparedRouter = (name: string, args: readonly PyValue[], kwargs: PyDict, options: Record<string, unknown>, task: unknown) => RouteValue | null | undefined;
 
+/** Prepared routers that look at the task name only (map routes), so their answers can be remembered. */
+const NAME_ONLY_ROUTERS = new WeakSet<PreparedRouter>();
+
 /** Celery's `routes.prepare`: the setting as a list of routers. */
 export function prepareRoutes(routes: RoutesSetting | null | undefined): PreparedRouter[] {
   if (routes === null || routes === undefined) return [];
@@ -262,7 +285,9 @@ export function prepareRoutes(routes: RoutesSetting | null | undefined): Prepare
     if (typeof r === 'string') throw new ConfigurationError(`task_routes[${i}]: a router given by import path (${JSON.stringify(r)}) is Python-only; pass a function or a map`);
     if (r instanceof Map || Array.isArray(r) || isPlainObject(r)) {
       const m = mapRoute(r as RouteMap);
-      return (name) => m(name);
+      const router: PreparedRouter = (name) => m(name);
+      NAME_ONLY_ROUTERS.add(router);
+      return router;
     }
     throw new ConfigurationError(`task_routes[${i}] must be a map, a list of [pattern, route] pairs or a function, got ${String(r)}`);
   });
@@ -380,5 +405,44 @@ export function createRouter(settings: RoutingSettings): Router {
     return { queue: q, target, deliveryMode, options: rest };
   }
 
-  return { route, queue, queues: () => [...known.values()] };
+  // Map routes depend on the task name only: then a route is a function of (name, addressing options)
+  const cacheable = routers.every((r) => NAME_ONLY_ROUTERS.has(r));
+  const staticRoutes = new Map<string, StaticRoute>();
+  const isKeyPart = (v: unknown): boolean =>
+    v === undefined || (typeof v === 'string' && !v.includes('\0')) || (typeof v === 'number' && Number.isFinite(v));
+
+  // the previous answer: sends in a loop usually repeat it
+  let last: { name: string; q: unknown; ex: unknown; rk: unknown; et: unknown; dm: unknown; hit: StaticRoute } | null = null;
+
+  function staticRoute(name: string, q: unknown, ex: unknown, rk: unknown, et: unknown, dm: unknown): StaticRoute | null {
+    if (last !== null && last.name === name && last.q === q && last.ex === ex && last.rk === rk && last.et === et && last.dm === dm) return last.hit;
+    const hit = lookupStaticRoute(name, q, ex, rk, et, dm);
+    if (hit !== null) last = { name, q, ex, rk, et, dm, hit };
+    return hit;
+  }
+
+  function lookupStaticRoute(name: string, q: unknown, ex: unknown, rk: unknown, et: unknown, dm: unknown): StaticRoute | null {
+    if (!cacheable || !isKeyPart(q) || !isKeyPart(ex) || !isKeyPart(rk) || !isKeyPart(et) || !isKeyPart(dm) || name.includes('\0')) return null;
+    // undefined, strings and numbers stay distinct: 'u', 's<text>', 'n<number>'
+    const part = (v: unknown) => (v === undefined ? 'u' : typeof v === 'string' ? `s${v}` : `n${v as number}`);
+    const key = `${name}\0${part(q)}\0${part(ex)}\0${part(rk)}\0${part(et)}\0${part(dm)}`;
+    let hit = staticRoutes.get(key);
+    if (hit === undefined) {
+      const options: RouteOptions = {};
+      if (q !== undefined) options.queue = q as string;
+      if (ex !== undefined) options.exchange = ex as string;
+      if (rk !== undefined) options.routing_key = rk as string;
+      if (et !== undefined) options.exchange_type = et as ExchangeType;
+      if (dm !== undefined) options.delivery_mode = dm as number;
+      const r = route(name, options);
+      if (r.target.declare) Object.freeze(r.target.declare);
+      hit = Object.freeze({ queue: r.queue, target: Object.freeze(r.target), deliveryMode: r.deliveryMode, extras: Object.freeze(r.options) });
+      // bounded: names and queue names normally come from code, but need not
+      if (staticRoutes.size >= 4096) staticRoutes.clear();
+      staticRoutes.set(key, hit);
+    }
+    return hit;
+  }
+
+  return { route, staticRoute, queue, queues: () => [...known.values()] };
 }

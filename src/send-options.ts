@@ -201,6 +201,14 @@ const CHECKS: { [K in keyof NormalizedSendOptions]-?: Check } = {
 const OPTION_NAMES = Object.keys(CHECKS);
 const SNAKE_OPTION_NAMES = OPTION_NAMES.map(toSnakeCase);
 
+/** Every accepted spelling (camelCase and snake_case) -> [camelCase, snake_case, check]. */
+const SPELLINGS = new Map<string, readonly [string, string, Check]>();
+for (const camel of OPTION_NAMES) {
+  const entry = [camel, toSnakeCase(camel), (CHECKS as Record<string, Check>)[camel]!] as const;
+  SPELLINGS.set(camel, entry);
+  SPELLINGS.set(entry[1], entry);
+}
+
 /**
  * Validate `apply_async` options once: each option in snake_case or camelCase (not both), `undefined`
  * and `null` mean "not given", unknown names fail naming the nearest known ones.
@@ -209,8 +217,20 @@ const SNAKE_OPTION_NAMES = OPTION_NAMES.map(toSnakeCase);
 export function normalizeSendOptions(input: SendTaskOptions | Record<string, unknown> = {}, where = 'send option'): NormalizedSendOptions {
   if (!isPlainObject(input)) throw new ConfigurationError(`${where}s must be an object`);
   const out: Record<string, unknown> = {};
-  const seen: Record<string, string> = {};
-  for (const [key, value] of Object.entries(input)) {
+  let seen: Record<string, string> | undefined;
+  for (const key of Object.keys(input)) {
+    const value = (input as Record<string, unknown>)[key];
+    const spelling = SPELLINGS.get(key);
+    if (spelling !== undefined) {
+      // the common case: a known option, in one of its two spellings
+      const camel = spelling[0];
+      if (value === undefined || (value === null && camel !== 'parent')) continue;
+      seen ??= {};
+      if (seen[camel]) throw new ConfigurationError(`${where} ${spelling[1]} is given twice (as ${seen[camel]} and ${key})`);
+      seen[camel] = key;
+      out[camel] = value === null ? null : spelling[2](spelling[1], value);
+      continue;
+    }
     const camel = toCamelCase(key);
     const check = (CHECKS as Record<string, Check | undefined>)[camel];
     if (!check || (key !== camel && key !== toSnakeCase(camel))) {
@@ -220,6 +240,7 @@ export function normalizeSendOptions(input: SendTaskOptions | Record<string, unk
       );
     }
     if (value === undefined || (value === null && camel !== 'parent')) continue;
+    seen ??= {};
     if (seen[camel]) throw new ConfigurationError(`${where} ${toSnakeCase(camel)} is given twice (as ${seen[camel]} and ${key})`);
     seen[camel] = key;
     out[camel] = value === null ? null : check(toSnakeCase(camel), value);

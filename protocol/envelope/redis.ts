@@ -18,7 +18,7 @@
  */
 import { v4 as uuid4 } from 'uuid';
 import { ProtocolError } from '../errors.ts';
-import { parseKombuJson, stringifyKombuJson } from '../serialization/index.ts';
+import { isPlainJson, parseKombuJson, stringifyKombuJson } from '../serialization/index.ts';
 import type { DeliveryInfo, RawMessage } from '../types.ts';
 import { isPlainObject, type PyDict, type PyValue } from '../values.ts';
 
@@ -43,26 +43,42 @@ function bytesToBase64(body: Uint8Array): string {
 /** Serialize a raw message to the JSON text kombu's Redis transport stores. */
 export function encodeRedisEnvelope(raw: RawMessage, options: EncodeRedisOptions = {}): string {
   const properties: PyDict = {};
-  for (const [k, v] of Object.entries(raw.properties ?? {})) {
-    if (v === undefined || k === 'priority' || TRANSPORT_PROPERTIES.has(k)) continue;
-    put(properties, k, v);
+  const rawProperties = raw.properties as PyDict | undefined | null;
+  if (rawProperties) {
+    for (const k of Object.keys(rawProperties)) {
+      const v = rawProperties[k];
+      if (v === undefined || k === 'priority' || TRANSPORT_PROPERTIES.has(k)) continue;
+      put(properties, k, v);
+    }
   }
-  const deliveryInfo: PyDict = { exchange: raw.deliveryInfo?.exchange ?? '', routing_key: raw.deliveryInfo?.routing_key ?? '' };
-  for (const [k, v] of Object.entries(raw.deliveryInfo ?? {})) {
-    if (v === undefined || k === 'exchange' || k === 'routing_key') continue;
-    if (k === 'redelivered' && v !== true) continue; // kombu only ever writes `true` (on restore)
-    put(deliveryInfo, k, v);
+  const rawDelivery = raw.deliveryInfo as PyDict | undefined | null;
+  const deliveryInfo: PyDict = { exchange: rawDelivery?.exchange ?? '', routing_key: rawDelivery?.routing_key ?? '' };
+  if (rawDelivery) {
+    for (const k of Object.keys(rawDelivery)) {
+      const v = rawDelivery[k];
+      if (v === undefined || k === 'exchange' || k === 'routing_key') continue;
+      if (k === 'redelivered' && v !== true) continue; // kombu only ever writes `true` (on restore)
+      put(deliveryInfo, k, v);
+    }
   }
   properties.delivery_info = deliveryInfo;
   const priority = raw.properties?.priority;
   properties.priority = priority === undefined || priority === null ? 0 : priority;
   properties.body_encoding = 'base64';
   properties.delivery_tag = options.deliveryTag ?? raw.deliveryTag ?? uuid4();
+  const body = bytesToBase64(raw.body);
+  const headers = raw.headers ?? {};
+  const { contentEncoding, contentType } = raw;
+  if (typeof contentEncoding === 'string' && typeof contentType === 'string' && isPlainJson(headers) && isPlainJson(properties)) {
+    // what stringifyKombuJson gives for the envelope object below, member by member (base64 needs no escaping)
+    return `{"body":"${body}","content-encoding":${JSON.stringify(contentEncoding)},"content-type":${JSON.stringify(contentType)},` +
+      `"headers":${JSON.stringify(headers)},"properties":${JSON.stringify(properties)}}`;
+  }
   const envelope: PyDict = {
-    body: bytesToBase64(raw.body),
-    'content-encoding': raw.contentEncoding,
-    'content-type': raw.contentType,
-    headers: raw.headers ?? {},
+    body,
+    'content-encoding': contentEncoding,
+    'content-type': contentType,
+    headers,
     properties,
   };
   try {

@@ -483,11 +483,50 @@ export function findUnencodable(
   return walk(root, '$');
 }
 
+/** Deeper than this, {@link isPlainJson} gives up (and the replacer path decides). */
+const PLAIN_JSON_MAX_DEPTH = 64;
+
+/**
+ * Whether `v` holds only what JSON.stringify without a replacer writes exactly as the kombu replacer
+ * does: strings, booleans, null, finite numbers, arrays and plain objects (undefined is skipped by
+ * both). Functions, symbols, bigints, NaN/Infinity, Dates, bytes and other objects need the replacer.
+ */
+export function isPlainJson(v: unknown, depth = 0): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+    case 'undefined':
+      return true;
+    case 'number':
+      return Number.isFinite(v);
+    case 'object': {
+      if (v === null) return true;
+      if (depth >= PLAIN_JSON_MAX_DEPTH) return false;
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) if (!isPlainJson(v[i], depth + 1)) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return false;
+      const o = v as Record<string, unknown>;
+      for (const k in o) if (!isPlainJson(o[k], depth + 1)) return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
 /**
  * Serialize like kombu's `json.dumps` (compact separators; non-ASCII kept as UTF-8, which kombu
  * reads identically). Unencodable values raise {@link EncodeError} naming the path.
  */
 export function stringifyKombuJson(value: PyValue): string {
+  // the common case: nothing to tag, so the engine's own JSON.stringify (no replacer) gives the same text
+  if (isPlainJson(value, 0)) {
+    const out = JSON.stringify(value);
+    if (out !== undefined) return out;
+  }
   let sentinels = false;
   const replacer = function (this: Record<string, unknown>, key: string): unknown {
     const v = this[key];
@@ -538,5 +577,8 @@ export function stringifyKombuJson(value: PyValue): string {
 
 /** {@link stringifyKombuJson} as UTF-8 bytes. */
 export function encodeKombuJson(value: PyValue): Uint8Array {
-  return utf8Encoder.encode(stringifyKombuJson(value));
+  const text = stringifyKombuJson(value);
+  // Buffer.from puts small strings in its shared pool (no ArrayBuffer per message); hand out a plain view
+  const b = Buffer.from(text, 'utf8');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }

@@ -42,6 +42,10 @@ export class RedisBroker implements Broker, ConsumerHost {
   private readonly exchangeTypes = new Map<string, ExchangeType>();
   private readonly fanoutQueues = new Set<string>();
   private readonly declared = new Set<string>();
+  /** Declarations already made, by object (the router hands out the same objects), with what was declared. */
+  private readonly declaredObjects = new WeakMap<QueueDeclaration, readonly [string, string | undefined, string | undefined, string | undefined]>();
+  /** The socket is corked until the next tick, so the LPUSHes issued in this tick share one write. */
+  private corked = false;
   private readonly consumers = new Set<RedisConsumer>();
   /** Held deliveries of every consumer, in delivery order. */
   private readonly held = new Set<RedisDelivery>();
@@ -130,6 +134,18 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.declared.add(id);
   }
 
+  /** Whether `queue` was declared already (same object, same fields): then publishing needs no await. */
+  private isDeclared(queue: QueueDeclaration): boolean {
+    const d = this.declaredObjects.get(queue);
+    return d !== undefined && d[0] === queue.name && d[1] === queue.exchange?.name && d[2] === queue.exchange?.type && d[3] === queue.routingKey;
+  }
+
+  private async declareOnce(queue: QueueDeclaration): Promise<void> {
+    const fields = [queue.name, queue.exchange?.name, queue.exchange?.type, queue.routingKey] as const;
+    await this.maybeDeclare(queue);
+    this.declaredObjects.set(queue, fields);
+  }
+
   /** The binding table of an exchange (kombu `get_table`). */
   async bindings(exchange: string): Promise<Binding[]> {
     const members = await this.client.smembers(this.keys.bindingKey(exchange));
@@ -165,7 +181,8 @@ export class RedisBroker implements Broker, ConsumerHost {
    */
   async publish(raw: RawMessage, target: PublishTarget): Promise<void> {
     if (this.closed) throw new BrokerError(`broker ${this.safeUrl} is closed`);
-    for (const q of target.declare ?? []) await this.maybeDeclare(q);
+    const declare = target.declare;
+    if (declare) for (const q of declare) if (!this.isDeclared(q)) await this.declareOnce(q);
     const { exchange, routingKey } = target;
     const type = exchange ? target.exchangeType ?? this.exchangeTypes.get(exchange) : 'direct';
     const envelope = encodeRedisEnvelope(
@@ -173,6 +190,7 @@ export class RedisBroker implements Broker, ConsumerHost {
       { deliveryTag: randomUUID() },
     );
     if (type === 'fanout') {
+      this.corkUntilNextTick();
       await this.client.publish(this.keys.fanoutChannel(exchange, routingKey), envelope);
       return;
     }
@@ -180,19 +198,38 @@ export class RedisBroker implements Broker, ConsumerHost {
       throw new BrokerError(`exchange ${JSON.stringify(exchange)}: headers exchanges are not supported on Redis (kombu routes direct, topic and fanout)`);
     }
     if (!exchange && !routingKey) throw new UnroutableError(exchange, routingKey, 'the default exchange needs the queue name as routing key');
-    const queues = await this.route(exchange, routingKey, type);
+    // the default exchange routes to the queue named by the routing key: no lookup (and no await) needed
+    const queues = exchange ? await this.route(exchange, routingKey, type) : [routingKey];
     if (queues.length === 0) {
       throw new UnroutableError(exchange, routingKey,
         `no binding in ${JSON.stringify(this.keys.bindingKey(exchange))} matches (declare the queue first, or set deadletter_queue); kombu would drop it silently`);
     }
     const pri = messagePriority(raw.properties?.priority);
-    const keys = queues.map((q) => this.keys.prefixed(this.keys.queueKey(q, pri)));
-    if (keys.length === 1) await this.client.lpush(keys[0]!, envelope);
-    else {
+    if (queues.length === 1) {
+      this.corkUntilNextTick();
+      await this.client.lpush(this.keys.prefixed(this.keys.queueKey(queues[0]!, pri)), envelope);
+    } else {
       const m = this.client.multi();
-      for (const k of keys) m.lpush(k, envelope);
+      for (const q of queues) m.lpush(this.keys.prefixed(this.keys.queueKey(q, pri)), envelope);
       execOk(await m.exec(), `publishing to ${queues.join(', ')}`);
     }
+  }
+
+  /**
+   * Publishes issued in the same tick (e.g. many concurrent `sendTask`s) go out in one socket write:
+   * the connection's socket is corked until the next tick. Each command stays an ordinary command
+   * (same order, same replies, same errors); only the syscalls are shared.
+   */
+  private corkUntilNextTick(): void {
+    if (this.corked || this.client.status !== 'ready') return;
+    const stream = this.client.stream;
+    if (!stream || !stream.writable || typeof stream.cork !== 'function') return;
+    stream.cork();
+    this.corked = true;
+    process.nextTick(() => {
+      this.corked = false;
+      stream.uncork();
+    });
   }
 
   // ---- consuming -----------------------------------------------------------------------------------
