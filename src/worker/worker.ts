@@ -245,6 +245,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.inflight.add(p);
   }
 
+  /** Keeps `p` (which never rejects) in `inflight` until it settles: shutdown waits for it. */
+  private track(p: Promise<void>): void {
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+  }
+
   private runtimeFor(name: string): TaskRuntime | null {
     let rt = this.runtimes.get(name);
     if (rt) return rt;
@@ -403,7 +409,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const runtime = this.runtimeFor(req.taskName)!;
     if (this.revoked.has(req.id) || req.isExpired()) return this.revoke(req, req.isExpired() ? 'expired' : 'revoked');
     req.timeStart = Date.now();
-    if (!runtime.acksLate) await req.acknowledge(); // Request.on_accepted
+    if (!runtime.acksLate) {
+      // Request.on_accepted: the ack is issued before the task body runs, but the task does not wait
+      // for Redis to apply it (the broker writes it with its next command, at the latest at the end
+      // of this tick), as in Celery's prefork pool, where the child runs the task while the main
+      // process acks. Tracked so shutdown waits for it before closing the broker.
+      this.track(req.acknowledge());
+    }
     this.emit('task-started', req);
     const result = await this.tracer!.trace(runtime, req.context);
     if (this.cold) return; // given back (acks_late) or lost (early ack) by the cold shutdown

@@ -176,3 +176,46 @@ test('a killed connection reconnects: the consumer keeps consuming and held deli
   await got[1]!.ack();
   assert.equal(await redis.hlen(`${prefix}unacked`), 0);
 });
+
+test('batch fetch: waiting messages are taken in order, recorded exactly as kombu QoS.append (byte for byte), never more than prefetch unacked', async (t) => {
+  const prefix = newPrefix();
+  const q = uniqueName('rb.batch');
+  const redis = rawClient();
+  t.after(() => redis.quit());
+  const env = (id: string, ex: string, rk: string, tag: unknown) =>
+    `{"body": "e30=", "content-encoding": "utf-8", "content-type": "application/json", "headers": {"id": ${JSON.stringify(id)}}, ` +
+    `"properties": {"delivery_info": {"exchange": ${JSON.stringify(ex)}, "routing_key": ${JSON.stringify(rk)}}, "delivery_mode": 2, ` +
+    `"priority": 0, "body_encoding": "base64", "delivery_tag": ${JSON.stringify(tag)}}}`;
+  // the script records the plain ones; the others (non-ASCII routing key, numeric tag) take the BRPOP path
+  const sent = [
+    env('m1', '', q, 't1'), env('m2', 'a"b\\c/d', q, 't2'), env('m3', '', `${q}\u00e9`, 't3'), env('m4', '', q, 4),
+    ...Array.from({ length: 30 }, (_, i) => env(`n${i}`, '', q, `tag-${i}`)),
+  ];
+  for (const e of sent) await redis.lpush(`${prefix}${q}`, e);
+  const broker = new RedisBroker(URL, { global_keyprefix: prefix });
+  const got: Delivery[] = [];
+  let maxUnacked = 0;
+  const consumer = broker.consume([q], (d) => {
+    got.push(d);
+    if (got.length <= 4) return; // m1..m4 stay held until checked
+    void redis.hlen(`${prefix}unacked`).then((n) => (maxUnacked = Math.max(maxUnacked, n)));
+    setImmediate(() => void d.ack());
+  }, { prefetch: 8 });
+  t.after(() => broker.close());
+  const deadline = Date.now() + 8000;
+  while (got.length < 8 && Date.now() < deadline) await sleep(20);
+  assert.deepEqual(ids(got.slice(0, 4)), ['m1', 'm2', 'm3', 'm4']);
+  const { joinUnacked } = await import('../../src/brokers/redis/jsontext.ts');
+  for (const [i, d] of got.slice(0, 4).entries()) {
+    const stored = await redis.hgetBuffer(`${prefix}unacked`, String(['t1', 't2', 't3', 4][i]));
+    assert.deepEqual(stored, joinUnacked(Buffer.from(sent[i]!), d.raw.deliveryInfo.exchange, d.raw.deliveryInfo.routing_key));
+  }
+  for (const d of got.slice(0, 4)) await d.ack();
+  while (got.length < sent.length && Date.now() < deadline) await sleep(20);
+  await sleep(100);
+  assert.deepEqual(ids(got), ['m1', 'm2', 'm3', 'm4', ...Array.from({ length: 30 }, (_, i) => `n${i}`)]);
+  assert.ok(maxUnacked <= 8, `at most prefetch (8) unacked, saw ${maxUnacked}`);
+  assert.equal(await redis.hlen(`${prefix}unacked`), 0);
+  assert.equal(await redis.zcard(`${prefix}unacked_index`), 0);
+  await consumer.cancel();
+});

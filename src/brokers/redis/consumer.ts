@@ -4,6 +4,11 @@
  * timeout of `polling_interval` (1 s) so cancel is prompt, and a new BRPOP only while
  * `held < prefetch` (kombu `QoS.can_consume`). Every delivery is recorded in the unacked hash/index
  * before the application sees it.
+ *
+ * While there is prefetch room, messages already waiting are taken in batches first, without blocking:
+ * a Lua script pops up to `room` of them in the order successive BRPOPs would and records each one in
+ * the unacked hash/index in the same atomic step, exactly as kombu's `QoS.append` (see `FETCH_BATCH`).
+ * Only when it finds nothing does the consumer BRPOP (the blocking wait: never polling).
  */
 import type { Redis } from 'ioredis';
 import { decodeRedisEnvelope } from '../../../protocol/index.ts';
@@ -12,7 +17,12 @@ import type { ConsumeOptions, Consumer, Delivery } from '../../broker.ts';
 import { BrokerError, InvalidMessageError } from '../errors.ts';
 import { QueueCycle, type RedisKeys } from './keys.ts';
 import type { ResolvedRedisOptions } from './options.ts';
-import type { UnackedStore } from './qos.ts';
+import type { Fetched, UnackedStore } from './qos.ts';
+
+/** Most messages one batch fetch takes when prefetch is unlimited (0). */
+const UNLIMITED_BATCH = 100;
+/** Batch fetches in flight at once (each for the prefetch room free when it was sent). */
+const MAX_FETCHES = 2;
 
 /** What a consumer needs from its broker. */
 export interface ConsumerHost {
@@ -51,14 +61,13 @@ export class RedisDelivery implements Delivery {
   }
 
   async ack(): Promise<void> {
-    await this.settle(() => this.consumer.host.store.remove(this.deliveryTag));
+    await this.settle(() => this.consumer.host.store.remove(this.deliveryTag), true);
   }
 
   /** `requeue=true` puts it at the BACK of its queue (kombu `restore_by_tag(leftmost=True)`). */
   async reject(requeue: boolean): Promise<void> {
-    await this.settle(() =>
-      requeue ? this.consumer.host.store.restoreByTag(this.deliveryTag, true, this.queue) : this.consumer.host.store.remove(this.deliveryTag),
-    );
+    if (requeue) await this.settle(() => this.consumer.host.store.restoreByTag(this.deliveryTag, true, this.queue), false);
+    else await this.settle(() => this.consumer.host.store.remove(this.deliveryTag), true);
   }
 
   /** Broker close: back to the FRONT of its queue, flagged redelivered (kombu `restore_unacked`). */
@@ -73,20 +82,28 @@ export class RedisDelivery implements Delivery {
     }
   }
 
-  private async settle(op: () => Promise<unknown>): Promise<void> {
+  /**
+   * `releaseEarly`: the operation is a removal queued on the store, which Redis applies before any
+   * later batch fetch (same connection, sent first), so the prefetch slot is freed at once rather than
+   * after the reply; if the removal fails the delivery is held again.
+   */
+  private async settle(op: () => Promise<unknown>, releaseEarly: boolean): Promise<void> {
     if (this.state === 'settled' || this.state === 'settling') return; // a second ack/reject is a no-op
     if (this.state === 'returned') {
       throw new BrokerError(`delivery ${this.deliveryTag} from queue ${JSON.stringify(this.queue)} was already given back to the queue by close(); it will be redelivered`);
     }
     this.state = 'settling';
+    const done = op();
+    if (releaseEarly) this.consumer.release(this);
     try {
-      await op();
+      await done;
     } catch (err) {
       this.state = 'held'; // still unacked: close() or a visibility restore gives it back
+      if (releaseEarly) this.consumer.rehold(this);
       throw err;
     }
     this.state = 'settled';
-    this.consumer.release(this);
+    if (!releaseEarly) this.consumer.release(this);
   }
 }
 
@@ -101,6 +118,18 @@ export class RedisConsumer implements Consumer {
   private readonly cancelled$ = new Promise<void>((resolve) => (this.onCancel = resolve));
   private readonly done: Promise<void>;
   private readonly onError: ((err: Error) => void) | undefined;
+  /** Batch fetches (Lua) enabled; off after the server refused the script (BRPOP only then). */
+  private batching = true;
+  /** Prefetch slots promised to the batch fetches in flight. */
+  private reserved = 0;
+  /** Batch fetches in flight. */
+  private fetches = 0;
+  /** Handling of the batch fetches in flight, in order; never rejects. */
+  private fetched: Promise<void> = Promise.resolve();
+  /** A batch fetch took fewer messages than it asked for: the next wait is a BRPOP. */
+  private mayBeEmpty = false;
+  /** A batch fetch failed (connection): wait 1 s before the next attempt. */
+  private backoff = false;
 
   constructor(
     readonly host: ConsumerHost,
@@ -135,6 +164,7 @@ export class RedisConsumer implements Consumer {
       await this.done;
     } finally {
       clearTimeout(force);
+      this.host.store.flushRemovals(true); // acks already issued are written before a close() QUITs
     }
   }
 
@@ -143,6 +173,12 @@ export class RedisConsumer implements Consumer {
     this.held.delete(d);
     this.host.untrack(d);
     this.poke();
+  }
+
+  /** A delivery whose early-released ack failed: held (and counted against prefetch) again. */
+  rehold(d: RedisDelivery): void {
+    this.held.add(d);
+    this.host.track(d);
   }
 
   private report(err: Error): void {
@@ -171,11 +207,32 @@ export class RedisConsumer implements Consumer {
       // like kombu's on_poll_init: restore visible messages before the first BRPOP
       await Promise.race([this.host.startRestoring(this.onError), this.cancelled$]);
       while (!this.cancelled) {
-        if (this.prefetch > 0 && this.held.size >= this.prefetch) {
+        if (this.backoff) {
+          this.backoff = false;
+          await this.pause(1000);
+          continue;
+        }
+        const room = this.prefetch > 0 ? this.prefetch - this.held.size - this.reserved : this.fetches > 0 ? 0 : UNLIMITED_BATCH;
+        if (room <= 0) {
           await this.pause();
           continue;
         }
-        const { keys, keyToQueue } = this.host.keys.brpopKeys(this.cycle.consume());
+        const queues = this.cycle.consume();
+        const { keys, keyToQueue } = this.host.keys.brpopKeys(queues);
+        if (this.batching && !this.mayBeEmpty && keys.length === queues.length * this.host.options.prioritySteps.length) {
+          // round_robin over several queues: the next key order depends on what this fetch takes
+          const rotate = this.host.options.queueOrderStrategy === 'round_robin' && queues.length > 1;
+          if (this.fetches > 0 && (rotate || this.fetches >= MAX_FETCHES)) {
+            await this.pause();
+            continue;
+          }
+          this.startFetch(keys, keyToQueue, queues.length, room, rotate);
+          continue;
+        }
+        if (this.fetches > 0) {
+          await this.pause(); // let the fetches in flight settle first
+          continue;
+        }
         let reply: [Buffer, Buffer] | null;
         try {
           reply = await this.blocking.brpopBuffer(keys, timeout);
@@ -185,12 +242,60 @@ export class RedisConsumer implements Consumer {
           await this.pause(1000);
           continue;
         }
-        if (reply) await this.handle(reply[0].toString('utf8'), reply[1], keyToQueue);
+        if (reply) {
+          this.mayBeEmpty = false; // something arrived: look for more without blocking next
+          await this.handle(reply[0].toString('utf8'), reply[1], keyToQueue);
+        }
       }
     } finally {
+      // fetches in flight are handled (given back: cancelled) before cancel() resolves, unless Redis
+      // is unreachable: then they are handled whenever they settle
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.fetched, new Promise<void>((resolve) => (timer = setTimeout(resolve, (timeout + 2) * 1000)))]);
+      clearTimeout(timer);
       this.blocking.disconnect();
       this.host.consumerDone(this);
     }
+  }
+
+  /**
+   * Starts a batch fetch of up to `n` messages (`n` prefetch slots reserved until it is handled).
+   * Fetches in flight are handled in the order they were sent (Redis ran them in that order).
+   */
+  private startFetch(keys: string[], keyToQueue: Map<string, string>, nq: number, n: number, rotate: boolean): void {
+    this.reserved += n;
+    this.fetches++;
+    const reply = this.host.store.fetchBatch(keys, nq, n, rotate).then(
+      (got) => ({ got, err: undefined }),
+      (err: unknown) => ({ got: [] as Fetched[], err }),
+    );
+    this.fetched = this.fetched
+      .then(async () => {
+        const { got, err } = await reply;
+        if (err !== undefined) return this.fetchFailed(err);
+        if (got.length < n) this.mayBeEmpty = true; // (or stopped before a message only BRPOP's path handles)
+        await this.handleFetched(got, keyToQueue);
+      })
+      .catch((err: unknown) => this.report(new BrokerError(`handling fetched messages failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })))
+      .finally(() => {
+        this.reserved -= n;
+        this.fetches--;
+        this.poke();
+      });
+  }
+
+  private fetchFailed(err: unknown): void {
+    if (this.cancelled) return;
+    if (isReplyError(err)) {
+      if (!this.batching) return;
+      // the server refused the script (scripting disabled, ACL...): consume with BRPOP alone
+      this.batching = false;
+      this.report(new BrokerError(`batch fetch on ${this.host.safeUrl} refused (${(err as Error).message}); consuming with BRPOP only`, { cause: err }));
+      return;
+    }
+    if (this.backoff) return;
+    this.backoff = true;
+    this.report(new BrokerError(`batch fetch on ${this.host.safeUrl} failed: ${(err as Error).message}; retrying in 1 s`, { cause: err }));
   }
 
   private queueOf(key: string, keyToQueue: Map<string, string>): string {
@@ -231,13 +336,61 @@ export class RedisConsumer implements Consumer {
       await this.pause(1000);
       return;
     }
-    const delivery = new RedisDelivery(this, raw, queue, tag);
+    this.deliver(new RedisDelivery(this, raw, queue, tag));
+  }
+
+  /** Delivers messages taken (and recorded as unacked) by a batch fetch, in the order they were taken. */
+  private async handleFetched(got: Fetched[], keyToQueue: Map<string, string>): Promise<void> {
+    const { store, client } = this.host;
+    if (this.cancelled) {
+      // taken by the last fetch after cancel(): straight back to the front, untouched
+      await store.unfetch(got).catch((err: Error) => {
+        this.report(new BrokerError(`could not give back ${got.length} message(s) fetched as the consumer was cancelled (${err.message}); ` +
+          `they stay in ${this.host.keys.unacked} until a visibility restore`, { cause: err }));
+      });
+      return;
+    }
+    for (let i = 0; i < got.length; i++) {
+      const f = got[i]!;
+      const queue = this.queueOf(f.key, keyToQueue);
+      this.cycle.rotate(queue);
+      let raw: RawMessage;
+      try {
+        raw = decodeRedisEnvelope(f.element);
+      } catch (err) {
+        // recorded by the script, yet not a message we can deliver: moved aside, then no longer unacked
+        const dest = this.host.keys.invalidKey(queue);
+        let movedTo: string | null = dest;
+        try {
+          await client.lpush(dest, f.element);
+          await store.remove(f.tag).catch((e: Error) => this.report(new BrokerError(`queue ${JSON.stringify(queue)}: could not remove invalid delivery ${f.tag} from ${this.host.keys.unacked}: ${e.message}`, { cause: e })));
+        } catch {
+          movedTo = null; // still in the unacked hash: a visibility restore puts it back
+        }
+        this.report(new InvalidMessageError(queue, f.element, movedTo, err));
+        continue;
+      }
+      const tag = raw.deliveryTag ?? '';
+      if (tag !== f.tag || raw.deliveryInfo.exchange !== f.exchange || raw.deliveryInfo.routing_key !== f.routingKey) {
+        // the script read the JSON differently from the decoder (e.g. duplicate keys): record it as kombu would
+        try {
+          await store.rerecord(f.tag, tag, f.element, raw.deliveryInfo.exchange, raw.deliveryInfo.routing_key);
+        } catch (err) {
+          this.report(new BrokerError(`queue ${JSON.stringify(queue)}: could not re-record delivery ${tag} as unacked (${(err as Error).message}); it stays unacked as ${f.tag} until a visibility restore`, { cause: err }));
+          continue;
+        }
+      }
+      this.deliver(new RedisDelivery(this, raw, queue, tag));
+    }
+  }
+
+  private deliver(delivery: RedisDelivery): void {
     this.held.add(delivery);
     this.host.track(delivery);
     try {
       this.onMessage(delivery);
     } catch (err) {
-      this.report(new BrokerError(`queue ${JSON.stringify(queue)}: the message handler threw for delivery ${tag} (still unacked): ${(err as Error).message}`, { cause: err }));
+      this.report(new BrokerError(`queue ${JSON.stringify(delivery.queue)}: the message handler threw for delivery ${delivery.deliveryTag} (still unacked): ${(err as Error).message}`, { cause: err }));
     }
   }
 
@@ -249,4 +402,9 @@ export class RedisConsumer implements Consumer {
     );
     this.report(Object.assign(e, { raw: element }));
   }
+}
+
+/** An error reply from the Redis server (as opposed to a connection problem). */
+function isReplyError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError';
 }

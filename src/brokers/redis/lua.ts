@@ -42,3 +42,98 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 `;
+
+/**
+ * Non-blocking batch fetch: up to ARGV[1] `RPOP`s, each message recorded in the unacked hash/index in
+ * the same atomic step, exactly as kombu's `QoS.append` records it (`ZADD unacked_index <now> <tag>`;
+ * `HSET unacked <tag> [<envelope>, "<exchange>", "<routing_key>"]`, the envelope bytes verbatim). No
+ * message is ever popped without being recorded. The consumer calls it only while it has prefetch room,
+ * and BRPOPs when it returns nothing.
+ *
+ * KEYS[1]  unacked hash           KEYS[2]  unacked_index zset
+ * KEYS[3..] the list keys, priority-major: key (step s, queue q) = KEYS[2 + (s-1)*nq + q], the queues in
+ *           the order the next BRPOP would list them
+ * ARGV[1]  max messages           ARGV[2]  the index score (unix time, seconds)
+ * ARGV[3]  nq (number of queues)  ARGV[4]  "1" = round_robin: the queue that delivered goes last (as
+ *          kombu's cycle rotates between two BRPOPs)
+ * ARGV[5..] delivery tags acked (or rejected without requeue) since the last write: removed first
+ *          (`ZREM unacked_index <tag>...; HDEL unacked <tag>...`, kombu `_remove_from_indices`)
+ *
+ * Returns a flat array [key, envelope, tag, exchange, routing_key, ...]. A message the script cannot
+ * record byte-identically (not JSON, no string delivery_tag, no delivery_info, an exchange or routing
+ * key outside printable ASCII) is pushed back untouched to where it was (RPUSH = front) and the batch
+ * stops: the consumer's BRPOP path takes it next and handles it like kombu would.
+ */
+export const FETCH_BATCH = String.raw`
+local max = tonumber(ARGV[1])
+local now = ARGV[2]
+local nq = tonumber(ARGV[3])
+local rotate = ARGV[4] == '1'
+local ns = (#KEYS - 2) / nq
+for i = 5, #ARGV, 1000 do
+  local last = math.min(i + 999, #ARGV)
+  redis.call('ZREM', KEYS[2], unpack(ARGV, i, last))
+  redis.call('HDEL', KEYS[1], unpack(ARGV, i, last))
+end
+local order = {}
+for i = 1, nq do order[i] = i end
+local function jstr(s)
+  if type(s) ~= 'string' or string.find(s, '[^ -~]') then return nil end
+  return '"' .. (string.gsub(s, '[\\"]', '\\%0')) .. '"'
+end
+local out = {}
+for _ = 1, max do
+  local key, el, pos
+  for s = 1, ns do
+    for j = 1, nq do
+      local k = KEYS[2 + (s - 1) * nq + order[j]]
+      el = redis.call('RPOP', k)
+      if el then
+        key = k
+        pos = j
+        break
+      end
+    end
+    if el then break end
+  end
+  if not el then break end
+  local tag, ex, rk, exq, rkq
+  local ok, doc = pcall(cjson.decode, el)
+  if ok and type(doc) == 'table' and type(doc.properties) == 'table' then
+    local p = doc.properties
+    local di = p.delivery_info
+    if type(p.delivery_tag) == 'string' and type(di) == 'table' then
+      tag = p.delivery_tag
+      ex = di.exchange
+      rk = di.routing_key
+      exq = jstr(ex)
+      rkq = jstr(rk)
+    end
+  end
+  local recorded = false
+  if tag and exq and rkq then
+    local z = redis.pcall('ZADD', KEYS[2], now, tag)
+    local h = redis.pcall('HSET', KEYS[1], tag, '[' .. el .. ', ' .. exq .. ', ' .. rkq .. ']')
+    if type(z) == 'table' and z.err or type(h) == 'table' and h.err then
+      redis.pcall('ZREM', KEYS[2], tag)
+      redis.pcall('HDEL', KEYS[1], tag)
+    else
+      recorded = true
+    end
+  end
+  if not recorded then
+    redis.call('RPUSH', key, el)
+    break
+  end
+  out[#out + 1] = key
+  out[#out + 1] = el
+  out[#out + 1] = tag
+  out[#out + 1] = ex
+  out[#out + 1] = rk
+  if rotate then
+    local q = table.remove(order, pos)
+    order[#order + 1] = q
+  end
+end
+return out
+`;

@@ -3,7 +3,10 @@
  * and TypeScript consumers restore each other's messages:
  *
  * - delivered: `MULTI; ZADD unacked_index <now> <tag>; HSET unacked <tag> [<envelope>, EX, RK]; EXEC`
- * - ack / reject without requeue: `MULTI; ZREM unacked_index <tag>; HDEL unacked <tag>; EXEC`
+ * - ack / reject without requeue: `MULTI; ZREM unacked_index <tag>; HDEL unacked <tag>; EXEC`; the
+ *   removals of one tick go out together (`ZREM unacked_index <tag>...; HDEL unacked <tag>...`)
+ * - batch fetch (celeriac): a Lua script RPOPs up to n messages and records each as `QoS.append` does, in
+ *   the same atomic step (see `FETCH_BATCH`)
  * - restore by tag: remove from both and push the envelope (with `redelivered` flags) back to the
  *   queue(s) its exchange/routing key reach: LPUSH (back) for reject+requeue, RPUSH (front) otherwise
  * - restore_visible: under the `unacked_mutex` lock (SET NX PX), every tag older than
@@ -16,15 +19,31 @@ import { isPlainObject, type PyDict } from '../../../protocol/values.ts';
 import { BrokerError } from '../errors.ts';
 import { messagePriority, type RedisKeys } from './keys.ts';
 import { joinUnacked, markRedelivered, splitUnacked } from './jsontext.ts';
-import { RELEASE_MUTEX, RESTORE_BY_TAG } from './lua.ts';
+import { FETCH_BATCH, RELEASE_MUTEX, RESTORE_BY_TAG } from './lua.ts';
 import type { ResolvedRedisOptions } from './options.ts';
 
 /** The queues a message published to `exchange` with `routingKey` reaches (kombu `Channel._lookup`). */
 export type Router = (exchange: string, routingKey: string) => Promise<string[]>;
 
 interface ScriptClient {
+  celeriacFetchBatchBuffer(numKeys: number, ...args: Array<string | Buffer>): Promise<Buffer[]>;
   celeriacRestoreByTag(numKeys: number, ...args: Array<string | Buffer>): Promise<number>;
   celeriacReleaseMutex(key: string, token: string): Promise<number>;
+}
+
+/** One message taken by {@link UnackedStore.fetchBatch}, already recorded as unacked. */
+export interface Fetched {
+  key: string;
+  element: Buffer;
+  tag: string;
+  exchange: string;
+  routingKey: string;
+}
+
+interface PendingRemoval {
+  tag: string;
+  resolve: () => void;
+  reject: (err: Error) => void;
 }
 
 /** Checks a MULTI result: ioredis reports per-command errors inside the reply. */
@@ -35,6 +54,10 @@ export function execOk(res: Array<[Error | null, unknown]> | null, what: string)
 
 export class UnackedStore {
   private readonly client: Redis & ScriptClient;
+  /** Removals not sent yet (see {@link remove}). */
+  private removals: PendingRemoval[] = [];
+  /** Batch fetches in flight: while one is, removals wait to ride with the next one. */
+  private fetching = 0;
 
   constructor(
     client: Redis,
@@ -44,11 +67,13 @@ export class UnackedStore {
   ) {
     client.defineCommand('celeriacRestoreByTag', { lua: RESTORE_BY_TAG });
     client.defineCommand('celeriacReleaseMutex', { lua: RELEASE_MUTEX, numberOfKeys: 1 });
+    client.defineCommand('celeriacFetchBatch', { lua: FETCH_BATCH });
     this.client = client as Redis & ScriptClient;
   }
 
   /** kombu `QoS.append`: record a delivery (`envelope` = the exact bytes taken from the list). */
   async append(tag: string, envelope: Buffer, exchange: string, routingKey: string): Promise<void> {
+    this.flushRemovals(true); // acks that already freed prefetch slots go first
     const res = await this.client
       .multi()
       .zadd(this.keys.unackedIndex, String(Date.now() / 1000), tag)
@@ -57,10 +82,99 @@ export class UnackedStore {
     execOk(res, `recording delivery ${tag} in ${this.keys.unacked}`);
   }
 
-  /** kombu `QoS._remove_from_indices` (ack, reject without requeue). */
-  async remove(tag: string): Promise<void> {
-    const res = await this.client.multi().zrem(this.keys.unackedIndex, tag).hdel(this.keys.unacked, tag).exec();
-    execOk(res, `acknowledging ${tag}`);
+  /**
+   * Pops up to `max` messages without blocking from `keys` (priority-major, `nq` queues per priority
+   * step, in BRPOP order), each recorded as unacked atomically with its pop (see `FETCH_BATCH`).
+   */
+  async fetchBatch(keys: readonly string[], nq: number, max: number, rotate: boolean): Promise<Fetched[]> {
+    // acks already released their prefetch slots: Redis must apply them first, so they ride along
+    const removals = this.removals;
+    this.removals = [];
+    this.fetching++;
+    let reply: Buffer[];
+    try {
+      reply = await this.client.celeriacFetchBatchBuffer(
+        2 + keys.length, this.keys.unacked, this.keys.unackedIndex, ...keys,
+        String(max), String(Date.now() / 1000), String(nq), rotate ? '1' : '0', ...removals.map((r) => r.tag),
+      );
+    } catch (err) {
+      this.fetching--;
+      // not known to be applied: send them the usual way (removing twice is harmless)
+      this.removals = [...removals, ...this.removals];
+      this.flushRemovals();
+      throw err;
+    }
+    this.fetching--;
+    for (const r of removals) r.resolve();
+    // removals queued meanwhile ride with the consumer's next fetch (issued before this fires), if any
+    if (this.removals.length > 0) setImmediate(() => this.flushRemovals());
+    const out: Fetched[] = [];
+    for (let i = 0; i + 4 < reply.length; i += 5) {
+      out.push({
+        key: reply[i]!.toString('utf8'),
+        element: reply[i + 1]!,
+        tag: reply[i + 2]!.toString('utf8'),
+        exchange: reply[i + 3]!.toString('utf8'),
+        routingKey: reply[i + 4]!.toString('utf8'),
+      });
+    }
+    return out;
+  }
+
+  /** Re-records a fetched message under the tag/exchange/routing key the decoder found (one MULTI). */
+  async rerecord(oldTag: string, tag: string, envelope: Buffer, exchange: string, routingKey: string): Promise<void> {
+    const res = await this.client
+      .multi()
+      .zrem(this.keys.unackedIndex, oldTag)
+      .hdel(this.keys.unacked, oldTag)
+      .zadd(this.keys.unackedIndex, String(Date.now() / 1000), tag)
+      .hset(this.keys.unacked, tag, joinUnacked(envelope, exchange, routingKey))
+      .exec();
+    execOk(res, `recording delivery ${tag} in ${this.keys.unacked}`);
+  }
+
+  /**
+   * Gives back fetched messages untouched (consumer cancelled meanwhile): removed from the unacked
+   * hash/index and RPUSHed to their lists, last fetched first, so they are back in their original order.
+   */
+  async unfetch(items: readonly Fetched[]): Promise<void> {
+    if (items.length === 0) return;
+    const tags = items.map((f) => f.tag);
+    const m = this.client.multi().zrem(this.keys.unackedIndex, ...tags).hdel(this.keys.unacked, ...tags);
+    for (let i = items.length - 1; i >= 0; i--) m.rpush(items[i]!.key, items[i]!.element);
+    execOk(await m.exec(), `giving back ${items.length} fetched message(s)`);
+  }
+
+  /**
+   * kombu `QoS._remove_from_indices` (ack, reject without requeue). Resolves once this tag's removal
+   * is written. Removals requested in the same tick go out together in one MULTI (`ZREM unacked_index
+   * <tag>...; HDEL unacked <tag>...`) at the end of the tick, or in the next {@link fetchBatch} if it
+   * comes first (which applies them before it pops anything).
+   */
+  remove(tag: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.removals.push({ tag, resolve, reject });
+      if (this.removals.length === 1) setImmediate(() => this.flushRemovals());
+    });
+  }
+
+  /**
+   * Sends the removals queued so far (one MULTI); each caller's promise settles with its reply. Unless
+   * `now`, left to the next batch fetch while one is in flight (it sends them or reschedules this).
+   */
+  flushRemovals(now = false): void {
+    const batch = this.removals;
+    if (batch.length === 0 || (this.fetching > 0 && !now)) return;
+    this.removals = [];
+    const tags = batch.map((r) => r.tag);
+    this.client.multi().zrem(this.keys.unackedIndex, ...tags).hdel(this.keys.unacked, ...tags).exec().then(
+      (res) => {
+        execOk(res, tags.length === 1 ? `acknowledging ${tags[0]}` : `acknowledging ${tags.length} deliveries (${tags.join(', ')})`);
+        for (const r of batch) r.resolve();
+      },
+    ).catch((err: Error) => {
+      for (const r of batch) r.reject(err);
+    });
   }
 
   /**
