@@ -71,6 +71,9 @@ export interface TaskRuntime {
   readonly retryBackoff: boolean | number;
   readonly retryBackoffMax: number;
   readonly retryJitter: boolean;
+  /** The task's `time_limit` / `soft_time_limit`, else `task_time_limit` / `task_soft_time_limit` (seconds). */
+  readonly timeLimit: number | null;
+  readonly softTimeLimit: number | null;
   readonly hooks: TaskHooks;
 }
 
@@ -100,6 +103,8 @@ export function resolveTask(app: Celery, task: RegisteredTask, extraHooks?: Task
     retryBackoff: pick<boolean | number>(wo, 'retryBackoff', false),
     retryBackoffMax: pick(wo, 'retryBackoffMax', 600),
     retryJitter: pick(wo, 'retryJitter', true),
+    timeLimit: task.sendDefaults.timeLimit ?? c.taskTimeLimit,
+    softTimeLimit: task.sendDefaults.softTimeLimit ?? c.taskSoftTimeLimit,
     hooks: taskHooks(app, task, extraHooks),
   };
 }

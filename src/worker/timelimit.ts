@@ -20,15 +20,17 @@ export interface TimeLimits {
 
 const positive = (v: unknown): number | null => (typeof v === 'number' && v > 0 ? v : null);
 
-/** Celery's precedence: the message's `timelimit`, then the task's limits, then the app's settings. */
+/**
+ * Celery's precedence: the message's `timelimit`, then the task's limits (which already fall back to
+ * the app's `task_time_limit` / `task_soft_time_limit`, see `resolveTask`).
+ */
 export function resolveTimeLimits(
   timelimit: readonly (number | null)[] | null | undefined,
-  task: { timeLimit?: number | null; softTimeLimit?: number | null },
-  conf: { taskTimeLimit: number | null; taskSoftTimeLimit: number | null },
+  task: { timeLimit: number | null; softTimeLimit: number | null },
 ): TimeLimits {
   return {
-    hard: positive(timelimit?.[0]) ?? positive(task.timeLimit) ?? positive(conf.taskTimeLimit),
-    soft: positive(timelimit?.[1]) ?? positive(task.softTimeLimit) ?? positive(conf.taskSoftTimeLimit),
+    hard: positive(timelimit?.[0]) ?? positive(task.timeLimit),
+    soft: positive(timelimit?.[1]) ?? positive(task.softTimeLimit),
   };
 }
 

@@ -136,8 +136,7 @@ export class Tracer implements TaskSelfHost {
       let ok = false;
       try {
         if (hooks.beforeStart) await hooks.beforeStart(id, args, kwargs, self);
-        const registered = this.app.tasks.get(runtime.name)?.sendDefaults;
-        const limits = resolveTimeLimits(ctx.timelimit, { timeLimit: registered?.timeLimit, softTimeLimit: registered?.softTimeLimit }, this.app.conf);
+        const limits = resolveTimeLimits(ctx.timelimit, runtime);
         retval = await withAutoretry(self, runtime, () => runWithTimeLimits(() => callTask(runtime, self, args, kwargs), limits, self.abortController,
           (kind, seconds) => this.logger.error(`${kind === 'soft' ? 'Soft' : 'Hard'} time limit (${seconds}s) exceeded for ${name}[${id}]`)));
         ok = true;
