@@ -111,6 +111,18 @@ const STRING_PROPS: ReadonlyArray<readonly [string, keyof AmqpPublishOptions & s
   ['app_id', 'appId'],
 ];
 
+/** kombu / py-amqp property name -> amqplib property name, for all 14 basic properties. */
+export const AMQP_PROPERTY_NAMES: Readonly<Record<string, string>> = Object.freeze({
+  content_type: 'contentType',
+  content_encoding: 'contentEncoding',
+  application_headers: 'headers',
+  delivery_mode: 'deliveryMode',
+  priority: 'priority',
+  timestamp: 'timestamp',
+  cluster_id: 'clusterId',
+  ...Object.fromEntries(STRING_PROPS),
+});
+
 const INT32_MAX = 2147483647;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;

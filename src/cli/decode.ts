@@ -8,7 +8,7 @@ import { ProtocolError } from '../../protocol/errors.ts';
 import { isPlainObject, type PyDict, type PyValue } from '../../protocol/values.ts';
 import type { RawMessage } from '../../protocol/types.ts';
 import { decodeRedisEnvelope } from '../../protocol/envelope/redis.ts';
-import { fromAmqpMessage } from '../../protocol/envelope/amqp.ts';
+import { AMQP_PROPERTY_NAMES, fromAmqpMessage } from '../../protocol/envelope/amqp.ts';
 import { decodeTaskMessage, decodeTaskHeaders } from '../../protocol/message.ts';
 import { parseKombuJson, stringifyKombuJson } from '../../protocol/serialization/index.ts';
 
@@ -19,20 +19,6 @@ export interface DecodeOptions {
   headersOnly?: boolean;
 }
 
-const AMQP_PROPERTY_NAMES: Record<string, string> = {
-  content_type: 'contentType',
-  content_encoding: 'contentEncoding',
-  delivery_mode: 'deliveryMode',
-  priority: 'priority',
-  correlation_id: 'correlationId',
-  reply_to: 'replyTo',
-  expiration: 'expiration',
-  message_id: 'messageId',
-  timestamp: 'timestamp',
-  type: 'type',
-  user_id: 'userId',
-  app_id: 'appId',
-};
 
 function text(value: PyValue | undefined): string | undefined {
   return typeof value === 'string' ? value : undefined;
@@ -58,7 +44,7 @@ export function amqpJsonToRaw(obj: PyDict): RawMessage {
   if (!isPlainObject(props)) throw new ProtocolError('properties', '"properties" must be an object');
   const properties: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(props as PyDict)) {
-    if (key === 'headers' || key === 'application_headers') continue;
+    if (key === 'headers' || key === 'application_headers') continue; // taken below
     properties[AMQP_PROPERTY_NAMES[key] ?? key] = value;
   }
   const headers = obj.headers ?? (props as PyDict).headers ?? (props as PyDict).application_headers ?? {};

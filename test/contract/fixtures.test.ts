@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { parseKombuJson, loads } from '../../protocol/serialization/index.ts';
 import { decodeRedisEnvelope } from '../../protocol/envelope/redis.ts';
-import { fromAmqpMessage, type AmqpMessageLike } from '../../protocol/envelope/amqp.ts';
+import { AMQP_PROPERTY_NAMES, fromAmqpMessage, type AmqpMessageLike } from '../../protocol/envelope/amqp.ts';
 import { decodeBasicProperties } from '../../protocol/envelope/amqp-wire.ts';
 import { decodeTaskMessage, decodeTaskHeaders } from '../../protocol/message.ts';
 import { ContentDisallowed } from '../../protocol/errors.ts';
@@ -32,8 +32,6 @@ function load(entry: Entry): PyDict {
   return parseKombuJson(readFileSync(`fixtures/${entry.folder}/${entry.scenario}.json`, 'utf8')) as PyDict;
 }
 
-const camel = (k: string) => k.replace(/_(.)/g, (_, x: string) => x.toUpperCase());
-
 /**
  * An AMQP capture, decoded from the exact property bytes RabbitMQ delivered: with celeriac's own wire
  * codec, and cross-checked with amqplib's where amqplib can read them (it rejects py-amqp's `L` tag).
@@ -42,7 +40,7 @@ function amqpRaw(c: PyDict): RawMessage {
   const block = Buffer.from(c.properties_raw_b64 as string, 'base64');
   const ours = decodeBasicProperties(block) as Record<string, unknown>;
   const properties: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(ours)) properties[k === 'application_headers' ? 'headers' : camel(k)] = v;
+  for (const [k, v] of Object.entries(ours)) properties[AMQP_PROPERTY_NAMES[k] ?? k] = v;
   let viaAmqplib: RawMessage | undefined;
   try {
     viaAmqplib = fromAmqpMessage({ content: Buffer.alloc(0), fields: {}, properties: amqpDefs.decode(60, block) });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseKombuJson, stringifyKombuJson } from '../../protocol/serialization/index.ts';
 import { decodeRedisEnvelope } from '../../protocol/envelope/redis.ts';
-import { fromAmqpMessage } from '../../protocol/envelope/amqp.ts';
+import { AMQP_PROPERTY_NAMES, fromAmqpMessage } from '../../protocol/envelope/amqp.ts';
 import { decodeTaskMessage, decodeTaskHeaders } from '../../protocol/message.ts';
 import { parseResultMeta } from '../../protocol/result.ts';
 import { signatureFromDict } from '../../protocol/canvas.ts';
@@ -121,7 +121,7 @@ function mutateAmqp(c: PyDict): Parameters<typeof fromAmqpMessage>[0] {
   const headers = { ...(expected.headers as PyDict) } as Record<string, unknown>;
   const properties: Record<string, unknown> = {
     contentType: expected.content_type, contentEncoding: expected.content_encoding, headers,
-    ...Object.fromEntries(Object.entries(expected.properties as PyDict).map(([k, v]) => [k.replace(/_(.)/g, (_, x: string) => x.toUpperCase()), v])),
+    ...Object.fromEntries(Object.entries(expected.properties as PyDict).map(([k, v]) => [AMQP_PROPERTY_NAMES[k] ?? k, v])),
   };
   let content: Uint8Array = Buffer.from(c.body_b64 as string, 'base64');
   switch (int(5)) {
