@@ -1,5 +1,6 @@
 // A real Python Celery 5.6 worker runs tasks that the TypeScript app sent, with every send option, and
-// TypeScript reads the results from Celery's Redis result backend. Redis db 11, unique queue names.
+// TypeScript reads the results from Celery's Redis result backend (db 11). One suite, run over each
+// broker of the matrix (Redis db 11, RabbitMQ), unique queue names per run.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,10 +11,15 @@ import { PythonError } from '../../protocol/exceptions.ts';
 import { Celery } from '../../src/app.ts';
 import { createBroker, type RedisBroker } from '../../src/brokers/index.ts';
 import { OperationalError } from '../../src/errors.ts';
-import { REDIS_HOST, REDIS_PORT, redisUrl, requirePython, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
+import { brokerMatrix, deleteAmqpQueues, type BrokerCase } from '../helpers/matrix.ts';
+import { REDIS_HOST, REDIS_PORT, requirePython, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
 
 const DB = 11;
-const URL = redisUrl(DB);
+for (const b of brokerMatrix(DB)) producerSuite(b);
+
+function producerSuite(b: BrokerCase): void {
+const BROKER = b.brokerUrl;
+const BACKEND = b.backendUrl;
 const QUEUE = uniqueName('ts.producer');
 const PRIO_QUEUE = `${QUEUE}.prio`;
 const SEP = '\x06\x16';
@@ -29,19 +35,26 @@ async function startWorker(): Promise<void> {
   worker = await startPythonWorker([
     '-A', 'producer_tasks', 'worker', '-P', 'threads', '-c', '1', '--prefetch-multiplier', '1',
     '--without-mingle', '--without-gossip', '-Q', `${QUEUE},${PRIO_QUEUE}`, '-n', `${QUEUE}@%h`, '-l', 'info',
-  ], { cwd: 'test/python', env: { CELERIAC_BROKER_URL: URL, CELERIAC_BACKEND_URL: URL } });
+  ], { cwd: 'test/python', env: { CELERIAC_BROKER_URL: BROKER, CELERIAC_BACKEND_URL: BACKEND, CELERIAC_PRIORITY_QUEUE: PRIO_QUEUE } });
 }
 
-/** Priorities sent highest first, before the worker starts: Redis serves the lowest number first. */
-const PRIORITIES = [9, 6, 3, 0];
+/**
+ * Priorities sent before the worker starts, in the order the broker serves LAST: Redis serves the
+ * lowest number first, an `x-max-priority` RabbitMQ queue the highest.
+ */
+const PRIORITIES = b.lowestPriorityFirst ? [9, 6, 3, 0] : [0, 3, 6, 9];
 const prioIds: string[] = [];
 
-describe('a Python Celery worker runs what the TypeScript producer sent', () => {
+describe(`[${b.name}] a Python Celery worker runs what the TypeScript producer sent`, () => {
   before(async () => {
     const probe = { skip: (why: string) => { skip = true; console.log(`# skipped: ${why}`); } };
     if (!requirePython(probe as never)) return;
     redis = new Redis({ host: REDIS_HOST, port: REDIS_PORT, db: DB });
-    app = new Celery({ broker_url: URL, result_backend: URL, task_default_queue: QUEUE, env: {} });
+    app = new Celery({
+      broker_url: BROKER, result_backend: BACKEND, task_default_queue: QUEUE, env: {},
+      // the priority queue as the Python worker declares it (x-max-priority matters on RabbitMQ)
+      task_queues: [{ name: PRIO_QUEUE, exchange: PRIO_QUEUE, routing_key: PRIO_QUEUE, queue_arguments: { 'x-max-priority': 10 } }],
+    });
     const echo = app.task('producer_tasks.echo', { queue: PRIO_QUEUE });
     for (const p of PRIORITIES) prioIds.push((await echo.applyAsync([p], {}, { priority: p })).id);
     await startWorker();
@@ -56,6 +69,7 @@ describe('a Python Celery worker runs what the TypeScript producer sent', () => 
       if (keys.length) await redis.del(...keys);
     }
     await redis.quit();
+    if (b.name === 'amqp') await deleteAmqpQueues([QUEUE, PRIO_QUEUE], [PRIO_QUEUE]);
   });
 
   test('delay: python runs add(2, 3) and TypeScript reads 5', async (t) => {
@@ -65,12 +79,12 @@ describe('a Python Celery worker runs what the TypeScript producer sent', () => 
     assert.equal(await r.get({ timeout: 20 }), 5);
   });
 
-  test('priority is honoured: Redis serves 0 before 3, 6, 9 although 9 was sent first', async (t) => {
+  test(`priority is honoured: ${b.name} serves ${[...PRIORITIES].reverse().join(', ')} in that order although ${PRIORITIES[0]} was sent first`, async (t) => {
     if (skip) return t.skip();
     const seen = await Promise.all(prioIds.map((id) => app.AsyncResult<Echo>(id).get({ timeout: 20 })));
     assert.deepEqual(seen.map((e) => e.priority), PRIORITIES);
-    const order = [...seen].sort((a, b) => a.received_at - b.received_at).map((e) => e.priority);
-    assert.deepEqual(order, [0, 3, 6, 9]);
+    const order = [...seen].sort((x, y) => x.received_at - y.received_at).map((e) => e.priority);
+    assert.deepEqual(order, [...PRIORITIES].reverse());
   });
 
   test('every header option arrives: task id, time limits [hard, soft], flat custom headers, shadow, stamps, reply_to, origin', async (t) => {
@@ -190,7 +204,7 @@ describe('a Python Celery worker runs what the TypeScript producer sent', () => 
     assert.equal(e.priority, 3);
   });
 
-  test('priority messages land in kombu priority sub-queues', async (t) => {
+  if (b.name === 'redis') test('priority messages land in kombu priority sub-queues', async (t) => {
     if (skip) return t.skip();
     const q = uniqueName(`${QUEUE}.idle`);
     await app.sendTask('producer_tasks.add', [1, 2], {}, { queue: q, priority: 6 });
@@ -201,7 +215,7 @@ describe('a Python Celery worker runs what the TypeScript producer sent', () => 
   test('celeriac call --wait prints the result; a failure exits 1 with exc_type: message', async (t) => {
     if (skip) return t.skip();
     const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/celeriac.js', ...args], {
-      encoding: 'utf8', timeout: 60_000, env: { ...process.env, CELERY_BROKER_URL: URL, CELERY_RESULT_BACKEND: URL },
+      encoding: 'utf8', timeout: 60_000, env: { ...process.env, CELERY_BROKER_URL: BROKER, CELERY_RESULT_BACKEND: BACKEND },
     });
     const ok = cli('call', 'producer_tasks.add', '--args', '[2, 3]', '--queue', QUEUE, '--wait', '--timeout', '20');
     assert.equal(ok.status, 0, ok.stderr);
@@ -216,7 +230,7 @@ describe('a Python Celery worker runs what the TypeScript producer sent', () => 
     assert.equal(bad.status, 1);
     assert.equal(bad.stderr, 'ProducerTestError: kaput\n');
     // without --wait: the id; `celeriac result` reads it later
-    const sent = cli('call', 'producer_tasks.add', '--args', '[4, 5]', '--queue', QUEUE, '--broker', URL, '--result-backend', URL);
+    const sent = cli('call', 'producer_tasks.add', '--args', '[4, 5]', '--queue', QUEUE, '--broker', BROKER, '--result-backend', BACKEND);
     assert.equal(sent.status, 0, sent.stderr);
     const id = sent.stdout.trim();
     assert.match(id, /^[0-9a-f-]{36}$/);
@@ -231,6 +245,8 @@ describe('a Python Celery worker runs what the TypeScript producer sent', () => 
     assert.match(timedOut.stderr, /TimeoutError/);
   });
 });
+
+}
 
 test('an unreachable broker fails after the retry policy with an OperationalError, password redacted', async () => {
   let broker: RedisBroker | null = null;

@@ -1,5 +1,6 @@
-// Python sends, TypeScript runs: real Celery 5.6 (send_task / apply_async, Redis broker + backend db 12)
-// sends tasks that a celeriac Worker in this process runs; Python's AsyncResult reads the outcome.
+// Python sends, TypeScript runs: real Celery 5.6 (send_task / apply_async) sends tasks that a celeriac
+// Worker in this process runs; Python's AsyncResult reads the outcome. One suite, run over each broker
+// of the matrix (Redis db 12, RabbitMQ), results in Redis db 12.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
@@ -8,8 +9,16 @@ import { signals } from '../../src/signals.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { setTaskHooks, type BoundTask } from '../../src/worker/task.ts';
 import { requirePython, uniqueName } from '../helpers/peers.ts';
-import { get, newApp, peer, send, sleep, testLogger, type Outcome } from '../helpers/worker.ts';
+import { brokerMatrix, deleteAmqpQueues, type BrokerCase } from '../helpers/matrix.ts';
+import { DB, get as getWith, newApp, peer as peerWith, send as sendWith, sleep, testLogger, type Outcome, type PeerUrls } from '../helpers/worker.ts';
 
+for (const b of brokerMatrix(DB)) workerSuite(b);
+
+function workerSuite(b: BrokerCase): void {
+const URLS: PeerUrls = { broker: b.brokerUrl, backend: b.backendUrl };
+const peer = (ops: object[], conf: object = {}) => peerWith(ops, conf, URLS);
+const send = (name: string, args: unknown[] = [], options: object = {}, kwargs: object = {}) => sendWith(name, args, options, kwargs, URLS);
+const get = (id: string, timeout = 10) => getWith(id, timeout, URLS);
 const QUEUE = uniqueName('ts.worker');
 const NODE = `${QUEUE}@%h`;
 let app: Celery;
@@ -24,11 +33,11 @@ class CustomError extends Error {
   override name = 'CustomError';
 }
 
-describe('a TypeScript worker runs what Python Celery sent', () => {
+describe(`[${b.name}] a TypeScript worker runs what Python Celery sent`, () => {
   before(async () => {
     const probe = { skip: (why: string) => { skip = true; console.log(`# skipped: ${why}`); } };
     if (!requirePython(probe as never)) return;
-    app = newApp(QUEUE, { result_extended: true });
+    app = newApp(QUEUE, { result_extended: true }, URLS);
     app.task('tsw.add', (x: number, y: number) => x + y);
     app.task('tsw.kw', (a: number, kw: { b: number }) => a * kw.b);
     app.task('tsw.fail', (msg: string) => {
@@ -92,6 +101,8 @@ describe('a TypeScript worker runs what Python Celery sent', () => {
   after(async () => {
     for (const d of disconnect) d();
     if (!skip) await worker.stop();
+    if (!skip) await app.close();
+    if (b.name === 'amqp') await deleteAmqpQueues([QUEUE]);
   });
 
   test('SUCCESS values, args and kwargs', async (t) => {
@@ -295,3 +306,4 @@ describe('a TypeScript worker runs what Python Celery sent', () => {
     assert.equal(outs[4]!.meta!.parent_id, linked[0]);
   });
 });
+}

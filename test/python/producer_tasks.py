@@ -1,15 +1,22 @@
 """Tasks for test/interop/producer.test.ts: a real Celery worker runs tasks that TypeScript sent.
 
-Broker and backend come from CELERIAC_BROKER_URL / CELERIAC_BACKEND_URL (Redis db 11 in the tests).
+Broker and backend come from CELERIAC_BROKER_URL / CELERIAC_BACKEND_URL (Redis db 11 or RabbitMQ,
+and Redis db 11 for results). CELERIAC_PRIORITY_QUEUE names a queue declared with x-max-priority 10
+(with its own direct exchange), as the TypeScript side declares it.
 `echo` returns what the worker saw of the request, so the test can check every send option arrived.
 """
 import os
 import time
 
 from celery import Celery
+from kombu import Exchange, Queue
 
 URL = os.environ.get('CELERIAC_BROKER_URL', 'redis://127.0.0.1:6379/11')
-app = Celery('producer_tasks', broker=URL, backend=os.environ.get('CELERIAC_BACKEND_URL', URL))
+BACKEND = os.environ.get('CELERIAC_BACKEND_URL', URL)
+app = Celery('producer_tasks', broker=URL, backend=BACKEND)
+_prio = os.environ.get('CELERIAC_PRIORITY_QUEUE')
+if _prio:
+    app.conf.task_queues = [Queue(_prio, Exchange(_prio), routing_key=_prio, queue_arguments={'x-max-priority': 10})]
 app.conf.update(
     accept_content=['json', 'msgpack', 'yaml'],
     result_accept_content=['json'],
@@ -74,7 +81,7 @@ def record(self, value, key):
     """A link/link_error target: stores what it got under a Redis key the test reads."""
     import json
     import redis
-    client = redis.Redis.from_url(URL)
+    client = redis.Redis.from_url(BACKEND)
     client.set(key, json.dumps({'value': repr(value), 'parent_id': self.request.parent_id}), ex=300)
     return value
 
@@ -84,5 +91,5 @@ def on_error(request, exc, traceback, key):
     """An errback with Celery 5's signature (request, exc, traceback): the worker calls it inline."""
     import json
     import redis
-    client = redis.Redis.from_url(URL)
+    client = redis.Redis.from_url(BACKEND)
     client.set(key, json.dumps({'failed_id': request.id, 'exc': f'{type(exc).__name__}: {exc}'}), ex=300)
