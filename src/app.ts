@@ -200,6 +200,10 @@ export class Celery {
   }
 
   private assertOpen(): void {
+        // rpc://: replies travel through the broker to the queue named after the app's oid (reply_to)
+        broker_url: c.brokerUrl,
+        oid: this.oid,
+        result_persistent: c.resultPersistent,
     if (this.closed) throw new ConfigurationError('this Celery app is closed');
   }
 

@@ -1,5 +1,5 @@
 /**
- * The seam between celeriac's runtime and a result backend (Redis today; RPC next). Backends store and
+ * The seam between celeriac's runtime and a result backend (Redis, RPC). Backends store and
  * read Celery's own records (protocol/result.ts) so Python and TypeScript read each other's results.
  */
 import { CeleriacError } from '../protocol/errors.ts';
@@ -17,19 +17,37 @@ export interface WaitOptions {
   onMessage?: (meta: ResultMeta) => void;
 }
 
+/**
+ * The parts of the task request a backend may need to store a result (Celery passes `request=` to
+ * `store_result`): the RPC backend publishes to `reply_to` with `correlation_id` (`destination_for`).
+ * The worker's request context has these fields, so it can be passed as is.
+ */
+export interface StoreRequest {
+  /** The caller's reply queue (the message's `reply_to` property); no reply is sent without it. */
+  reply_to?: string | null;
+  /** The message's `correlation_id` property; the task id when missing. */
+  correlation_id?: string | null;
+}
+
 export interface ResultBackend {
   readonly safeUrl: string;
   connect(): Promise<void>;
-  /** Stores a record; a SUCCESS already stored is never overwritten (Celery's rule). Wakes waiting clients. */
-  storeResult(meta: ResultMeta): Promise<void>;
+  /**
+   * Stores a record; a SUCCESS already stored is never overwritten (Celery's rule). Wakes waiting clients.
+   * `request` is the task request the record is for, when there is one (the RPC backend needs it).
+   */
+  storeResult(meta: ResultMeta, request?: StoreRequest | null): Promise<void>;
   /** The stored record, or a PENDING one when nothing is stored. */
   getTaskMeta(taskId: string): Promise<ResultMeta>;
   /** Records of several tasks in one round trip (PENDING for missing ones), in the order asked. */
   getMany?(taskIds: readonly string[]): Promise<ResultMeta[]>;
   /** Resolves with the first READY record (SUCCESS, FAILURE, REVOKED); subscribes, never polls. */
   waitForReady(taskId: string, options?: WaitOptions): Promise<ResultMeta>;
-  /** Called when a task is sent, so the wait that follows cannot miss the result. */
-  onTaskCall?(taskId: string): void;
+  /**
+   * Called when a task is sent, so the wait that follows cannot miss the result. A promise means
+   * "publish only after this settles" (the RPC backend declares its reply queue first).
+   */
+  onTaskCall?(taskId: string): void | Promise<void>;
   forget(taskId: string): Promise<void>;
   saveGroup(groupId: string, resultTuple: PyValue): Promise<void>;
   restoreGroup(groupId: string): Promise<PyValue | null>;
@@ -63,4 +81,13 @@ export class NoResultBackendError extends CeleriacError {
 export class BackendStoreError extends CeleriacError {
   override name = 'BackendStoreError';
   override readonly code = 'EBACKENDSTORE';
+}
+
+/**
+ * The backend does not support this operation (Celery raises `NotImplementedError`, e.g. groups and
+ * `forget` on the RPC backend). `name` is Python's class name.
+ */
+export class BackendNotImplementedError extends CeleriacError {
+  override name = 'NotImplementedError';
+  override readonly code = 'ENOTIMPLEMENTED';
 }

@@ -347,8 +347,10 @@ export function publishTask(
 ): Promise<void> {
   // not async (one promise less per send), but still reports every failure as a rejection
   try {
-    if (!prepared.ignoreResult && backend) backend.onTaskCall?.(prepared.id);
+    const declared = !prepared.ignoreResult && backend ? backend.onTaskCall?.(prepared.id) : undefined;
     const publish: PublishOptions = { ...options, retry: prepared.retry, retryPolicy: prepared.retryPolicy };
+    // a promise (the RPC backend declaring its reply queue): publish once it is declared
+    if (declared) return declared.then(() => publishWithRetry(broker, prepared.raw, prepared.target, publish));
     return publishWithRetry(broker, prepared.raw, prepared.target, publish);
   } catch (err) {
     return Promise.reject(err);

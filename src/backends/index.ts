@@ -4,20 +4,25 @@
  * | URL                                                  | backend                               |
  * |------------------------------------------------------|---------------------------------------|
  * | `redis://`, `rediss://`, `sentinel://`, `redis+socket://` (also `unix://`, `socket://`, `valkey://`) | {@link RedisBackend} |
- * | `rpc://`                                             | not yet implemented (clear error)     |
+ * | `rpc://` (replies through the AMQP `broker_url`)     | {@link RpcBackend}                    |
  * | `''`, `null`, `undefined`, `disabled`, `disabled://` | {@link DisabledBackend}               |
  */
-import type { ResultBackend, WaitOptions } from '../backend.ts';
+import type { ResultBackend, StoreRequest, WaitOptions } from '../backend.ts';
 import { NoResultBackendError } from '../backend.ts';
 import { ConfigurationError, safeUrl } from '../redis/url.ts';
 import type { ResultMeta } from '../../protocol/result.ts';
 import type { PyValue } from '../../protocol/values.ts';
 import { RedisBackend, type RedisBackendOptions } from './redis.ts';
+import { RpcBackend, type RpcBackendOptions } from './rpc.ts';
+import { isAmqpUrl } from './rpc/url.ts';
 
 export { RedisBackend } from './redis.ts';
 export type { RedisBackendOptions, RedisBackendTransportOptions } from './redis.ts';
+export { RpcBackend, RpcReplyError, MESSAGE_BUFFER_MAX } from './rpc.ts';
+export type { RpcBackendOptions } from './rpc.ts';
 
-export type BackendOptions = RedisBackendOptions;
+/** Backend settings (Celery's names). `broker_url` and `oid` are what `rpc://` needs from the app. */
+export type BackendOptions = RedisBackendOptions & Pick<RpcBackendOptions, 'broker_url' | 'oid' | 'result_persistent'>;
 
 const E_NO_BACKEND = 'No result backend is configured. Set result_backend (e.g. redis://localhost:6379/0) to store and read task results.';
 const E_CHORD_NO_BACKEND = 'Starting chords requires a result backend to be configured, but none was provided.';
@@ -29,7 +34,7 @@ const E_CHORD_NO_BACKEND = 'Starting chords requires a result backend to be conf
 export class DisabledBackend implements ResultBackend {
   readonly safeUrl = 'disabled://';
   async connect(): Promise<void> {}
-  async storeResult(_meta: ResultMeta): Promise<void> {}
+  async storeResult(_meta: ResultMeta, _request?: StoreRequest | null): Promise<void> {}
   async getTaskMeta(_taskId: string): Promise<ResultMeta> {
     throw new NoResultBackendError(E_NO_BACKEND);
   }
@@ -73,13 +78,23 @@ export function createBackend(url: string | null | undefined, options: BackendOp
     case 'unix':
     case 'socket':
       return new RedisBackend(text, options);
-    case 'rpc':
-      throw new ConfigurationError(
-        `result backend rpc:// is not yet implemented in celeriac (${safeUrl(text)}); use a redis:// result backend for now`,
-      );
+    case 'rpc': {
+      // Celery's rpc backend ignores the rest of the URL: replies travel through the broker connection.
+      const broker = options.broker_url;
+      if (!broker) {
+        throw new ConfigurationError('result backend rpc:// sends results through the broker: set broker_url to an amqp:// URL');
+      }
+      if (!isAmqpUrl(broker)) {
+        throw new ConfigurationError(
+          `result backend rpc:// needs an AMQP broker (amqp://, amqps://, pyamqp://), but broker_url is ${safeUrl(broker)}; ` +
+            'use a redis:// result backend with a Redis broker',
+        );
+      }
+      return new RpcBackend(options);
+    }
     default:
       throw new ConfigurationError(
-        `unsupported result backend ${safeUrl(text)}: celeriac supports redis://, rediss://, sentinel://, redis+socket:// (rpc:// is planned)`,
+        `unsupported result backend ${safeUrl(text)}: celeriac supports redis://, rediss://, sentinel://, redis+socket:// and rpc://`,
       );
   }
 }

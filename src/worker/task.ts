@@ -185,6 +185,6 @@ export class BoundTask {
       result: meta,
       request: toResultRequest(this.request),
       extended: this.host.resultExtended,
-    }));
+    }), this.request);
   }
 }

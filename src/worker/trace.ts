@@ -104,7 +104,7 @@ export class Tracer implements TaskSelfHost {
     if (!this.backend) return;
     await this.backend.storeResult(buildResultMeta({
       taskId: ctx.id, state, result, traceback, request: toResultRequest(ctx, children), extended: this.resultExtended,
-    }));
+    }), ctx);
   }
 
   /** Run a task: store its states, send its callbacks, call hooks and signals. Never throws. */

@@ -311,7 +311,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.emit('task-unknown', name, id);
     if (!requeue && this.backend && id) {
       try {
-        await this.backend.storeResult(buildResultMeta({ taskId: id, state: FAILURE, result: new NotRegistered([name]), traceback: null }));
+        const p = delivery.raw.properties;
+        await this.backend.storeResult(buildResultMeta({ taskId: id, state: FAILURE, result: new NotRegistered([name]), traceback: null }),
+          { reply_to: typeof p.reply_to === 'string' ? p.reply_to : null, correlation_id: typeof p.correlation_id === 'string' ? p.correlation_id : null });
       } catch (err) {
         this.logger.error(`storing NotRegistered for ${id} failed: ${(err as Error).message}`);
       }
@@ -353,7 +355,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         await this.backend.storeResult(buildResultMeta({
           taskId: req.id, state: REVOKED, result: new TaskRevokedError([reason]), traceback: null,
           request: toResultRequest(req.context), extended: this.app.conf.resultExtended,
-        }));
+        }), req.context);
       } catch (err) {
         this.logger.error(`storing REVOKED for ${req.id} failed: ${(err as Error).message}`);
       }
