@@ -15,7 +15,7 @@
 import { signature, immutableSignature } from '../protocol/canvas.ts';
 import type { SignatureDict } from '../protocol/types.ts';
 import { isPlainObject, type PyDict, type PyValue } from '../protocol/values.ts';
-import type { Broker } from './broker.ts';
+import type { Broker, QueueDeclaration } from './broker.ts';
 import type { ResultBackend } from './backend.ts';
 import { createBackend as defaultCreateBackend, type BackendOptions } from './backends/index.ts';
 import { createBroker as defaultCreateBroker } from './brokers/index.ts';
@@ -40,11 +40,17 @@ export interface AppOptions extends SettingsInput {
   /** Environment for `CELERY_BROKER_URL` / `CELERY_RESULT_BACKEND`. @default process.env */
   env?: Record<string, string | undefined>;
   /** Transport factory (tests, custom transports). @default createBroker from src/brokers */
-  createBroker?: (url: string, transportOptions: Record<string, unknown>) => Broker;
+  createBroker?: (url: string, transportOptions: Record<string, unknown>, context?: BrokerContext) => Broker;
   /** Result backend factory. @default createBackend from src/backends */
   createBackend?: (url: string | null, options: BackendOptions) => ResultBackend;
   /** Any other Celery setting (validated by {@link resolveConfig}). */
   [setting: string]: unknown;
+}
+
+/** What the app gives a transport factory besides the URL: its settings and known queues. */
+export interface BrokerContext {
+  settings: Settings;
+  queues: () => QueueDeclaration[];
 }
 
 const APP_KEYS = new Set(['main', 'broker', 'backend', 'env', 'createBroker', 'createBackend']);
@@ -179,7 +185,8 @@ export class Celery {
   /** The broker (created on first use; connects on the first publish). */
   get broker(): Broker {
     this.assertOpen();
-    return (this.brokerInstance ??= this.brokerFactory(this.conf.brokerUrl, { ...this.conf.brokerTransportOptions }));
+    // the AMQP transport also reads its settings and the known queues (quorum detection, delayed delivery)
+    return (this.brokerInstance ??= this.brokerFactory(this.conf.brokerUrl, { ...this.conf.brokerTransportOptions }, { settings: this.conf, queues: () => this.router.queues() }));
   }
 
   /** The result backend (created on first use; `DisabledBackend` when `result_backend` is not set). */

@@ -37,6 +37,11 @@ export interface PublishTarget {
   declare?: QueueDeclaration[];
   /** The exchange type when `exchange` is not `""`; Redis keeps no exchange metadata. */
   exchangeType?: ExchangeType;
+  /**
+   * Seconds until the task's eta, as `Celery.send_task` computes it (`eta - now`, else `countdown`),
+   * when the task has one. The AMQP transport uses it for native delayed delivery (quorum queues).
+   */
+  countdown?: number;
 }
 
 /** One delivered message. Exactly one of ack / reject must be called (the worker guarantees it). */

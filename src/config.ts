@@ -121,6 +121,18 @@ export interface Settings {
   readonly brokerConnectionMaxRetries: number | null;
   /** `broker_connection_timeout` in seconds. @default 4 */
   readonly brokerConnectionTimeout: number;
+  /** `broker_heartbeat` in seconds (AMQP); 0 disables heartbeats. @default 120 */
+  readonly brokerHeartbeat: number;
+  /** `broker_use_ssl` (AMQP): true, or kombu's dict `{ca_certs, certfile, keyfile, cert_reqs, server_hostname}`. @default false */
+  readonly brokerUseSsl: boolean | Readonly<Record<string, unknown>>;
+  /** `task_default_queue_type`: `classic` or `quorum` (`x-queue-type` of the default queue, AMQP). @default 'classic' */
+  readonly taskDefaultQueueType: 'classic' | 'quorum';
+  /** `task_create_missing_queue_type`: `classic` or `quorum` for queues created on demand (AMQP). @default 'classic' */
+  readonly taskCreateMissingQueueType: 'classic' | 'quorum';
+  /** `broker_native_delayed_delivery_queue_type`: `x-queue-type` of the `celery_delayed_*` queues. @default 'quorum' */
+  readonly brokerNativeDelayedDeliveryQueueType: 'classic' | 'quorum';
+  /** `worker_detect_quorum_queues`: per-consumer QoS when a queue is a quorum queue. @default true */
+  readonly workerDetectQuorumQueues: boolean;
   /** `timezone`. @default null (UTC when enable_utc) */
   readonly timezone: string | null;
   /** `enable_utc`. @default true */
@@ -189,6 +201,12 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   brokerConnectionRetryOnStartup: null,
   brokerConnectionMaxRetries: 100,
   brokerConnectionTimeout: 4,
+  brokerHeartbeat: 120,
+  brokerUseSsl: false,
+  taskDefaultQueueType: 'classic',
+  taskCreateMissingQueueType: 'classic',
+  brokerNativeDelayedDeliveryQueueType: 'quorum',
+  workerDetectQuorumQueues: true,
   timezone: null,
   enableUtc: true,
 });
@@ -328,6 +346,10 @@ function int(name: string, v: unknown, min = 0): number {
 function intOrNull(name: string, v: unknown, min = 0): number | null {
   return v === null ? null : int(name, v, min);
 }
+function queueType(name: string, v: unknown): 'classic' | 'quorum' {
+  if (v !== 'classic' && v !== 'quorum') fail(name, "'classic' or 'quorum'", v);
+  return v;
+}
 function dict(name: string, v: unknown): Readonly<Record<string, unknown>> {
   if (!isPlainObject(v)) fail(name, 'an object', v);
   return Object.freeze({ ...(v as Record<string, unknown>) });
@@ -466,6 +488,12 @@ const VALIDATORS: { [K in keyof Settings]: Validator } = {
   brokerConnectionRetryOnStartup: boolOrNull,
   brokerConnectionMaxRetries: (n, v) => intOrNull(n, v),
   brokerConnectionTimeout: (n, v) => num(n, v),
+  brokerHeartbeat: (n, v) => num(n, v),
+  brokerUseSsl: (n, v) => (typeof v === 'boolean' ? v : dict(n, v)),
+  taskDefaultQueueType: queueType,
+  taskCreateMissingQueueType: queueType,
+  brokerNativeDelayedDeliveryQueueType: queueType,
+  workerDetectQuorumQueues: bool,
   timezone: strOrNull,
   enableUtc: bool,
 };

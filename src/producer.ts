@@ -17,7 +17,7 @@ import type { Broker, PublishTarget } from './broker.ts';
 import type { ResultBackend } from './backend.ts';
 import { resolveRetryPolicy, toSnakeCase, type RetryPolicy, type Settings } from './config.ts';
 import { ConfigurationError, OperationalError, isConnectionError } from './errors.ts';
-import type { RouteResult, Router, StaticRoute } from './routing.ts';
+import { withCountdown, type RouteResult, type Router, type StaticRoute } from './routing.ts';
 import { normalizeSendOptions, type NormalizedSendOptions, type SendTaskOptions } from './send-options.ts';
 
 export { normalizeSendOptions };
@@ -253,7 +253,8 @@ export function buildTaskMessage(
     id,
     message,
     raw,
-    target: route.target,
+    // native delayed delivery (AMQP + quorum queues) needs the delay: see withCountdown in routing.ts
+    target: o.countdown === undefined && o.eta === undefined ? route.target : withCountdown(route.target, o.countdown, o.eta, extra.now),
     route,
     ignoreResult,
     retry: o.retry ?? settings.taskPublishRetry,

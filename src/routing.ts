@@ -152,7 +152,7 @@ export type RoutingSettings = Pick<
   Settings,
   | 'taskDefaultQueue' | 'taskDefaultExchange' | 'taskDefaultExchangeType' | 'taskDefaultRoutingKey'
   | 'taskDefaultDeliveryMode' | 'taskQueues' | 'taskRoutes' | 'taskCreateMissingQueues' | 'taskQueueMaxPriority'
->;
+> & Partial<Pick<Settings, 'taskDefaultQueueType' | 'taskCreateMissingQueueType'>>;
 
 // ---------------------------------------------------------------------------------------------
 // queues
@@ -319,7 +319,10 @@ export function createRouter(settings: RoutingSettings): Router {
   const known = new Map<string, RoutedQueue>();
   const configured = settings.taskQueues;
   if (configured === null || (Array.isArray(configured) ? configured.length === 0 : Object.keys(configured).length === 0)) {
-    known.set(settings.taskDefaultQueue, toQueue({ name: settings.taskDefaultQueue }, defaults, 'task_default_queue'));
+    // Celery's `Queues`: the default queue is a quorum queue with task_default_queue_type='quorum'
+    const spec: QueueSpec = { name: settings.taskDefaultQueue };
+    if (settings.taskDefaultQueueType === 'quorum') spec.queue_arguments = { 'x-queue-type': 'quorum' };
+    known.set(settings.taskDefaultQueue, toQueue(spec, defaults, 'task_default_queue'));
   } else if (Array.isArray(configured)) {
     configured.forEach((spec, i) => {
       const q = toQueue(spec as string | QueueSpec, defaults, `task_queues[${i}]`);
@@ -338,7 +341,9 @@ export function createRouter(settings: RoutingSettings): Router {
     if (hit) return hit;
     if (!settings.taskCreateMissingQueues) throw new QueueNotFoundError(name);
     // Queues.new_missing: Queue(name, Exchange(name, 'direct'), routing_key=name)
-    const q = toQueue({ name, exchange: { name, type: 'direct' }, routing_key: name }, defaults, 'queue');
+    const spec: QueueSpec = { name, exchange: { name, type: 'direct' }, routing_key: name };
+    if (settings.taskCreateMissingQueueType === 'quorum') spec.queue_arguments = { 'x-queue-type': 'quorum' };
+    const q = toQueue(spec, defaults, 'queue');
     known.set(name, q);
     return q;
   }
@@ -445,4 +450,18 @@ export function createRouter(settings: RoutingSettings): Router {
   }
 
   return { route, staticRoute, queue, queues: () => [...known.values()] };
+}
+
+/**
+ * `target` with {@link PublishTarget.countdown} set when the task has an eta or countdown (Celery's
+ * `send_task`: an eta wins, `countdown = eta - now`); the same object otherwise. Transports that do not
+ * delay natively ignore it.
+ */
+export function withCountdown(target: PublishTarget, countdown: number | undefined, eta: Date | string | undefined, now: Date = new Date()): PublishTarget {
+  let seconds: number | undefined;
+  if (eta !== undefined && eta !== null) {
+    const ms = eta instanceof Date ? eta.getTime() : Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(eta) ? eta : `${eta}Z`);
+    if (Number.isFinite(ms)) seconds = (ms - now.getTime()) / 1000;
+  } else if (typeof countdown === 'number' && Number.isFinite(countdown)) seconds = countdown;
+  return seconds === undefined || seconds === 0 ? target : { ...target, countdown: seconds };
 }
