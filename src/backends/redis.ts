@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import type { WaitOptions, ResultBackend } from '../backend.ts';
 import { BackendStoreError, ResultTimeoutError } from '../backend.ts';
 import { parseRedisUrl, ConfigurationError, type RedisConnectOptions } from '../redis/url.ts';
+import { connectRedis, guardRedisClient } from '../redis/client.ts';
 import { CeleriacError } from '../../protocol/errors.ts';
 import { dumps, loads, getSerializer } from '../../protocol/serialization/index.ts';
 import { groupKey, parseResultMeta, taskKey, type ResultMeta } from '../../protocol/result.ts';
@@ -102,7 +103,7 @@ export class RedisBackend implements ResultBackend {
     this.accept = [...(options.result_accept_content ?? options.accept_content ?? ['json'])];
     const prefix = transport.global_keyprefix ?? '';
     this.keyprefix = prefix ? (':_-.'.includes(prefix[prefix.length - 1] ?? '') ? prefix : `${prefix}_`) : '';
-    this.client = new Redis(target.options);
+    this.client = guardRedisClient(new Redis(target.options));
     this.client.on('error', (err: Error) => {
       this.lastError = err;
     });
@@ -148,7 +149,11 @@ export class RedisBackend implements ResultBackend {
   async connect(): Promise<void> {
     if (this.closed) throw new CeleriacError(`result backend ${this.safeUrl} is closed`);
     if (this.connected) return;
-    if (this.client.status === 'wait') await this.client.connect();
+    try {
+      await connectRedis(this.client);
+    } catch (err) {
+      throw new CeleriacError(`cannot connect to the Redis result backend ${this.safeUrl}: ${(err as Error).message}`, { cause: err });
+    }
     this.connected = true;
   }
 
@@ -159,7 +164,7 @@ export class RedisBackend implements ResultBackend {
   private getSubscriber(): Redis {
     if (this.closed) throw new CeleriacError(`result backend ${this.safeUrl} is closed`);
     if (this.subscriber) return this.subscriber;
-    const sub = this.client.duplicate({ lazyConnect: false });
+    const sub = guardRedisClient(this.client.duplicate({ lazyConnect: false }));
     let first = true;
     sub.on('error', (err: Error) => {
       this.lastError = err;

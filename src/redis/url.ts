@@ -4,6 +4,7 @@
  *
  *   redis://[[user]:password@]host[:port][/db]
  *   rediss://...?ssl_cert_reqs=required|optional|none&ssl_ca_certs=...&ssl_certfile=...&ssl_keyfile=...
+ *       (also CERT_REQUIRED/CERT_OPTIONAL/CERT_NONE; optional verifies like required, as Python does)
  *   sentinel://[:password@]host:port[;sentinel://host2:port2...][/db]  (master name from transport options)
  *   redis+socket:///path/to/redis.sock[?virtual_host=db]   (also unix://, socket://)
  */
@@ -65,7 +66,11 @@ function tlsOptions(params: URLSearchParams, url: string): NonNullable<RedisOpti
       throw new ConfigurationError(`cannot read ${name} file ${JSON.stringify(path)}`, { cause: err });
     }
   };
-  const tls: NonNullable<RedisOptions['tls']> = { rejectUnauthorized: reqs === 'required' };
+  // Python's ssl: "In client mode, CERT_OPTIONAL has the same meaning as CERT_REQUIRED" (a server always
+  // presents a certificate), so only none skips verification. redis-py also checks the host name unless
+  // ssl_check_hostname=false; Node always does when verifying.
+  const tls: NonNullable<RedisOptions['tls']> = { rejectUnauthorized: reqs !== 'none' };
+  if (reqs !== 'none' && /^(false|0|no|off)$/i.test(params.get('ssl_check_hostname') ?? '')) tls.checkServerIdentity = () => undefined;
   const ca = read('ssl_ca_certs');
   const cert = read('ssl_certfile');
   const key = read('ssl_keyfile');

@@ -18,6 +18,7 @@ import type {
   Broker, ConsumeOptions, Consumer, Delivery, ExchangeType, PublishTarget, QueueDeclaration,
 } from '../../broker.ts';
 import { parseRedisUrl } from '../../redis/url.ts';
+import { connectRedis, guardRedisClient } from '../../redis/client.ts';
 import { BrokerConnectionError, BrokerError, UnroutableError } from '../errors.ts';
 import { RedisConsumer, type ConsumerHost, type RedisDelivery } from './consumer.ts';
 import { inferExchangeType, lookupQueues, prepareBind, type Binding } from './exchange.ts';
@@ -69,7 +70,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   // ---- connections and error reporting -------------------------------------------------------------
 
   private newClient(options: RedisOptions, report: (err: Error) => void): Redis {
-    const client = new Redis(options);
+    const client = guardRedisClient(new Redis(options));
     let lastReport = 0;
     let quiet = false;
     client.on('ready', () => (quiet = false));
@@ -108,8 +109,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   async connect(): Promise<void> {
     if (this.closed) throw new BrokerError(`broker ${this.safeUrl} is closed`);
     try {
-      if (this.client.status === 'wait') await this.client.connect();
-      await this.client.ping();
+      await connectRedis(this.client);
     } catch (err) {
       throw new BrokerConnectionError(`cannot connect to the Redis broker ${this.safeUrl}: ${(err as Error).message}`, { cause: err });
     }
