@@ -12,7 +12,8 @@
  * Tasks declared with an implementation (`app.task('ts.mul', (x: number, y: number) => x * y)`) are
  * registered in `app.tasks` for a worker on this app to run.
  */
-import { signature, immutableSignature } from '../protocol/canvas.ts';
+import { chain as chainSig, chord as chordDict, chunks as chunksSig, group as groupDict, immutableSignature, signature, xmap, xstarmap } from '../protocol/canvas.ts';
+import type { ResultRef } from '../protocol/result.ts';
 import type { SignatureDict } from '../protocol/types.ts';
 import { isPlainObject, type PyDict, type PyValue } from '../protocol/values.ts';
 import type { Broker, QueueDeclaration } from './broker.ts';
@@ -26,7 +27,9 @@ import {
   type NormalizedSendOptions, type PreparedTask, type SendTaskOptions,
 } from './producer.ts';
 import { Control } from './control.ts';
-import { AsyncResult } from './result.ts';
+import { AsyncResult, GroupResult, resultFromTuple } from './result.ts';
+import { applyAsync as applyCanvas, chunksGroup } from './canvas/apply.ts';
+import { registerBuiltins } from './worker/builtins.ts';
 import { createRouter, type Router } from './routing.ts';
 
 /** Options of {@link Celery} / {@link createApp}: any setting (snake_case or camelCase) plus these. */
@@ -129,6 +132,12 @@ export interface TaskHandle<Args extends unknown[] = unknown[], R = unknown> {
   si(...args: Args): SignatureDict;
   /** `task.signature(args, kwargs, options)`. */
   signature(args?: Partial<Args>, kwargs?: PyDict, options?: PyDict): SignatureDict;
+  /** `task.map(it)`: one `celery.map` task calling this task for each item (in the worker that runs it). */
+  map(it: readonly PyValue[]): SignatureDict;
+  /** `task.starmap(it)`: `celery.starmap`, each item spread as arguments. */
+  starmap(it: readonly PyValue[][]): SignatureDict;
+  /** `task.chunks(it, n)`: applied, a group of `celery.starmap` tasks of `n` items each. */
+  chunks(it: readonly PyValue[][], n: number): SignatureDict;
 }
 
 export class Celery {
@@ -175,6 +184,7 @@ export class Celery {
     this.oid = generateOid();
     this.brokerFactory = options.createBroker ?? defaultCreateBroker;
     this.backendFactory = options.createBackend ?? ((url, o) => defaultCreateBackend(url, o));
+    registerBuiltins(this);
   }
 
   /** The task router (queues from `task_queues`, routes from `task_routes`). */
@@ -286,6 +296,43 @@ export class Celery {
     return signature(name, args, kwargs, options);
   }
 
+  /** `chain(*sigs, **options)`: each step gets the previous step's result as its first argument. */
+  chain(...steps: SignatureDict[]): SignatureDict {
+    return chainSig(steps);
+  }
+
+  /** `group(sigs, **options)`: run in parallel; the result is a {@link GroupResult}. */
+  group(tasks: readonly SignatureDict[], options: PyDict = {}): SignatureDict {
+    return groupDict(tasks, options);
+  }
+
+  /** `chord(header, body)`: the body is called with the header's results, in header order. */
+  chord(header: readonly SignatureDict[] | SignatureDict, body: SignatureDict, options: PyDict = {}): SignatureDict {
+    return chordDict(header, body, options);
+  }
+
+  /**
+   * `sig.apply_async(args, kwargs, **options)` for any signature (task, chain, group, chord,
+   * map/starmap/chunks), as Celery's canvas applies it. Options use Celery's names (`task_id`,
+   * `queue`, `link`, ...). Resolves with an {@link AsyncResult} (a chain's last task, with `parent`
+   * links back to the first; a chord's body, whose parent is the header's GroupResult) or a
+   * {@link GroupResult}.
+   */
+  async applyAsync<R = unknown>(sig: SignatureDict, args: readonly PyValue[] = [], kwargs: PyDict = {}, options: PyDict = {}): Promise<AsyncResult<R> | GroupResult> {
+    const s = sig.task === 'celery.chunks' && !sig.subtask_type ? chunksGroup(sig) : sig;
+    return this.resultOf(await applyCanvas(this, s, args, kwargs, options)) as AsyncResult<R> | GroupResult;
+  }
+
+  /** `sig.delay(*args)`. */
+  delay<R = unknown>(sig: SignatureDict, ...args: PyValue[]): Promise<AsyncResult<R> | GroupResult> {
+    return this.applyAsync<R>(sig, args);
+  }
+
+  /** An AsyncResult/GroupResult (with parents) of a result reference or tuple (`result_from_tuple`). */
+  resultOf(ref: ResultRef | PyValue): AsyncResult | GroupResult {
+    return resultFromTuple(ref as ResultRef, this.backend, this.control);
+  }
+
   /**
    * Declare a task. Without an implementation it is a typed handle to a task that runs elsewhere
    * (`app.task<[number, number], number>('tasks.add')`); with one, it is also registered for a worker
@@ -318,6 +365,9 @@ export class Celery {
       s: (...args) => signature(name, args as PyValue[]),
       si: (...args) => immutableSignature(name, args as PyValue[]),
       signature: (args = [], kwargs = {}, options = {}) => signature(name, args as PyValue[], kwargs, options),
+      map: (it) => xmap(signature(name), it),
+      starmap: (it) => xstarmap(signature(name), it),
+      chunks: (it, n) => chunksSig(signature(name), it, n),
     };
     return handle;
   }

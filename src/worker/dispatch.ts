@@ -18,6 +18,7 @@ import { asTuple, type ResultTuple } from '../../protocol/result.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyDict, PyValue } from '../../protocol/values.ts';
 import type { Celery } from '../app.ts';
+import { applyAsync as applyCanvas } from '../canvas/apply.ts';
 import { normalizeSendOptions, type SendTaskOptions } from '../producer.ts';
 import type { WorkerLogger } from './log.ts';
 
@@ -42,9 +43,8 @@ export function signatureSendOptions(options: PyDict, logger?: WorkerLogger, whe
 
 /** `signature.apply_async(args, **options)` of a plain task signature; resolves with the new task id. */
 export async function applySignature(host: DispatchHost, sig: SignatureDict, args: PyValue[], options: PyDict): Promise<string> {
-  if (sig.subtask_type) {
-    throw new Error(`cannot apply a ${sig.subtask_type} signature from a TypeScript worker yet (task ${sig.task})`);
-  }
+  // chains, groups and chords go through the canvas engine (src/canvas/apply.ts), as Celery's signature classes
+  if (sig.subtask_type) return (await applyCanvas(host.app, sig, args, {}, options)).id;
   const m = mergeSignature(sig, args, null, options);
   const send = signatureSendOptions(m.options, host.logger, `signature ${sig.task}`);
   const registered = host.app.tasks.get(sig.task);

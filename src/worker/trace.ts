@@ -24,7 +24,8 @@ import type { Celery } from '../app.ts';
 import type { ResultBackend } from '../backend.ts';
 import { runInTaskContext, type SendTaskOptions } from '../producer.ts';
 import { signals, type SignalRequest } from '../signals.ts';
-import { dispatchCallbacksAndChain, dispatchErrbacks } from './dispatch.ts';
+import { callTaskErrbacks, chainElemRequest, onChordPartReturn } from '../canvas/chord.ts';
+import { dispatchCallbacksAndChain } from './dispatch.ts';
 import type { WorkerLogger } from './log.ts';
 import { toResultRequest, type Context } from './request.ts';
 import { excRepr, retryTask, TaskRetry, withAutoretry } from './retry.ts';
@@ -147,6 +148,8 @@ export class Tracer implements TaskSelfHost {
         try {
           const children = await dispatchCallbacksAndChain(this, retval, ctx.callbacks, ctx.chain, { parentId: id, rootId, priority });
           if (publishResult) await this.store(ctx, SUCCESS, retval, null, children);
+          // mark_as_done: a chord member reports to its chord whether or not its result is stored
+          if (ctx.chord) await onChordPartReturn(this.app, ctx, SUCCESS, retval);
           state = SUCCESS;
         } catch (err) {
           if (!(err instanceof EncodeError)) this.logger.error(`Task ${name}[${id}]: storing the result or sending callbacks failed: ${(err as Error)?.message ?? String(err)}`);
@@ -227,7 +230,13 @@ export class Tracer implements TaskSelfHost {
           }));
         }
       }
-      await dispatchErrbacks(this, ctx.errbacks, ctx.id, rootId);
+      // mark_as_failure: the chord this task (or a remaining chain step) belongs to, then the errbacks
+      if (ctx.chord) await onChordPartReturn(this.app, ctx, FAILURE, exc);
+      for (const step of ctx.chain ?? []) {
+        const part = chainElemRequest(step);
+        if (part) await onChordPartReturn(this.app, part, FAILURE, exc);
+      }
+      if (ctx.errbacks?.length) await callTaskErrbacks(this.app, { ...ctx, id: ctx.id, root_id: rootId }, exc, traceback);
     } catch (err) {
       this.logger.error(`Task ${ctx.name}[${ctx.id}] storing FAILURE / sending errbacks failed: ${excRepr(err)}`);
     }

@@ -1,0 +1,128 @@
+/**
+ * Chord completion and errbacks, the backend-side parts of Celery's canvas
+ * (`celery/backends/base.py`): `on_chord_part_return` (native on Redis, through
+ * {@link RedisChord}; other backends rely on `celery.chord_unlock`), `chord_error_from_stack`,
+ * and `_call_task_errbacks` with both of Celery's calling conventions:
+ *
+ * - "new style": an errback task registered in THIS worker whose function takes more than one
+ *   argument (not counting `self` of a bound task) is called inline with `(request, exc, traceback)`;
+ * - "old style": every other errback is sent, all of them as one group, with `args = (task_id,)`,
+ *   `parent_id` = the failed task, `root_id` = its root.
+ */
+import { buildResultMeta } from '../../protocol/result.ts';
+import { FAILURE } from '../../protocol/states.ts';
+import type { SignatureDict } from '../../protocol/types.ts';
+import type { PyDict, PyValue } from '../../protocol/values.ts';
+import type { Celery } from '../app.ts';
+import { RedisChord, type ChordHost, type ChordPartRequest } from '../backends/redis-chord.ts';
+import { RedisBackend } from '../backends/redis.ts';
+import { GroupResult } from '../result.ts';
+import { applyAsync } from './apply.ts';
+import { groupSig, maybeSignature } from './freeze.ts';
+
+const NATIVE = new WeakMap<object, RedisChord | null>();
+
+/** The backend's native chord support (Redis), or null (chords then use `celery.chord_unlock`). */
+export function nativeChords(app: Celery): RedisChord | null {
+  const backend = app.backend;
+  let n = NATIVE.get(backend);
+  if (n === undefined) {
+    n = null;
+    if (backend instanceof RedisBackend) {
+      const transport = app.conf.resultBackendTransportOptions as Record<string, unknown>;
+      n = new RedisChord({
+        client: backend.client, keyprefix: backend.keyprefix, expires: backend.expires,
+        serializer: backend.serializer, accept: backend.accept,
+        ordered: transport['result_chord_ordered'] !== false,
+      });
+    }
+    NATIVE.set(backend, n);
+  }
+  return n;
+}
+
+/** A request-like object: what errbacks and chord completion read. */
+export interface ErrbackRequest {
+  id: string;
+  root_id?: string | null;
+  errbacks?: SignatureDict[] | PyValue[] | null;
+  [key: string]: unknown;
+}
+
+function arity(fn: (...a: never[]) => unknown, bind: boolean): number {
+  return fn.length - (bind ? 1 : 0);
+}
+
+/** `_call_task_errbacks(request, exc, traceback)`. */
+export async function callTaskErrbacks(app: Celery, request: ErrbackRequest, exc: unknown, traceback: string | null): Promise<void> {
+  const old: SignatureDict[] = [];
+  for (const e of request.errbacks ?? []) {
+    const errback = maybeSignature(e as PyValue);
+    const registered = app.tasks.get(errback.task);
+    const bind = registered?.workerOptions['bind'] === true;
+    if (registered?.fn && arity(registered.fn, bind) > 1) {
+      const fn = registered.fn as (...a: unknown[]) => unknown;
+      const self = { app, name: registered.name, request };
+      await (bind ? fn(self, request, exc, traceback) : fn(request, exc, traceback));
+    } else old.push(errback);
+  }
+  if (old.length) {
+    const taskId = request.id;
+    const rootId = request.root_id || taskId;
+    await applyAsync(app, groupSig(old), [taskId], {}, { parent_id: taskId, root_id: rootId });
+  }
+}
+
+/** `chord_error_from_stack(callback, exc)`: the body's errbacks, then the body stored as FAILURE with `exc`. */
+export async function chordErrorFromStack(app: Celery, callbackValue: SignatureDict | PyValue, exc: Error): Promise<void> {
+  const callback = maybeSignature(callbackValue as PyValue);
+  const id = callback.options['task_id'] as string;
+  const linkError = callback.options['link_error'];
+  const fake: ErrbackRequest = {
+    id, errbacks: (Array.isArray(linkError) ? linkError : linkError ? [linkError] : []) as PyValue[],
+    delivery_info: {}, task: callback.task, args: callback.args, kwargs: callback.kwargs, options: callback.options,
+  };
+  let stored: unknown = exc;
+  try {
+    await callTaskErrbacks(app, fake, exc, null);
+  } catch (ebExc) {
+    stored = ebExc;
+  }
+  if (!id) return;
+  await app.backend.storeResult(buildResultMeta({ taskId: id, state: FAILURE, result: stored, traceback: null }));
+}
+
+/** The {@link ChordHost} of an app. */
+export function chordHost(app: Celery): ChordHost {
+  return {
+    delay: async (callback, args) => {
+      await applyAsync(app, maybeSignature(callback as PyValue), args);
+    },
+    chordErrorFromStack: (callback, exc) => chordErrorFromStack(app, callback, exc),
+    joinSavedGroup: async (groupId) => {
+      const g = await GroupResult.restore(groupId, app.backend);
+      if (!g) return null;
+      return (await g.get({ disableSyncSubtasks: false, timeout: 3 /* result_chord_join_timeout */ })) as PyValue[];
+    },
+  };
+}
+
+/**
+ * `backend.on_chord_part_return(request, state, result)`, called after a task that is part of a chord
+ * (`request.chord` set) stored its result — on success (`mark_as_done`), failure and revocation.
+ */
+export async function onChordPartReturn(app: Celery, request: ChordPartRequest, state: string, result: unknown): Promise<void> {
+  if (!request.chord) return;
+  const native = nativeChords(app);
+  if (native) await native.onChordPartReturn(request, state, result, chordHost(app));
+}
+
+/** The chord part request of a remaining chain step (`mark_as_failure` rebuilds one from its options). */
+export function chainElemRequest(step: SignatureDict): ChordPartRequest | null {
+  const o: PyDict = step.options;
+  if (!('chord' in o)) return null;
+  return {
+    id: o['task_id'] as string, group: (o['group_id'] ?? null) as string | null,
+    group_index: (o['group_index'] ?? null) as number | null, chord: (o['chord'] ?? null) as PyValue,
+  };
+}
