@@ -21,6 +21,11 @@ if port_open 6379; then echo "brokers: redis already up"; else
   wait_port 6379 30 && echo "brokers: redis started" || { echo "brokers: redis did not start"; exit 1; }
 fi
 
+# the sentinel and TLS interop tests start their own redis-server (--sentinel, --tls-port) and make
+# certificates with openssl
+command -v redis-server >/dev/null || { echo "brokers: installing redis-server"; apt_install redis-server; }
+command -v openssl >/dev/null || { echo "brokers: installing openssl"; apt_install openssl; }
+
 if port_open 5672; then echo "brokers: rabbitmq already up"; else
   command -v rabbitmq-server >/dev/null || { echo "brokers: installing rabbitmq-server"; apt_install rabbitmq-server; }
   rabbitmq-server -detached >/dev/null 2>&1 || true
