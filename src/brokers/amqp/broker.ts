@@ -189,7 +189,8 @@ export class AmqpBroker implements Broker, ConsumerHost {
         }
         const wait = intervals.next().value as number;
         this.report(new BrokerConnectionError(`${(err as Error).message}; trying again in ${wait / 1000} s (attempt ${attempt + 1})`, { cause: err }));
-        await new Promise((res) => setTimeout(res, wait));
+        // in slices, so close() does not wait for a long backoff
+        for (let waited = 0; waited < wait && !this.closed; waited += 200) await new Promise((res) => setTimeout(res, Math.min(200, wait - waited)));
       }
     }
   }
