@@ -52,8 +52,28 @@ function parseDb(path: string, url: string): number {
   return db;
 }
 
+/** `broker_use_ssl` / `redis_backend_use_ssl`: kombu's Redis keys, as Celery users write them. */
+export type RedisUseSsl = boolean | null | undefined | Readonly<Record<string, unknown>>;
+const USE_SSL_KEYS = new Set(['ssl_cert_reqs', 'ssl_ca_certs', 'ssl_certfile', 'ssl_keyfile', 'ssl_check_hostname']);
+const CERT_REQS_BY_NUMBER: Record<number, string> = { 0: 'none', 1: 'optional', 2: 'required' }; // ssl.CERT_*
+
+/** The URL's `ssl_*` query parameters, with the `*_use_ssl` dict filling in what the URL leaves out (kombu: the URL wins). */
+function sslParams(params: URLSearchParams, useSsl: RedisUseSsl, setting: string): URLSearchParams {
+  if (!useSsl || typeof useSsl !== 'object') return params;
+  const merged = new URLSearchParams(params);
+  for (const [key, value] of Object.entries(useSsl)) {
+    if (!USE_SSL_KEYS.has(key)) {
+      throw new ConfigurationError(`${setting}: unknown key ${JSON.stringify(key)} for Redis (accepted: ${[...USE_SSL_KEYS].join(', ')})`);
+    }
+    if (value === null || value === undefined || merged.has(key)) continue;
+    const text = key === 'ssl_cert_reqs' && typeof value === 'number' ? CERT_REQS_BY_NUMBER[value] ?? String(value) : String(value);
+    merged.set(key, text);
+  }
+  return merged;
+}
+
 function tlsOptions(params: URLSearchParams, url: string): NonNullable<RedisOptions['tls']> {
-  const reqs = (params.get('ssl_cert_reqs') ?? 'required').toLowerCase().replace(/^cert_/, '');
+  const reqs = (params.get('ssl_cert_reqs') ?? 'required').toLowerCase().replace(/^(ssl\.)?cert_/, '');
   if (!['required', 'optional', 'none'].includes(reqs)) {
     throw new ConfigurationError(`ssl_cert_reqs must be required, optional or none (got ${JSON.stringify(reqs)}) in ${safeUrl(url)}`);
   }
@@ -80,7 +100,13 @@ function tlsOptions(params: URLSearchParams, url: string): NonNullable<RedisOpti
   return tls;
 }
 
-export function parseRedisUrl(url: string, transport: RedisConnectOptions = {}): RedisTarget {
+/**
+ * `useSsl` is `broker_use_ssl` (or `redis_backend_use_ssl`, named by `sslSetting`): a dict of
+ * `ssl_cert_reqs` ('required'/'optional'/'none', CERT_*, or ssl.CERT_* numbers 2/1/0), `ssl_ca_certs`,
+ * `ssl_certfile`, `ssl_keyfile`, `ssl_check_hostname`. As in kombu, a dict turns TLS on for redis:// too,
+ * and parameters in the URL's query win over the dict.
+ */
+export function parseRedisUrl(url: string, transport: RedisConnectOptions = {}, useSsl?: RedisUseSsl, sslSetting = 'broker_use_ssl'): RedisTarget {
   const safe = safeUrl(url);
   const scheme = /^([a-z+]+):\/\//i.exec(url)?.[1]?.toLowerCase();
   const common: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: null };
@@ -98,8 +124,8 @@ export function parseRedisUrl(url: string, transport: RedisConnectOptions = {}):
     const options: RedisOptions = { ...common, host: u.hostname || '127.0.0.1', port: u.port ? Number(u.port) : 6379, db };
     if (u.username) options.username = decodeURIComponent(u.username);
     if (u.password) options.password = decodeURIComponent(u.password);
-    const tls = scheme === 'rediss' || scheme === 'valkeys';
-    if (tls) options.tls = tlsOptions(u.searchParams, url);
+    const tls = scheme === 'rediss' || scheme === 'valkeys' || (!!useSsl && typeof useSsl === 'object');
+    if (tls) options.tls = tlsOptions(sslParams(u.searchParams, useSsl, sslSetting), url);
     return { options, db, safeUrl: safe, scheme: tls ? 'rediss' : 'redis' };
   }
 

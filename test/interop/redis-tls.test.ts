@@ -159,6 +159,42 @@ describe('rediss:// broker and result backend, TypeScript and Python Celery', ()
   });
 });
 
+describe('broker_use_ssl (kombu\'s Redis keys) instead of URL parameters', () => {
+  test('rediss:// and redis:// with a broker_use_ssl dict: a Python worker runs what TypeScript sent', async (t) => {
+    if (skip) return t.skip();
+    const plain = tlsUrl(server.port, '');
+    for (const [brokerUrl, useSsl] of [
+      [plain, { ssl_cert_reqs: 'required', ssl_ca_certs: certs.ca }],
+      // kombu: a dict turns TLS on for redis:// as well; ssl.CERT_REQUIRED is 2
+      [plain.replace(/^rediss:/, 'redis:'), { ssl_cert_reqs: 2, ssl_ca_certs: certs.ca, ssl_certfile: certs.clientCert, ssl_keyfile: certs.clientKey }],
+    ] as const) {
+      const a = new Celery({ broker_url: brokerUrl, broker_use_ssl: useSsl, result_backend: goodUrl(), env: {} });
+      try {
+        const r = await a.sendTask<number>('tls.add', [40, 2], {}, { queue: QUEUE_PY });
+        assert.equal(await r.get({ timeout: 20 }), 42, brokerUrl);
+      } finally {
+        await a.close();
+      }
+    }
+  });
+
+  test('broker_use_ssl with the wrong CA fails as the URL form does; unknown keys are refused', async (t) => {
+    if (skip) return t.skip();
+    const broker = new RedisBroker(tlsUrl(server.port, ''), {}, {
+      onError: () => undefined, settings: { brokerUseSsl: { ssl_cert_reqs: 'CERT_REQUIRED', ssl_ca_certs: certs.otherCa } },
+    } as never);
+    try {
+      await assert.rejects(broker.connect(), (e: Error) => /TLS certificate verification failed/.test(e.message) && !e.message.includes(PW));
+    } finally {
+      await broker.close();
+    }
+    assert.throws(
+      () => new RedisBroker(tlsUrl(server.port, ''), {}, { settings: { brokerUseSsl: { ca_certs: certs.ca } } } as never),
+      /broker_use_ssl: unknown key "ca_certs" for Redis/,
+    );
+  });
+});
+
 describe('TLS settings behave as in Celery: the same URL connects, or fails, on both sides', () => {
   test('ssl_cert_reqs=required / CERT_REQUIRED with the right CA: both connect', async (t) => {
     if (skip) return t.skip();

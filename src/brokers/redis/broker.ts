@@ -17,7 +17,7 @@ import type { RawMessage } from '../../../protocol/types.ts';
 import type {
   Broker, ConsumeOptions, Consumer, Delivery, ExchangeType, PublishTarget, QueueDeclaration,
 } from '../../broker.ts';
-import { parseRedisUrl } from '../../redis/url.ts';
+import { parseRedisUrl, type RedisUseSsl } from '../../redis/url.ts';
 import { connectRedis, guardRedisClient } from '../../redis/client.ts';
 import { BrokerConnectionError, BrokerError, UnroutableError } from '../errors.ts';
 import { RedisConsumer, type ConsumerHost, type RedisDelivery } from './consumer.ts';
@@ -55,7 +55,8 @@ export class RedisBroker implements Broker, ConsumerHost {
   private closed = false;
 
   constructor(url: string, transportOptions: RedisTransportOptions = {}, options: RedisBrokerOptions = {}) {
-    const target = parseRedisUrl(url, transportOptions);
+    // broker_use_ssl (kombu's Redis keys) arrives with the app's settings (createBroker passes them through)
+    const target = parseRedisUrl(url, transportOptions, (options as { settings?: { brokerUseSsl?: RedisUseSsl } }).settings?.brokerUseSsl);
     this.safeUrl = target.safeUrl;
     this.db = target.db;
     this.options = resolveRedisOptions(transportOptions, target.db);
