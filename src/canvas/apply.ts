@@ -58,6 +58,19 @@ async function sendTask(app: Celery, name: string, args: PyValue[], kwargs: PyDi
 }
 
 /**
+ * `_basemap.apply_async(route_name=task_name_from(kwargs.task))`: a `celery.map`/`celery.starmap`
+ * message is routed as its inner task would be (unless a queue is given).
+ */
+function withRouteName(app: Celery, s: SignatureDict, options: PyDict): PyDict {
+  if ((s.task !== 'celery.map' && s.task !== 'celery.starmap') || options['queue'] !== undefined) return options;
+  const inner = s.kwargs['task'];
+  const name = isPlainObject(inner) ? (inner as PyDict)['task'] : inner;
+  if (typeof name !== 'string') return options;
+  const queue = app.router.route(name, {}).queue?.name;
+  return queue ? { ...options, queue } : options;
+}
+
+/**
  * `sig.apply_async(args, kwargs, **options)` for any kind of signature. `args` are prepended
  * (unless immutable), `kwargs` merged, options merged (Celery's `_merge`). Resolves with the
  * result reference Python would return (a chain's last result with `parent` links, a group's
@@ -83,7 +96,7 @@ export async function applyAsync(
       const m = args.length || Object.keys(kwargs).length || Object.keys(opts).length
         ? mergeSignature(s, args, kwargs, opts)
         : { args: s.args, kwargs: s.kwargs, options: s.options };
-      return sendTask(app, s.task, m.args, m.kwargs, m.options);
+      return sendTask(app, s.task, m.args, m.kwargs, withRouteName(app, s, m.options));
     }
   }
 }

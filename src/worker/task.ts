@@ -13,6 +13,8 @@ import type { ResultBackend } from '../backend.ts';
 import { buildResultMeta } from '../../protocol/result.ts';
 import type { PyDict, PyValue } from '../../protocol/values.ts';
 import { toResultRequest, type Context } from './request.ts';
+import type { SignatureDict } from '../../protocol/types.ts';
+import { replaceTask } from '../canvas/replace.ts';
 
 /** Celery's `ExceptionInfo` as hooks get it: the error and the Python-style traceback text. */
 export interface ErrorInfo {
@@ -173,6 +175,15 @@ export class BoundTask {
   /** `Task.retry`: re-send this task (same id, retries + 1) and throw `Retry` (unless `throw: false`). */
   retry(options: RetryOptions = {}): Promise<never | Error> {
     return this.host.retry(this, options);
+  }
+
+  /**
+   * `Task.replace(sig)`: replace this task by a signature or a workflow that inherits its id,
+   * callbacks, errbacks, chord, group and the rest of its chain (see src/canvas/replace.ts). Sends
+   * it and rejects with `Ignore` (nothing is stored for this task): `return self.replace(sig)`.
+   */
+  replace(sig: SignatureDict): Promise<never> {
+    return replaceTask(this.host.app, this.request, sig);
   }
 
   /** `Task.update_state`: store a state (e.g. a custom `PROGRESS`) with `meta` as its result. */

@@ -1,0 +1,237 @@
+// Canvas across languages: real Celery 5.6 workers and a celeriac worker share one Redis (db 3).
+// `cpy.*` tasks run in Python (queue PYQ), `cts.*` in TypeScript (queue TSQ); built-ins go to the
+// default queue, served by the TypeScript worker. Workflows are built on either side.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { Celery } from '../../src/app.ts';
+import { AsyncResult, GroupResult } from '../../src/result.ts';
+import { Worker } from '../../src/worker/worker.ts';
+import type { BoundTask } from '../../src/worker/task.ts';
+import type { SignatureDict } from '../../protocol/types.ts';
+import type { PyValue } from '../../protocol/values.ts';
+import { PythonError } from '../../protocol/exceptions.ts';
+import { redisUrl, requirePython, runPython, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
+import { testLogger } from '../helpers/worker.ts';
+
+const URL = redisUrl(3);
+const PYQ = uniqueName('cpy');
+const TSQ = uniqueName('cts');
+const DEFQ = uniqueName('cdef');
+Object.assign(process.env, { CELERIAC_BROKER_URL: URL, CELERIAC_PY_QUEUE: PYQ, CELERIAC_TS_QUEUE: TSQ, CELERIAC_DEFAULT_QUEUE: DEFQ });
+
+let app: Celery;
+let worker: Worker;
+let pyWorker: PythonWorker | null = null;
+let redis: Redis;
+let skip = false;
+
+type Rec = { lang: string; args: unknown[]; id: string; root_id: string; parent_id: string | null; group: string | null; group_index: number | null };
+
+const sig = (name: string, args: PyValue[] = [], options: Record<string, unknown> = {}): SignatureDict => app.signature(name, args, {}, options as Record<string, PyValue>);
+async function py<T = unknown>(code: string): Promise<T> {
+  const out = await runPython('test/python/canvas_tasks.py', { code });
+  return JSON.parse(out.trim().split('\n').pop()!) as T;
+}
+async function notes(lang: 'py' | 'ts', key: string): Promise<unknown[]> {
+  const k = lang === 'py' ? `canvas:${PYQ}:${key}` : `canvas:ts:${TSQ}:${key}`;
+  return (await redis.lrange(k, 0, -1)).map((x) => JSON.parse(x));
+}
+async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, ms = 15000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+const get = (r: AsyncResult | GroupResult) => r.get({ timeout: 30 });
+
+describe('canvas across Python Celery and TypeScript workers (Redis)', () => {
+  before(async () => {
+    const probe = { skip: (why: string) => { skip = true; console.log(`# skipped: ${why}`); } };
+    if (!requirePython(probe as never)) return;
+    redis = new Redis(URL);
+    app = new Celery({
+      broker_url: URL, result_backend: URL, task_default_queue: DEFQ, env: {}, result_extended: true,
+      task_routes: { 'cpy.*': { queue: PYQ }, 'cts.*': { queue: TSQ } },
+    });
+    const note = (key: string, v: unknown) => redis.rpush(`canvas:ts:${TSQ}:${key}`, JSON.stringify(v));
+    app.task('cts.add', (x: number, y?: number) => x + (y ?? 0));
+    app.task('cts.mul', (x: number, y: number) => x * y);
+    app.task('cts.tsum', (values: number[]) => values.reduce((a, b) => a + b, 0));
+    app.task('cts.identity', (x: unknown) => x);
+    app.task('cts.fail', () => {
+      throw new RangeError('ts boom');
+    });
+    app.task('cts.record', async (self: BoundTask, ...args: unknown[]) => {
+      const r = self.request;
+      const out = { lang: 'ts', args, id: r.id, root_id: r.root_id, parent_id: r.parent_id, group: r.group, group_index: r.group_index };
+      await note('record', out);
+      return out;
+    }, { bind: true });
+    app.task('cts.errback', async (taskId: string) => {
+      await note('errback', taskId);
+      return taskId;
+    });
+    app.task('cts.on_error', async (request: { id: string }, exc: Error, traceback: string | null) => {
+      await note('on_error', { id: request.id, exc: exc.message, tb: typeof traceback });
+    });
+    app.task('cts.count_body', async (values: number[]) => {
+      await redis.incr(`canvas:ts:${TSQ}:body_calls`);
+      return values;
+    });
+    app.task('cts.replace_with_chain', (self: BoundTask, x: number) =>
+      self.replace(app.chain(sig('cpy.add', [x, 1]), sig('cts.mul', [10]))), { bind: true });
+    app.task('cts.replace_with_group', (self: BoundTask, x: number) =>
+      self.replace(app.group([sig('cpy.add', [x, 1]), sig('cts.add', [x, 2])])), { bind: true });
+    worker = new Worker(app, { queues: [TSQ, DEFQ], concurrency: 32, hostname: `${TSQ}@%h`, logger: testLogger() });
+    await worker.start();
+    pyWorker = await startPythonWorker(
+      ['-A', 'canvas_tasks', 'worker', '-Q', PYQ, '-P', 'threads', '-c', '16', '-n', `${PYQ}@%h`, '--without-mingle', '--without-gossip', '-l', 'info'],
+      { cwd: 'test/python' },
+    );
+  });
+
+  after(async () => {
+    if (skip) return;
+    await pyWorker?.stop();
+    await worker?.stop();
+    await app?.close();
+    await redis?.quit();
+  });
+
+  test('chain Python -> TS -> Python built in TypeScript: values, parent links, root_id/parent_id', { skip }, async () => {
+    const r = (await app.applyAsync(app.chain(sig('cpy.add', [1, 2]), sig('cts.mul', [10]), sig('cpy.add', [5])))) as AsyncResult;
+    assert.equal(await get(r), 35);
+    assert.equal(await (r.parent as AsyncResult).get(), 30);
+    assert.equal(await (r.parent!.parent as AsyncResult).get(), 3);
+    const rec = (await get((await app.applyAsync(app.chain(sig('cpy.record', [1]), sig('cts.record'), sig('cpy.record')))) as AsyncResult)) as Rec;
+    const second = rec.args[0] as Rec;
+    const first = second.args[0] as Rec;
+    assert.deepEqual([first.lang, second.lang, rec.lang], ['py', 'ts', 'py']);
+    assert.equal(second.parent_id, first.id);
+    assert.equal(rec.parent_id, second.id);
+    assert.deepEqual([first.root_id, second.root_id, rec.root_id], [first.id, first.id, first.id]);
+  });
+
+  test('chain TS -> Python -> TS built in Python', { skip }, async () => {
+    const rec = await py<Rec>(`out = chain(ts('cts.record', 1), record.s(), ts('cts.record')).apply_async().get(timeout=30)`);
+    const second = rec.args[0] as Rec;
+    const first = second.args[0] as Rec;
+    assert.deepEqual([first.lang, second.lang, rec.lang], ['ts', 'py', 'ts']);
+    assert.equal(second.parent_id, first.id);
+    assert.equal(rec.parent_id, second.id);
+    assert.equal(rec.root_id, first.id);
+    assert.equal(await py(`out = chain(ts('cts.add', 1, 2), mul.s(10), ts('cts.add', 5)).apply_async().get(timeout=30)`), 35);
+  });
+
+  test('group of mixed members: group id and index, GroupResult API', { skip }, async () => {
+    const g = (await app.applyAsync(app.group([sig('cpy.record', [0]), sig('cts.record', [1]), sig('cpy.record', [2]), sig('cts.record', [3])]))) as GroupResult;
+    assert.ok(g instanceof GroupResult);
+    const recs = (await get(g)) as Rec[];
+    assert.deepEqual(recs.map((x) => x.lang), ['py', 'ts', 'py', 'ts']);
+    assert.deepEqual(recs.map((x) => x.group), [g.id, g.id, g.id, g.id]);
+    assert.deepEqual(recs.map((x) => x.group_index), [0, 1, 2, 3]);
+    assert.equal(await g.completedCount(), 4);
+    assert.equal(await g.ready(), true);
+    assert.equal(await g.successful(), true);
+    assert.equal(await g.failed(), false);
+    assert.deepEqual(await py(`out = group(add.s(1, 1), ts('cts.add', 2, 2), ts('cts.mul', 3, 3)).apply_async().get(timeout=30)`), [2, 4, 9]);
+  });
+
+  test('chords with mixed headers, callback in each language, built on each side', { skip }, async () => {
+    const header = [0, 1, 2, 3, 4, 5].map((i) => sig(i % 2 ? 'cts.add' : 'cpy.add', [i, i]));
+    const r1 = (await app.applyAsync(app.chord(header, sig('cts.tsum')))) as AsyncResult;
+    assert.equal(await get(r1), 30);
+    assert.ok(r1.parent instanceof GroupResult);
+    assert.deepEqual(await get(r1.parent), [0, 2, 4, 6, 8, 10]);
+    const r2 = (await app.applyAsync(app.chord(header, sig('cpy.identity')))) as AsyncResult;
+    assert.deepEqual(await get(r2), [0, 2, 4, 6, 8, 10]);
+    assert.equal(await py(`out = chord([add.s(i, i) if i % 2 else ts('cts.add', i, i) for i in range(6)], ts('cts.tsum')).apply_async().get(timeout=30)`), 30);
+    assert.deepEqual(await py(`out = chord([add.s(i, i) if i % 2 else ts('cts.add', i, i) for i in range(6)], identity.s()).apply_async().get(timeout=30)`), [0, 2, 4, 6, 8, 10]);
+  });
+
+  test('link and link_error across languages, errbacks in both calling conventions', { skip }, async () => {
+    const r = (await app.applyAsync(sig('cpy.add', [2, 3], { link: [sig('cts.record')] }))) as AsyncResult;
+    assert.equal(await get(r), 5);
+    const cb = await waitFor(async () => ((await notes('ts', 'record')) as Rec[]).find((x) => x.parent_id === r.id));
+    assert.deepEqual(cb.args, [5]);
+    const pyId = await py<string>(`r = add.apply_async((4, 4), link=ts('cts.record')); r.get(timeout=30); out = r.id`);
+    const cb2 = await waitFor(async () => ((await notes('ts', 'record')) as Rec[]).find((x) => x.parent_id === pyId));
+    assert.deepEqual(cb2.args, [8]);
+    // a Python task fails: its TypeScript errback gets the failed task id (old style)
+    const f = (await app.applyAsync(sig('cpy.fail', [], { link_error: [sig('cts.errback')] }))) as AsyncResult;
+    await assert.rejects(get(f), (e: PythonError) => e.excType === 'ValueError');
+    await waitFor(async () => (await notes('ts', 'errback')).includes(f.id));
+    // a TypeScript task fails: the TS new-style errback is called inline, the Python one is sent
+    const t = (await app.applyAsync(sig('cts.fail', [], { link_error: [sig('cts.on_error'), sig('cpy.errback')] }))) as AsyncResult;
+    await assert.rejects(get(t), (e: Error) => e.name === 'RangeError');
+    const inline = await waitFor(async () => ((await notes('ts', 'on_error')) as { id: string; exc: string; tb: string }[]).find((x) => x.id === t.id));
+    assert.equal(inline.exc, 'ts boom');
+    assert.equal(inline.tb, 'string');
+    await waitFor(async () => (await notes('py', 'errback')).includes(t.id));
+  });
+
+  test('map, starmap and chunks built in one language and run in the other', { skip }, async () => {
+    const add = app.task('cpy.add');
+    assert.deepEqual(await get((await app.applyAsync(add.starmap([[1, 2], [3, 4]]))) as AsyncResult), [3, 7]);
+    assert.deepEqual(await get((await app.applyAsync(app.task('cpy.identity').map([1, 'a', null]))) as AsyncResult), [1, 'a', null]);
+    const chunks = (await app.applyAsync(add.chunks([[0, 0], [1, 1], [2, 2], [3, 3]], 2))) as GroupResult;
+    assert.deepEqual(await get(chunks), [[0, 2], [4, 6]]);
+    assert.deepEqual(await py(`from celery.canvas import xmap, xstarmap, chunks
+out = [xstarmap(ts('cts.add'), [(1, 2), (3, 4)]).apply_async().get(timeout=30),
+       xmap(ts('cts.identity'), [1, 2]).apply_async().get(timeout=30),
+       chunks(ts('cts.add'), [(i, i) for i in range(4)], 2).apply_async().get(timeout=30)]`), [[3, 7], [1, 2], [[0, 2], [4, 6]]]);
+  });
+
+  test('nested workflows: group | sig upgraded to a chord, a chord inside a chain (both sides)', { skip }, async () => {
+    const upgraded = app.chain(sig('cpy.add', [1, 1]), app.group([sig('cts.add', [1]), sig('cpy.add', [2])]), sig('cts.tsum'));
+    assert.equal(await get((await app.applyAsync(upgraded)) as AsyncResult), 7);
+    const inner = app.chain(sig('cts.add', [1, 1]), app.chord([sig('cpy.add', [1]), sig('cts.add', [2])], sig('cpy.tsum')), sig('cts.mul', [10]));
+    const r = (await app.applyAsync(inner)) as AsyncResult;
+    assert.equal(await get(r), 70);
+    assert.equal(await py(`out = chain(add.s(1, 1), chord([ts('cts.add', 1), add.s(2)], ts('cts.tsum')), ts('cts.mul', 10)).apply_async().get(timeout=30)`), 70);
+    assert.equal(await py(`out = chain(ts('cts.add', 1, 1), group(add.s(1), ts('cts.add', 2)), tsum.s()).apply_async().get(timeout=30)`), 7);
+    assert.equal(await py(`out = chain(ts('cts.add', 1, 1), group(add.s(1), ts('cts.add', 2))).apply_async().get(timeout=30)`), null);
+  });
+
+  test('a failing member: chord header (ChordError to the body errbacks), chain step, group member', { skip }, async () => {
+    const body = sig('cpy.tsum', [], { link_error: [sig('cts.errback')] });
+    const r = (await app.applyAsync(app.chord([sig('cpy.add', [1, 1]), sig('cts.fail'), sig('cts.add', [2, 2])], body))) as AsyncResult;
+    await assert.rejects(get(r), (e: PythonError) => e.excType === 'ChordError' && /Dependency .* raised RangeError\('ts boom'\)/.test(e.message));
+    await waitFor(async () => (await notes('ts', 'errback')).includes(r.id));
+    const pyOut = await py<[string, string, string]>(`r = chord([add.s(1, 1), fail.s(), ts('cts.add', 2, 2)], ts('cts.tsum').on_error(errback.s())).apply_async()
+try:
+    r.get(timeout=30)
+except Exception as e:
+    out = [type(e).__name__, str(e), r.id]`);
+    assert.equal(pyOut[0], 'ChordError');
+    assert.match(pyOut[1], /ValueError\('py boom'\)/);
+    await waitFor(async () => (await notes('py', 'errback')).includes(pyOut[2]));
+    const c = (await app.applyAsync(app.chain(sig('cpy.add', [1, 1]), sig('cts.fail'), sig('cpy.add', [1])))) as AsyncResult;
+    await assert.rejects(get(c), (e: Error) => e.name === 'RangeError');
+    const g = (await app.applyAsync(app.group([sig('cpy.fail'), sig('cts.add', [1, 1])]))) as GroupResult;
+    await assert.rejects(get(g));
+    assert.equal(await g.failed(), true);
+    assert.equal(await g.completedCount(), 1);
+  });
+
+  test('replace: a task replaced by a chain and by a group, in each language', { skip }, async () => {
+    assert.equal(await get((await app.applyAsync(sig('cts.replace_with_chain', [1]))) as AsyncResult), 20);
+    assert.deepEqual(await get((await app.applyAsync(sig('cts.replace_with_group', [1]))) as AsyncResult), [2, 3]);
+    const chained = app.chain(sig('cpy.add', [1, 0]), sig('cts.replace_with_chain'), sig('cpy.add', [1]));
+    assert.equal(await get((await app.applyAsync(chained)) as AsyncResult), 21);
+    assert.equal(await py(`out = chain(add.s(1, 0), signature('cpy.replace_with_chain'), ts('cts.add', 1)).apply_async().get(timeout=30)`), 21);
+  });
+
+  test('a chord of 1,000 mixed header tasks completes exactly once, results in header order', { skip, timeout: 180_000 }, async () => {
+    const header = Array.from({ length: 1000 }, (_, i) => sig(i % 2 ? 'cts.identity' : 'cpy.identity', [i]));
+    const r = (await app.applyAsync(app.chord(header, sig('cts.count_body')))) as AsyncResult;
+    const values = (await r.get({ timeout: 150 })) as number[];
+    assert.deepEqual(values, Array.from({ length: 1000 }, (_, i) => i));
+    await new Promise((res) => setTimeout(res, 1500));
+    assert.equal(await redis.get(`canvas:ts:${TSQ}:body_calls`), '1');
+  });
+});
