@@ -230,6 +230,32 @@ except Exception as e:
     assert.equal(await py(`out = chain(add.s(1, 0), signature('cpy.replace_with_chain'), ts('cts.add', 1)).apply_async().get(timeout=30)`), 21);
   });
 
+  test('chords without native support: celery.chord_unlock polls the header (sent by TS and by Python)', { skip }, async () => {
+    // the same Redis backend seen through a wrapper: not a RedisBackend, so no native chords (fallback_chord_unlock)
+    const plain = new Celery({
+      broker_url: URL, result_backend: URL, task_default_queue: DEFQ, env: {},
+      task_routes: { 'cpy.*': { queue: PYQ }, 'cts.*': { queue: TSQ } },
+      createBackend: () => {
+        const real = app.backend as unknown as Record<string | symbol, unknown>;
+        return new Proxy({}, { get: (_t, k) => (k === 'close' ? async () => undefined : typeof real[k] === 'function' ? (real[k] as (...a: unknown[]) => unknown).bind(real) : real[k]) }) as never;
+      },
+    });
+    try {
+      const header = [1, 2, 3].map((i) => sig(i % 2 ? 'cpy.add' : 'cts.add', [i, i]));
+      const r = (await plain.applyAsync(plain.chord(header, sig('cts.tsum')))) as AsyncResult;
+      assert.equal(await r.get({ timeout: 30 }), 12);
+      assert.equal(await redis.exists(`celery-taskset-meta-${r.parent!.id}.s`), 0);
+    } finally {
+      await plain.close();
+    }
+    const out = await py<number>(`g = group(add.s(1, 1), ts('cts.add', 2, 2)).apply_async()
+body = ts('cts.tsum').freeze()
+body_sig = ts('cts.tsum').set(task_id=body.id)
+app.tasks['celery.chord_unlock'].apply_async((g.id, body_sig), {'result': [x.as_tuple() for x in g.results]}, countdown=0)
+out = app.AsyncResult(body.id).get(timeout=30)`);
+    assert.equal(out, 6);
+  });
+
   test('a chord of 1,000 mixed header tasks completes exactly once, results in header order', { skip, timeout: 180_000 }, async () => {
     const header = Array.from({ length: 1000 }, (_, i) => sig(i % 2 ? 'cts.identity' : 'cpy.identity', [i]));
     const r = (await app.applyAsync(app.chord(header, sig('cts.count_body')))) as AsyncResult;
