@@ -44,6 +44,7 @@ import type { Celery } from '../app.ts';
 import type { ResultBackend } from '../backend.ts';
 import type { Consumer, Delivery } from '../broker.ts';
 import { signals } from '../signals.ts';
+import { connectOnStartup } from './connect.ts';
 import { createLogger, type WorkerLogger } from './log.ts';
 import { Request, toResultRequest } from './request.ts';
 import { resolveTask, type TaskHooks, type TaskRuntime } from './task.ts';
@@ -161,7 +162,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.state = 'starting';
     await signals.worker_init.send({ sender: this.hostname });
     const broker = this.app.broker;
-    await broker.connect();
+    await connectOnStartup(broker, this.app.conf, { logger: this.logger, stopping: () => this.stopping !== null });
     this.backend = this.app.conf.resultBackend ? this.app.backend : null;
     if (this.backend) await this.backend.connect();
     for (const q of this.queues) await broker.declareQueue(this.app.router.queue(q));
