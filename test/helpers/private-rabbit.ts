@@ -42,7 +42,7 @@ export interface PrivateRabbitOptions {
 export interface PrivateRabbit {
   readonly port: number;
   readonly url: string;
-  /** `amqps://guest:guest@localhost:<tls port>//` when a TLS listener was configured. */
+  /** `amqps://guest:guest@127.0.0.1:<tls port>//` when a TLS listener was configured. */
   readonly tlsUrl: string | null;
   /** The Erlang VM's OS pid (from RABBITMQ_PID_FILE), once started. */
   beamPid(): number;
@@ -110,7 +110,7 @@ export function privateRabbit(portOrOptions: number | PrivateRabbitOptions = {})
   const self: PrivateRabbit = {
     port,
     url: `amqp://guest:guest@127.0.0.1:${port}//`,
-    tlsUrl: tls ? `amqps://guest:guest@localhost:${tls.port}//` : null,
+    tlsUrl: tls ? `amqps://guest:guest@127.0.0.1:${tls.port}//` : null,
     beamPid() {
       const pid = Number(readFileSync(join(dir, 'pid'), 'utf8').trim());
       if (!Number.isInteger(pid) || pid <= 0) throw new Error('private RabbitMQ: no pid file');

@@ -10,9 +10,18 @@ import os
 import redis
 from celery import Celery
 
+def _ssl_conf(conf):
+    """broker_use_ssl as Celery users write it: a JSON "CERT_REQUIRED" becomes ssl.CERT_REQUIRED."""
+    import ssl
+    bus = conf.get("broker_use_ssl")
+    if isinstance(bus, dict) and isinstance(bus.get("cert_reqs"), str):
+        conf = dict(conf, broker_use_ssl=dict(bus, cert_reqs=getattr(ssl, bus["cert_reqs"].replace("ssl.", ""))))
+    return conf
+
+
 app = Celery("amqp_tasks", broker=os.environ["CELERIAC_BROKER_URL"], backend=os.environ["CELERIAC_BACKEND_URL"])
 app.conf.update(worker_hijack_root_logger=False, broker_connection_retry_on_startup=True)
-app.conf.update(json.loads(os.environ.get("CELERIAC_CONF") or "{}"))
+app.conf.update(_ssl_conf(json.loads(os.environ.get("CELERIAC_CONF") or "{}")))
 _redis = redis.Redis.from_url(os.environ["CELERIAC_BACKEND_URL"])
 
 

@@ -50,10 +50,19 @@ def outcome(app, task_id, timeout):
     return out
 
 
+def _ssl_conf(conf):
+    """broker_use_ssl as Celery users write it: a JSON "CERT_REQUIRED" becomes ssl.CERT_REQUIRED."""
+    import ssl
+    bus = conf.get("broker_use_ssl")
+    if isinstance(bus, dict) and isinstance(bus.get("cert_reqs"), str):
+        conf = dict(conf, broker_use_ssl=dict(bus, cert_reqs=getattr(ssl, bus["cert_reqs"].replace("ssl.", ""))))
+    return conf
+
+
 def main():
     doc = json.load(sys.stdin)
     app = Celery("peer", broker=doc["broker"], backend=doc["backend"])
-    app.conf.update(doc.get("conf") or {})
+    app.conf.update(_ssl_conf(doc.get("conf") or {}))
     for op in doc["ops"]:
         kind = op["op"]
         try:

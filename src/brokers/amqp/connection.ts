@@ -46,9 +46,24 @@ export async function openConnection(ep: AmqpEndpoint, s: ConnectSettings): Prom
     return await amqplib.connect(options, socketOptions);
   } catch (err) {
     const e = err as Error & { code?: string };
-    const why = e.message.includes(ep.password) && ep.password ? e.message.split(ep.password).join('**') : e.message;
+    const msg = e.message.includes(ep.password) && ep.password ? e.message.split(ep.password).join('**') : e.message;
+    const why = describeTlsError(msg, e.code);
     throw new BrokerConnectionError(`cannot connect to the AMQP broker ${ep.safeUrl}: ${why}`, { cause: err });
   }
+}
+
+/** OpenSSL's "…:SSL routines:fn:reason:file:line…" reduced to its reason, with what to check. */
+export function describeTlsError(message: string, code?: string): string {
+  const m = /SSL routines:[^:]*:([^:]+):/.exec(message);
+  let why = m ? `TLS handshake failed: ${m[1]}` : message.trim();
+  if (/certificate required/i.test(why) || code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') {
+    why += ' (the broker requires a client certificate: broker_use_ssl certfile/keyfile)';
+  } else if (/self[- ]signed certificate|unable to verify the first certificate|unable to get local issuer/i.test(why)) {
+    why += " (the broker's certificate is not signed by a CA in broker_use_ssl ca_certs)";
+  } else if (/bad certificate|unknown ca/i.test(why)) {
+    why += ' (the broker refused the client certificate: broker_use_ssl certfile/keyfile)';
+  }
+  return why;
 }
 
 /** Tries each endpoint once, starting at `start`; resolves with the connection and the endpoint index. */

@@ -14,6 +14,7 @@
  * `server_hostname`). {@link safeUrlOf} never contains the password.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { ConfigurationError } from '../../errors.ts';
 
 /** One broker endpoint, as amqplib's `connect(options, socketOptions)` wants it. */
@@ -117,7 +118,8 @@ function readPem(path: unknown, key: string): Buffer {
  */
 export function tlsSocketOptions(useSsl: unknown, endpoint: AmqpEndpoint): Record<string, unknown> {
   if (endpoint.protocol !== 'amqps') return {};
-  const out: Record<string, unknown> = { servername: endpoint.hostname };
+  // SNI: a host name only (RFC 6066; Node warns about an IP); the certificate is checked against the host either way
+  const out: Record<string, unknown> = isIP(endpoint.hostname) ? {} : { servername: endpoint.hostname };
   if (useSsl === true || useSsl === false || useSsl === null || useSsl === undefined) return out;
   if (typeof useSsl !== 'object' || Array.isArray(useSsl)) throw new ConfigurationError('broker_use_ssl must be true/false or a dict');
   const known = new Set(['ca_certs', 'certfile', 'keyfile', 'cert_reqs', 'server_hostname', 'ssl_version', 'ciphers']);
