@@ -1,12 +1,15 @@
 /**
  * Profiles the celeriac worker draining a preloaded queue (not part of `npm run bench`):
  *
- *   node --import tsx bench/profile-drain.ts [N=20000] [res] [--concurrency C]
+ *   node --import tsx bench/profile-drain.ts [N=20000] [res] [--concurrency C] [--no-prof]
  *
  * Preloads N no-op messages on Redis db 15, starts bench/ts-worker.ts under `node --cpu-prof`
- * (profile written to bench/results/prof/), prints the drain rate, and stops the worker.
+ * (profile written to bench/results/prof/), prints the drain rate and the worker's CPU time per 1000
+ * messages (user+sys, from /proc: steadier than rates on a shared machine), and stops the worker.
+ * With `res`, done = every result stored.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -24,17 +27,34 @@ const r = new Redis({ db: 15 });
 await r.flushdb();
 const app = new Celery({ broker_url: URL, result_backend: null, env: {} });
 let next = 0;
+const ids: string[] = [];
 const lane = async () => {
-  while (next++ < n) await app.sendTask(results ? 'bench.noop' : 'bench.noop_nr', [], {}, results ? { queue: q } : { queue: q, ignore_result: true });
+  while (next++ < n) ids.push((await app.sendTask(results ? 'bench.noop' : 'bench.noop_nr', [], {}, results ? { queue: q } : { queue: q, ignore_result: true })).id);
 };
 await Promise.all(Array.from({ length: 500 }, lane));
 await app.close();
 const dir = join(HERE, 'results/prof');
-const c = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', join(HERE, 'ts-worker.ts'), JSON.stringify({ url: URL, queue: q, concurrency })], { stdio: 'inherit' });
+const prof = process.argv.includes('--no-prof') ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+const cpuMs = (pid: number) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+};
+const c = spawn(process.execPath, [...prof, '--import', 'tsx', join(HERE, 'ts-worker.ts'), JSON.stringify({ url: URL, queue: q, concurrency })], { stdio: 'inherit' });
 while ((await r.llen(q)) === n) await new Promise((s) => setTimeout(s, 2));
 const t0 = performance.now();
+const cpu0 = cpuMs(c.pid!);
 while ((await r.llen(q)) > 0 || (await r.hlen('unacked')) > 0) await new Promise((s) => setTimeout(s, 5));
-console.log(`${n} drained at ${(n / ((performance.now() - t0) / 1000)).toFixed(0)} tasks/s; profile in ${dir}`);
+if (results) {
+  const keys = ids.map((id) => `celery-task-meta-${id}`);
+  for (;;) {
+    let have = 0;
+    for (let i = 0; i < keys.length; i += 5000) have += await r.exists(...keys.slice(i, i + 5000));
+    if (have === n) break;
+    await new Promise((s) => setTimeout(s, 5));
+  }
+}
+const cpu = cpuMs(c.pid!) - cpu0;
+console.log(`${n} drained at ${(n / ((performance.now() - t0) / 1000)).toFixed(0)} tasks/s, worker CPU ${(cpu / (n / 1000)).toFixed(1)} ms per 1000${prof.length ? `; profile in ${dir}` : ''}`);
 c.kill('SIGTERM');
 await new Promise((s) => c.on('exit', s));
 await r.flushdb();

@@ -14,6 +14,8 @@
  *   --mem-window S    memory: sample RSS while draining, at most S seconds [30]
  *   --mem-runs N      memory runs [1]
  *   --only LIST       producer,drain,rtt,memory
+ *   --contenders LIST only these producer keys / drain worker kinds (e.g. celeriac-conc,celery-node,
+ *                     celeriac,bullmq-c8): for quick A/B checks; ratios missing a side are n/a
  *   --out FILE        JSON results [bench/results/latest.json]; the table also goes to FILE.md
  *
  * Everything uses Redis db 15 (FLUSHDB between measurements) of BENCH_REDIS_HOST:BENCH_REDIS_PORT
@@ -75,6 +77,7 @@ function parseArgs(argv: string[]) {
     warmup: quick ? 50 : 200,
     window: 1000,
     only: new Set(only),
+    contenders: str('--contenders')?.split(',').map((x) => x.trim()),
     out: str('--out') ?? join(HERE, 'results/latest.json'),
   };
 }
@@ -202,7 +205,7 @@ function producerContenders(): ProducerContender[] {
 }
 
 async function producerPhase() {
-  const contenders = producerContenders();
+  const contenders = producerContenders().filter((c) => !opt.contenders || opt.contenders.includes(c.key));
   const rates: Samples = {};
   for (let r = 0; r < opt.runs; r++) {
     const order = r % 2 ? [...contenders].reverse() : contenders;
@@ -216,7 +219,7 @@ async function producerPhase() {
     }
   }
   await flush();
-  const ratio = (a: string, b: string) => median(rates[a]!.map((x, i) => x / rates[b]![i]!));
+  const ratio = (a: string, b: string) => (rates[a] && rates[b] ? median(rates[a].map((x, i) => x / rates[b]![i]!)) : NaN);
   return {
     n: opt.tasks,
     contenders: contenders.map((c) => ({ key: c.key, label: c.label, rates: rates[c.key]!, median: median(rates[c.key]!) })),
@@ -296,9 +299,9 @@ async function drainPhase() {
   const n = opt.drainTasks;
   const plan: { kind: WorkerKind; results: boolean }[] = [];
   for (const kind of ['py-prefork', 'py-threads', 'celeriac', 'bullmq-c2', 'bullmq-c8'] as WorkerKind[]) {
-    plan.push({ kind, results: false }, { kind, results: true });
+    if (!opt.contenders || opt.contenders.includes(kind)) plan.push({ kind, results: false }, { kind, results: true });
   }
-  plan.push({ kind: 'celery-node', results: true });
+  if (!opt.contenders || opt.contenders.includes('celery-node')) plan.push({ kind: 'celery-node', results: true });
   const rates: Samples = {};
   for (let r = 0; r < opt.runs; r++) {
     const order = r % 2 ? [...plan].reverse() : plan;
@@ -310,9 +313,13 @@ async function drainPhase() {
     }
   }
   await flush();
-  const ratio = (a: string, b: string) => median(rates[a]!.map((x, i) => x / rates[b]![i]!));
-  const bestBull = (suffix: string) => rates[`bullmq-c2${suffix}`]!.map((x, i) => Math.max(x, rates[`bullmq-c8${suffix}`]![i]!));
-  const ratioArr = (a: string, b: number[]) => median(rates[a]!.map((x, i) => x / b[i]!));
+  const ratio = (a: string, b: string) => (rates[a] && rates[b] ? median(rates[a].map((x, i) => x / rates[b]![i]!)) : NaN);
+  const bestBull = (suffix: string) => {
+    const c2 = rates[`bullmq-c2${suffix}`];
+    const c8 = rates[`bullmq-c8${suffix}`];
+    return c2 && c8 ? c2.map((x, i) => Math.max(x, c8[i]!)) : c2 ?? c8;
+  };
+  const ratioArr = (a: string, b: number[] | undefined) => (rates[a] && b ? median(rates[a].map((x, i) => x / b[i]!)) : NaN);
   return {
     n,
     rows: Object.entries(rates).map(([key, xs]) => ({ key, rates: xs, median: median(xs) })),

@@ -45,6 +45,50 @@ export interface RedisBackendOptions {
 const MAX_VALUE_SIZE = 536870912;
 const DEFAULT_EXPIRES = 86400;
 
+/**
+ * `_store_result` + `_set` in one atomic step.
+ * KEYS[1] the record key (also the channel). ARGV[1] the encoded record; ARGV[2] expiry in seconds
+ * (0: SET, no expiry); ARGV[3] 'json' / 'msgpack': read the stored record's status here, '': never;
+ * ARGV[4] the stored record the caller read and found not SUCCESS ('' if none).
+ * Returns 1 stored (SETEX/SET then PUBLISH, as Celery's MULTI does), 0 a stored SUCCESS was kept, or the
+ * stored record when its status could not be read here (nothing written: the caller decides).
+ */
+const STORE_RESULT = `
+local cur = redis.call('GET', KEYS[1])
+if cur and #cur > 0 and cur ~= ARGV[4] then
+  local st
+  if ARGV[3] == 'json' then
+    local ok, doc = pcall(cjson.decode, cur)
+    if ok and type(doc) == 'table' then st = doc['status'] end
+  elseif ARGV[3] == 'msgpack' then
+    local ok, doc = pcall(cmsgpack.unpack, cur)
+    if ok and type(doc) == 'table' then st = doc['status'] end
+  end
+  if type(st) ~= 'string' then return cur end
+  if st == 'SUCCESS' then return 0 end
+end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('PUBLISH', KEYS[1], ARGV[1])
+return 1
+`;
+
+interface ScriptClient {
+  celeriacStoreResultBuffer(key: string, value: Buffer, expires: number, format: string, seen: Buffer | string): Promise<Buffer | number | null>;
+}
+
+/** An error reply from the Redis server (as opposed to a connection problem). */
+function isReplyError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError';
+}
+
+function storeError(key: string, err: unknown): unknown {
+  return isReplyError(err) ? new BackendStoreError(`storing ${key} failed: ${(err as Error).message}`, { cause: err }) : err;
+}
+
 type Listener = (meta: ResultMeta | Error) => void;
 
 function abortReason(signal: AbortSignal): unknown {
@@ -74,6 +118,11 @@ export class RedisBackend implements ResultBackend {
   private readonly early = new Set<string>();
   private connected = false;
   private closed = false;
+  /** Stores go through the STORE_RESULT script; off once the server refused it (Celery's GET + MULTI then). */
+  private scripting = true;
+  /** How the script reads a stored record's status: 'json', 'msgpack', or '' (hand it back to decode here). */
+  private readonly statusFormat: string;
+  private corked = false;
   /** Last connection error, for diagnostics (ioredis errors carry no credentials). */
   lastError: Error | null = null;
 
@@ -107,6 +156,10 @@ export class RedisBackend implements ResultBackend {
     this.client.on('error', (err: Error) => {
       this.lastError = err;
     });
+    this.client.defineCommand('celeriacStoreResult', { numberOfKeys: 1, lua: STORE_RESULT });
+    // the script reads the status itself only when this side would accept (and could decode) the record
+    const accepted = this.accept.some((a) => a === this.serializer || a === this.contentType);
+    this.statusFormat = accepted && (this.serializer === 'json' || this.serializer === 'msgpack') ? this.serializer : '';
   }
 
   // -------------------------------------------------------------------------------------------
@@ -251,15 +304,61 @@ export class RedisBackend implements ResultBackend {
   // -------------------------------------------------------------------------------------------
   // ResultBackend
 
+  /**
+   * Celery's `_store_result` + `_set` (GET; leave a stored SUCCESS alone; SETEX + PUBLISH), as ONE
+   * script round trip instead of GET then MULTI/EXEC: the same key, value, expiry and PUBLISH, and the
+   * check and the write are atomic (Celery's GET-then-write can race; this cannot). When the script
+   * cannot read the stored record's status (a serializer it does not decode, or one outside
+   * `result_accept_content`), it hands the record back; this side decodes it as Celery would (a record
+   * it cannot decode makes the store fail, as in Celery), and, when it is not SUCCESS, writes only if
+   * the record is still the one it read (compare-and-set, repeated if it changed meanwhile).
+   */
   async storeResult(meta: ResultMeta): Promise<void> {
-    await this.ensureConnected();
+    if (!this.connected) await this.ensureConnected();
     const key = this.keyForTask(meta.task_id);
-    const current = await this.client.getBuffer(key);
-    // `_store_result`: only a stored SUCCESS blocks the write. As in Celery, a stored record this
-    // backend cannot decode (e.g. a serializer outside result_accept_content) makes the store fail.
-    if (current && current.length > 0 && this.decodeMeta(current, meta.task_id).status === SUCCESS) return;
     const value = this.encode(meta as unknown as PyValue);
+    if (value.length > MAX_VALUE_SIZE) throw new BackendStoreError(`value too large for Redis backend (key ${key})`);
+    if (!this.scripting) return this.storeClassic(key, value, meta.task_id);
+    let seen: Buffer | string = '';
+    for (;;) {
+      let reply: Buffer | number | null;
+      try {
+        this.corkUntilNextTick();
+        reply = await (this.client as unknown as ScriptClient).celeriacStoreResultBuffer(key, value, this.expires ?? 0, this.statusFormat, seen);
+      } catch (err) {
+        if (!isReplyError(err) || !this.scripting) throw storeError(key, err);
+        // scripting refused (disabled, ACL...): Celery's own GET + MULTI/EXEC from now on
+        this.scripting = false;
+        return this.storeClassic(key, value, meta.task_id);
+      }
+      if (typeof reply === 'number' || reply === null) return; // 1 stored, 0 SUCCESS kept
+      if (this.decodeMeta(reply, meta.task_id).status === SUCCESS) return;
+      seen = reply;
+    }
+  }
+
+  /** What Celery does: GET, decode, and unless SUCCESS, SETEX + PUBLISH in a MULTI (used without scripting). */
+  private async storeClassic(key: string, value: Buffer, taskId: string): Promise<void> {
+    const current = await this.client.getBuffer(key);
+    if (current && current.length > 0 && this.decodeMeta(current, taskId).status === SUCCESS) return;
     await this.set(key, value);
+  }
+
+  /**
+   * Stores issued in the same tick (a worker finishing many tasks) share one socket write: the
+   * socket is corked until the next tick. Each command stays an ordinary command (same order, same
+   * replies); only the syscalls are shared.
+   */
+  private corkUntilNextTick(): void {
+    if (this.corked || this.client.status !== 'ready') return;
+    const stream = this.client.stream;
+    if (!stream || !stream.writable || typeof stream.cork !== 'function') return;
+    stream.cork();
+    this.corked = true;
+    process.nextTick(() => {
+      this.corked = false;
+      stream.uncork();
+    });
   }
 
   /** `RedisBackend._set`: SETEX (or SET) and PUBLISH in one MULTI/EXEC. */

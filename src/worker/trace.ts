@@ -108,16 +108,20 @@ export class Tracer implements TaskSelfHost {
     }), ctx);
   }
 
-  /** Run a task: store its states, send its callbacks, call hooks and signals. Never throws. */
-  trace(runtime: TaskRuntime, ctx: Context): Promise<TraceResult> {
+  /**
+   * Run a task: store its states, send its callbacks, call hooks and signals. Never throws.
+   * `onReturned` is called once the task function has returned or thrown, before its result is stored
+   * (the worker frees the concurrency slot then: see Worker.execute).
+   */
+  trace(runtime: TaskRuntime, ctx: Context, onReturned?: () => void): Promise<TraceResult> {
     const rootId = ctx.root_id || ctx.id;
     const inherit = this.app.conf.taskInheritParentPriority;
     return runInTaskContext({ id: ctx.id, root_id: rootId, delivery_info: { priority: ctx.delivery_info.priority } }, () =>
-      this.run(runtime, ctx, rootId, inherit ? ctx.delivery_info.priority : null),
+      this.run(runtime, ctx, rootId, inherit ? ctx.delivery_info.priority : null, onReturned),
     );
   }
 
-  private async run(runtime: TaskRuntime, ctx: Context, rootId: string, priority: number | null): Promise<TraceResult> {
+  private async run(runtime: TaskRuntime, ctx: Context, rootId: string, priority: number | null, onReturned?: () => void): Promise<TraceResult> {
     const t0 = performance.now();
     const self = new BoundTask(runtime, ctx, this);
     const ignoreResult = ctx.ignore_result || (ctx.allHeaders['ignore_result'] === undefined && runtime.ignoreResult);
@@ -144,6 +148,7 @@ export class Tracer implements TaskSelfHost {
       } catch (err) {
         retval = err;
       }
+      onReturned?.();
       if (ok) {
         try {
           const children = await dispatchCallbacksAndChain(this, retval, ctx.callbacks, ctx.chain, { parentId: id, rootId, priority });

@@ -122,7 +122,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private tracer: Tracer | null = null;
   private readonly pending: Request[] = [];
   private readonly held = new Set<Held>();
+  /** Tasks started and not yet settled (running, or storing their result / acking). */
   private readonly running = new Map<Request, Promise<void>>();
+  /** Tasks whose function is running: what `concurrency` bounds. */
+  private executing = 0;
   private readonly inflight = new Set<Promise<void>>();
   private cold = false;
   private stopping: Promise<void> | null = null;
@@ -395,20 +398,40 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.pump();
   }
 
+  /**
+   * A task holds its concurrency slot while its function runs; once the function has returned, the
+   * slot goes to the next task while the result is stored (and, for acks_late, acked after the store:
+   * the order per task is unchanged) in the background. Stores of many tasks then overlap (one round
+   * trip each, pipelined on the backend connection) instead of each slot waiting for its own. At most
+   * `maxFinishing` tasks may be in that phase: back-pressure that keeps memory bounded.
+   */
+  private get maxFinishing(): number {
+    return Math.max(64, this.concurrency * 16);
+  }
+
   private pump(): void {
-    while (this.state === 'running' && this.running.size < this.concurrency && this.pending.length > 0) {
+    while (this.state === 'running' && this.executing < this.concurrency && this.running.size < this.concurrency + this.maxFinishing && this.pending.length > 0) {
       const req = this.pending.shift()!;
-      const p = this.execute(req).catch((err: unknown) => {
+      this.executing++;
+      let executing = true;
+      const returned = () => {
+        if (!executing) return;
+        executing = false;
+        this.executing--;
+        this.pump();
+      };
+      const p = this.execute(req, returned).catch((err: unknown) => {
         this.logger.error(`executing ${req.name}[${req.id}] failed: ${(err as Error)?.stack ?? String(err)}`);
       }).finally(() => {
         this.running.delete(req);
-        this.pump();
+        if (executing) returned();
+        else this.pump();
       });
       this.running.set(req, p);
     }
   }
 
-  private async execute(req: Request): Promise<void> {
+  private async execute(req: Request, returned: () => void): Promise<void> {
     const runtime = this.runtimeFor(req.taskName)!;
     if (this.revoked.has(req.id) || req.isExpired()) return this.revoke(req, req.isExpired() ? 'expired' : 'revoked');
     req.timeStart = Date.now();
@@ -420,7 +443,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.track(req.acknowledge());
     }
     this.emit('task-started', req);
-    const result = await this.tracer!.trace(runtime, req.context);
+    const result = await this.tracer!.trace(runtime, req.context, returned);
     if (this.cold) return; // given back (acks_late) or lost (early ack) by the cold shutdown
     await this.settle(req, runtime, result);
     this.emit('task-finished', req, result);

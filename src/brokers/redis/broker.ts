@@ -26,6 +26,9 @@ import { messagePriority, RedisKeys } from './keys.ts';
 import { resolveRedisOptions, type RedisTransportOptions, type ResolvedRedisOptions } from './options.ts';
 import { execOk, UnackedStore } from './qos.ts';
 
+/** Most values one batched LPUSH carries (see RedisBroker.pushBatched). */
+const MAX_PUSH_BATCH = 1000;
+
 export interface RedisBrokerOptions {
   /** Where problems no caller can receive go (connection drops, restore failures). Default: console.error. */
   onError?: (error: Error) => void;
@@ -45,6 +48,11 @@ export class RedisBroker implements Broker, ConsumerHost {
   private readonly declared = new Set<string>();
   /** Declarations already made, by object (the router hands out the same objects), with what was declared. */
   private readonly declaredObjects = new WeakMap<QueueDeclaration, readonly [string, string | undefined, string | undefined, string | undefined]>();
+  /** The list the pending batched LPUSH goes to, its values and their publishers (see pushBatched). */
+  private pushKey: string | undefined;
+  private pushValues: string[] = [];
+  private pushWaiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private pushScheduled = false;
   /** The socket is corked until the next tick, so the LPUSHes issued in this tick share one write. */
   private corked = false;
   private readonly consumers = new Set<RedisConsumer>();
@@ -125,6 +133,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.exchangeTypes.set(ex.name, ex.type);
     if (ex.type === 'fanout') this.fanoutQueues.add(queue.name);
     const b = prepareBind(ex.type, queue.routingKey ?? '', queue.name);
+    this.flushPush();
     await this.client.sadd(this.keys.bindingKey(ex.name), this.keys.bindingMember(b.routingKey, b.pattern, b.queue));
   }
 
@@ -191,6 +200,7 @@ export class RedisBroker implements Broker, ConsumerHost {
       { deliveryTag: randomUUID() },
     );
     if (type === 'fanout') {
+      this.flushPush();
       this.corkUntilNextTick();
       await this.client.publish(this.keys.fanoutChannel(exchange, routingKey), envelope);
       return;
@@ -207,13 +217,58 @@ export class RedisBroker implements Broker, ConsumerHost {
     }
     const pri = messagePriority(raw.properties?.priority);
     if (queues.length === 1) {
-      this.corkUntilNextTick();
-      await this.client.lpush(this.keys.prefixed(this.keys.queueKey(queues[0]!, pri)), envelope);
+      await this.pushBatched(this.keys.prefixed(this.keys.queueKey(queues[0]!, pri)), envelope);
     } else {
+      this.flushPush(); // commands keep the order they were issued in
       const m = this.client.multi();
       for (const q of queues) m.lpush(this.keys.prefixed(this.keys.queueKey(q, pri)), envelope);
       execOk(await m.exec(), `publishing to ${queues.join(', ')}`);
     }
+  }
+
+  /**
+   * Consecutive publishes to the same list within one tick become ONE `LPUSH key v1 v2 ... vn`: Redis
+   * pushes the values in argument order, so the list ends up exactly as after n single LPUSHes (and
+   * BRPOP/RPOP take v1 first). One command instead of n saves the client (command objects, promises,
+   * reply parsing) and the server (command dispatch) most of the per-message work. A publish to
+   * another key, or any other publishing command, sends the pending LPUSH first, so commands keep
+   * their order. Every publish of the batch resolves (or fails) with the reply of that LPUSH.
+   */
+  private pushBatched(key: string, envelope: string): Promise<void> {
+    if (this.pushKey !== key || this.pushValues.length >= MAX_PUSH_BATCH) {
+      this.flushPush();
+      this.pushKey = key;
+      if (!this.pushScheduled) {
+        this.pushScheduled = true;
+        process.nextTick(this.flushPushTick);
+      }
+    }
+    this.pushValues.push(envelope);
+    return new Promise<void>((resolve, reject) => this.pushWaiters.push({ resolve, reject }));
+  }
+
+  private readonly flushPushTick = (): void => {
+    this.pushScheduled = false;
+    this.flushPush();
+  };
+
+  private flushPush(): void {
+    const key = this.pushKey;
+    if (key === undefined) return;
+    const values = this.pushValues;
+    const waiters = this.pushWaiters;
+    this.pushKey = undefined;
+    this.pushValues = [];
+    this.pushWaiters = [];
+    this.corkUntilNextTick();
+    this.client.lpush(key, ...values).then(
+      () => {
+        for (const w of waiters) w.resolve();
+      },
+      (err: unknown) => {
+        for (const w of waiters) w.reject(err);
+      },
+    );
   }
 
   /**

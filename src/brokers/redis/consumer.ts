@@ -128,6 +128,10 @@ export class RedisConsumer implements Consumer {
   private fetched: Promise<void> = Promise.resolve();
   /** A batch fetch took fewer messages than it asked for: the next wait is a BRPOP. */
   private mayBeEmpty = false;
+  /** Acks are held for the fetch being prepared (see run()). */
+  private holding = false;
+  /** The room was re-read after a setImmediate (see run()). */
+  private settled = false;
   /** A batch fetch failed (connection): wait 1 s before the next attempt. */
   private backoff = false;
 
@@ -185,6 +189,12 @@ export class RedisConsumer implements Consumer {
     this.host.report(err, this.onError);
   }
 
+  private unhold(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.host.store.releaseRemovals();
+  }
+
   private poke(): void {
     const w = this.wake;
     this.wake = undefined;
@@ -209,11 +219,15 @@ export class RedisConsumer implements Consumer {
       while (!this.cancelled) {
         if (this.backoff) {
           this.backoff = false;
+          this.settled = false;
+          this.unhold();
           await this.pause(1000);
           continue;
         }
         const room = this.prefetch > 0 ? this.prefetch - this.held.size - this.reserved : this.fetches > 0 ? 0 : UNLIMITED_BATCH;
         if (room <= 0) {
+          this.settled = false;
+          this.unhold();
           await this.pause();
           continue;
         }
@@ -223,12 +237,38 @@ export class RedisConsumer implements Consumer {
           // round_robin over several queues: the next key order depends on what this fetch takes
           const rotate = this.host.options.queueOrderStrategy === 'round_robin' && queues.length > 1;
           if (this.fetches > 0 && (rotate || this.fetches >= MAX_FETCHES)) {
+            this.settled = false;
+            this.unhold();
+            await this.pause();
+            continue;
+          }
+          // Fewer, fuller batches: messages just delivered usually start (early ack: their slots free
+          // up) within the current macrotask, so decide after it (one setImmediate, acks held meanwhile
+          // so they ride with the fetch) rather than at the first freed slot; and while a fetch is in
+          // flight, wait for a fair share of the prefetch window instead of fetching one message at a
+          // time (each fetch is a round trip and a script run on the server).
+          if (!this.settled) {
+            this.settled = true;
+            this.host.store.holdRemovals();
+            try {
+              await new Promise<void>((resolve) => setImmediate(resolve));
+            } finally {
+              this.holding = true;
+            }
+            continue; // re-read the room, queues and keys
+          }
+          this.settled = false;
+          if (this.fetches > 0 && this.prefetch > 0 && room < Math.ceil(this.prefetch / MAX_FETCHES)) {
+            this.unhold();
             await this.pause();
             continue;
           }
           this.startFetch(keys, keyToQueue, queues.length, room, rotate);
+          this.unhold(); // the fetch took the queued acks
           continue;
         }
+        this.settled = false;
+        this.unhold();
         if (this.fetches > 0) {
           await this.pause(); // let the fetches in flight settle first
           continue;
@@ -248,6 +288,7 @@ export class RedisConsumer implements Consumer {
         }
       }
     } finally {
+      this.unhold();
       // fetches in flight are handled (given back: cancelled) before cancel() resolves, unless Redis
       // is unreachable: then they are handled whenever they settle
       let timer: NodeJS.Timeout | undefined;

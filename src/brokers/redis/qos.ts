@@ -151,6 +151,20 @@ export class UnackedStore {
    * <tag>...; HDEL unacked <tag>...`) at the end of the tick, or in the next {@link fetchBatch} if it
    * comes first (which applies them before it pops anything).
    */
+  /**
+   * A batch fetch is about to be sent (the consumer waits one setImmediate first): acks queued meanwhile
+   * wait to ride along with it instead of going out as a MULTI of their own. {@link releaseRemovals}
+   * ends the hold (and flushes if no fetch took them).
+   */
+  holdRemovals(): void {
+    this.fetching++;
+  }
+
+  releaseRemovals(): void {
+    this.fetching--;
+    if (this.fetching === 0 && this.removals.length > 0) this.flushRemovals();
+  }
+
   remove(tag: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.removals.push({ tag, resolve, reject });
