@@ -11,14 +11,23 @@ import type { BoundTask } from '../../src/worker/task.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyValue } from '../../protocol/values.ts';
 import { PythonError } from '../../protocol/exceptions.ts';
-import { redisUrl, requirePython, runPython, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
+import { requirePython, runPython, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
+import { brokerMatrix, deleteAmqpQueues, type BrokerCase } from '../helpers/matrix.ts';
 import { testLogger } from '../helpers/worker.ts';
 
-const URL = redisUrl(3);
+for (const b of brokerMatrix(3)) canvasSuite(b);
+
+function canvasSuite(b: BrokerCase): void {
+const URL = b.backendUrl;
+const BROKER = b.brokerUrl;
 const PYQ = uniqueName('cpy');
 const TSQ = uniqueName('cts');
 const DEFQ = uniqueName('cdef');
-Object.assign(process.env, { CELERIAC_BROKER_URL: URL, CELERIAC_PY_QUEUE: PYQ, CELERIAC_TS_QUEUE: TSQ, CELERIAC_DEFAULT_QUEUE: DEFQ });
+/** The environment of test/python/canvas_tasks.py (worker and scripts) for this broker. */
+const pyEnv = () => ({
+  CELERIAC_BROKER_URL: BROKER, CELERIAC_BACKEND_URL: URL, CELERIAC_PY_QUEUE: PYQ, CELERIAC_TS_QUEUE: TSQ,
+  CELERIAC_DEFAULT_QUEUE: DEFQ, CELERIAC_CONF: JSON.stringify(b.settings),
+});
 
 let app: Celery;
 let worker: Worker;
@@ -48,13 +57,15 @@ async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, ms = 
 }
 const get = (r: AsyncResult | GroupResult) => r.get({ timeout: 30 });
 
-describe('canvas across Python Celery and TypeScript workers (Redis)', () => {
+describe(`[${b.name}] canvas across Python Celery and TypeScript workers`, () => {
   before(async () => {
     const probe = { skip: (why: string) => { skip = true; console.log(`# skipped: ${why}`); } };
     if (!requirePython(probe as never)) return;
+    // the suites of the matrix run one after the other: Python scripts inherit this suite's environment
+    Object.assign(process.env, pyEnv());
     redis = new Redis(URL);
     app = new Celery({
-      broker_url: URL, result_backend: URL, task_default_queue: DEFQ, env: {}, result_extended: true,
+      broker_url: BROKER, result_backend: URL, task_default_queue: DEFQ, env: {}, result_extended: true, ...b.settings,
       task_routes: { 'cpy.*': { queue: PYQ }, 'cts.*': { queue: TSQ } },
     });
     const note = (key: string, v: unknown) => redis.rpush(`canvas:ts:${TSQ}:${key}`, JSON.stringify(v));
@@ -90,7 +101,7 @@ describe('canvas across Python Celery and TypeScript workers (Redis)', () => {
     await worker.start();
     pyWorker = await startPythonWorker(
       ['-A', 'canvas_tasks', 'worker', '-Q', PYQ, '-P', 'threads', '-c', '16', '-n', `${PYQ}@%h`, '--without-mingle', '--without-gossip', '-l', 'info'],
-      { cwd: 'test/python' },
+      { cwd: 'test/python', env: pyEnv() },
     );
   });
 
@@ -100,6 +111,7 @@ describe('canvas across Python Celery and TypeScript workers (Redis)', () => {
     await worker?.stop();
     await app?.close();
     await redis?.quit();
+    if (b.name === 'amqp') await deleteAmqpQueues([PYQ, TSQ, DEFQ], [PYQ, TSQ, DEFQ]);
   });
 
   test('chain Python -> TS -> Python built in TypeScript: values, parent links, root_id/parent_id', { skip }, async () => {
@@ -233,7 +245,7 @@ except Exception as e:
   test('chords without native support: celery.chord_unlock polls the header (sent by TS and by Python)', { skip }, async () => {
     // the same Redis backend seen through a wrapper: not a RedisBackend, so no native chords (fallback_chord_unlock)
     const plain = new Celery({
-      broker_url: URL, result_backend: URL, task_default_queue: DEFQ, env: {},
+      broker_url: BROKER, result_backend: URL, task_default_queue: DEFQ, env: {}, ...b.settings,
       task_routes: { 'cpy.*': { queue: PYQ }, 'cts.*': { queue: TSQ } },
       createBackend: () => {
         const real = app.backend as unknown as Record<string | symbol, unknown>;
@@ -265,3 +277,4 @@ out = app.AsyncResult(body.id).get(timeout=30)`);
     assert.equal(await redis.get(`canvas:ts:${TSQ}:body_calls`), '1');
   });
 });
+}

@@ -13,17 +13,20 @@ import redis
 from celery import Celery, chain, chord, group, signature
 
 URL = os.environ["CELERIAC_BROKER_URL"]
+BACKEND = os.environ.get("CELERIAC_BACKEND_URL") or URL
 PYQ = os.environ["CELERIAC_PY_QUEUE"]
 TSQ = os.environ["CELERIAC_TS_QUEUE"]
 DEFQ = os.environ["CELERIAC_DEFAULT_QUEUE"]
-app = Celery("canvas_tasks", broker=URL, backend=URL)
+app = Celery("canvas_tasks", broker=URL, backend=BACKEND)
 app.conf.update(
     task_default_queue=DEFQ,
     task_routes={"cpy.*": {"queue": PYQ}, "cts.*": {"queue": TSQ}},
     worker_hijack_root_logger=False,
     result_extended=True,
 )
-_redis = redis.Redis.from_url(URL)
+# the broker's settings of the test matrix (task_queue_max_priority on RabbitMQ), as the TypeScript side has them
+app.conf.update(json.loads(os.environ.get("CELERIAC_CONF") or "{}"))
+_redis = redis.Redis.from_url(os.environ.get("CELERIAC_NOTES_URL") or BACKEND)
 
 
 def note(key, value):
