@@ -1,0 +1,58 @@
+// broker_connection_retry_on_startup on Redis: a TypeScript worker started while its (private) redis-server
+// is down retries with Celery's backoff and log line, then runs tasks once Redis is up.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { uniqueName } from '../helpers/peers.ts';
+import { portOpen, REDIS_SERVER, requireBinaries } from '../helpers/private-redis.ts';
+import { Celery } from '../../src/app.ts';
+import { Worker } from '../../src/worker/worker.ts';
+import { createLogger } from '../../src/worker/log.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+test('worker started while Redis is down: retries on startup (Celery\'s log line), runs tasks once Redis is up', { timeout: 60_000 }, async (t) => {
+  if (!requireBinaries(t)) return;
+  const port = await freePort();
+  const url = `redis://:sekrit-pw@127.0.0.1:${port}/0`;
+  const q = uniqueName('startup.redis');
+  const lines: string[] = [];
+  const runs: number[] = [];
+  const app = new Celery({ broker_url: url, task_default_queue: q, env: {} });
+  app.task('startup.record', (i: number) => void runs.push(i));
+  const w = new Worker(app, { queues: [q], concurrency: 1, logger: createLogger('info', (l) => lines.push(l)) });
+  const started = w.start();
+  started.catch(() => undefined);
+  let server: ReturnType<typeof spawn> | null = null;
+  t.after(async () => {
+    await w.stop().catch(() => undefined);
+    server?.kill('SIGKILL');
+  });
+  await sleep(2500);
+  const errors = lines.filter((l) => l.includes('consumer: Cannot connect to'));
+  assert.ok(errors.length >= 1, lines.join('\n'));
+  assert.match(errors[0]!, new RegExp(`consumer: Cannot connect to redis://:\\*\\*@127\\.0\\.0\\.1:${port}/0: .*ECONNREFUSED.*\\.\\nTrying again in 2\\.00 seconds\\.\\.\\. \\(1/100\\)$`));
+  assert.ok(!lines.join('\n').includes('sekrit-pw'));
+
+  server = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', 'sekrit-pw'], { stdio: 'ignore' });
+  while (!(await portOpen(port))) await sleep(50);
+  await started;
+  const producer = new Celery({ broker_url: url, task_default_queue: q, env: {} });
+  t.after(() => producer.close());
+  await producer.sendTask('startup.record', [7]);
+  const end = Date.now() + 15_000;
+  while (!runs.includes(7) && Date.now() < end) await sleep(50);
+  assert.deepEqual(runs, [7]);
+});
