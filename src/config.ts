@@ -117,7 +117,10 @@ export interface Settings {
   readonly brokerConnectionRetry: boolean;
   /** `broker_connection_retry_on_startup`. @default null (follows broker_connection_retry) */
   readonly brokerConnectionRetryOnStartup: boolean | null;
-  /** `broker_connection_max_retries`; `null` or 0 = forever. @default 100 */
+  /**
+   * `broker_connection_max_retries`; `null` = forever, 0 = give up at the first failure (kombu's
+   * `retry_over_time`; Celery's docs say 0 is forever, its code does not). @default 100
+   */
   readonly brokerConnectionMaxRetries: number | null;
   /** `broker_connection_timeout` in seconds. @default 4 */
   readonly brokerConnectionTimeout: number;

@@ -182,7 +182,9 @@ export class AmqpBroker implements Broker, ConsumerHost {
       } catch (err) {
         if (this.closed) throw err;
         const max = r.maxRetries;
-        if (!r.retry || (max !== null && max > 0 && attempt >= max)) {
+        // kombu's retry_over_time: `max_retries is not None and retries >= max_retries` (0 = no retry;
+        // Celery's docs say 0 retries forever, its code does not)
+        if (!r.retry || (max !== null && attempt >= max)) {
           const e = new BrokerConnectionError(`giving up on the AMQP broker ${this.safeUrl} after ${attempt} retries (broker_connection_max_retries): ${(err as Error).message}`, { cause: err });
           this.report(e);
           throw e;

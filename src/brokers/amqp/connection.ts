@@ -94,7 +94,7 @@ export interface RetrySettings {
   retry: boolean;
   /** `broker_connection_retry_on_startup` (null: follows `retry`). */
   retryOnStartup: boolean | null;
-  /** `broker_connection_max_retries` (null / 0: forever). */
+  /** `broker_connection_max_retries` (null: forever; 0: no retry, as kombu's `retry_over_time`). */
   maxRetries: number | null;
   /** First wait, ms (tests shorten it). @default 2000 */
   intervalStartMs?: number;
