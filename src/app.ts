@@ -12,7 +12,7 @@
  * Tasks declared with an implementation (`app.task('ts.mul', (x: number, y: number) => x * y)`) are
  * registered in `app.tasks` for a worker on this app to run.
  */
-import { chain as chainSig, chord as chordDict, chunks as chunksSig, group as groupDict, immutableSignature, signature, xmap, xstarmap } from '../protocol/canvas.ts';
+import { chain as chainSig, chord as chordDict, chunks as chunksSig, cloneSignature, group as groupDict, immutableSignature, signature, xmap, xstarmap } from '../protocol/canvas.ts';
 import type { ResultRef } from '../protocol/result.ts';
 import type { SignatureDict } from '../protocol/types.ts';
 import { isPlainObject, type PyDict, type PyValue } from '../protocol/values.ts';
@@ -29,6 +29,7 @@ import {
 import { Control } from './control.ts';
 import { AsyncResult, GroupResult, resultFromTuple } from './result.ts';
 import { applyAsync as applyCanvas, chunksGroup } from './canvas/apply.ts';
+import { linkError as linkErrorTo } from './canvas/freeze.ts';
 import { registerBuiltins } from './worker/builtins.ts';
 import { createRouter, type Router } from './routing.ts';
 
@@ -312,6 +313,17 @@ export class Celery {
   }
 
   /**
+   * `sig.link_error(errback)` / `sig.on_error(errback)` as Celery's signature classes do it (a group
+   * links every member, a chord its body, and its header tasks with `task_allow_error_cb_on_chord_header`);
+   * returns a new signature.
+   */
+  linkError(sig: SignatureDict, errback: SignatureDict): SignatureDict {
+    const out = cloneSignature(sig);
+    linkErrorTo(this, out, errback);
+    return out;
+  }
+
+  /**
    * `sig.apply_async(args, kwargs, **options)` for any signature (task, chain, group, chord,
    * map/starmap/chunks), as Celery's canvas applies it. Options use Celery's names (`task_id`,
    * `queue`, `link`, ...). Resolves with an {@link AsyncResult} (a chain's last task, with `parent`
@@ -320,7 +332,7 @@ export class Celery {
    */
   async applyAsync<R = unknown>(sig: SignatureDict, args: readonly PyValue[] = [], kwargs: PyDict = {}, options: PyDict = {}): Promise<AsyncResult<R> | GroupResult> {
     const s = sig.task === 'celery.chunks' && !sig.subtask_type ? chunksGroup(sig) : sig;
-    return this.resultOf(await applyCanvas(this, s, args, kwargs, options)) as AsyncResult<R> | GroupResult;
+    return this.resultOf(await applyCanvas(this, s, args, kwargs, options, true)) as AsyncResult<R> | GroupResult;
   }
 
   /** `sig.delay(*args)`. */

@@ -124,6 +124,13 @@ export interface Settings {
   readonly brokerConnectionMaxRetries: number | null;
   /** `broker_connection_timeout` in seconds. @default 4 */
   readonly brokerConnectionTimeout: number;
+  /** `result_chord_join_timeout`: seconds a chord waits joining its header results (`celery.chord_unlock`, a saved complex header). @default 3.0 */
+  readonly resultChordJoinTimeout: number;
+  /**
+   * `task_allow_error_cb_on_chord_header` (Celery 5.3+): linking an errback to a chord links it to every
+   * header task too (as an immutable clone), not only to the body. @default false
+   */
+  readonly taskAllowErrorCbOnChordHeader: boolean;
   /** `broker_heartbeat` in seconds (AMQP); 0 disables heartbeats. @default 120 */
   readonly brokerHeartbeat: number;
   /** `broker_use_ssl` (AMQP): true, or kombu's dict `{ca_certs, certfile, keyfile, cert_reqs, server_hostname}`. @default false */
@@ -204,6 +211,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   brokerConnectionRetryOnStartup: null,
   brokerConnectionMaxRetries: 100,
   brokerConnectionTimeout: 4,
+  resultChordJoinTimeout: 3,
+  taskAllowErrorCbOnChordHeader: false,
   brokerHeartbeat: 120,
   brokerUseSsl: false,
   taskDefaultQueueType: 'classic',
@@ -491,6 +500,8 @@ const VALIDATORS: { [K in keyof Settings]: Validator } = {
   brokerConnectionRetryOnStartup: boolOrNull,
   brokerConnectionMaxRetries: (n, v) => intOrNull(n, v),
   brokerConnectionTimeout: (n, v) => num(n, v),
+  resultChordJoinTimeout: (n, v) => num(n, v),
+  taskAllowErrorCbOnChordHeader: bool,
   brokerHeartbeat: (n, v) => num(n, v),
   brokerUseSsl: (n, v) => (typeof v === 'boolean' ? v : dict(n, v)),
   taskDefaultQueueType: queueType,

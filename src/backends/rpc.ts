@@ -64,6 +64,7 @@ const PUBLISH_MAX_RETRIES = 20;
 /** Re-declare the reply queue when sending if the last declaration is older than this (keeps x-expires fresh). */
 const REDECLARE_MS = 60_000;
 const RECONNECT_ATTEMPTS = 20;
+const CLOSE_TIMEOUT_MS = 2000;
 
 const E_NO_CHORD_SUPPORT =
   'The "rpc" result backend does not support chords!\n\nNote that a group chained with a task is also upgraded to be a chord,\n' +
@@ -497,6 +498,14 @@ export class RpcBackend implements ResultBackend {
     const pending = this.connecting;
     const conn = this.conn ?? (pending ? await pending.catch(() => null) : null);
     this.conn = null;
-    if (conn) await conn.close().catch(() => undefined);
+    if (!conn) return;
+    // a dead socket never answers connection.close: give up on the handshake after a while
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = await Promise.race([
+      conn.close().then(() => false, () => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), CLOSE_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (gaveUp) (conn as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
   }
 }

@@ -16,7 +16,7 @@ import { isPlainObject, type PyDict, type PyValue } from '../../protocol/values.
 import type { Celery } from '../app.ts';
 import { normalizeSendOptions, type SendTaskOptions } from '../producer.ts';
 import {
-  appendOption, chordParts, descend, freeze, freezeGroupTasks, groupSig, kindOf, maybeSignature, prepareSteps, tasksOf,
+  appendOption, chordParts, descend, ensureChordsAllowed, freeze, freezeGroupTasks, groupSig, kindOf, maybeSignature, prepareSteps, tasksOf,
 } from './freeze.ts';
 import { nativeChords } from './chord.ts';
 
@@ -59,7 +59,11 @@ async function sendTask(app: Celery, name: string, args: PyValue[], kwargs: PyDi
 
 /**
  * `_basemap.apply_async(route_name=task_name_from(kwargs.task))`: a `celery.map`/`celery.starmap`
- * message is routed as its inner task would be (unless a queue is given).
+ * message is routed as its inner task would be (unless a queue is given) — but ONLY when the `xmap`/
+ * `xstarmap` object itself is applied (the caller's `task.starmap(it)` applied directly). Everywhere
+ * else Celery holds a plain `Signature` (the dict's `subtask_type` is None: `clone()` in groups, chains
+ * and chunks, `signature(dict)` for links, chain steps and chord bodies in a worker), and the router
+ * sees `celery.map`/`celery.starmap`.
  */
 function withRouteName(app: Celery, s: SignatureDict, options: PyDict): PyDict {
   if ((s.task !== 'celery.map' && s.task !== 'celery.starmap') || options['queue'] !== undefined) return options;
@@ -82,6 +86,8 @@ export async function applyAsync(
   args: readonly PyValue[] = [],
   kwargs: PyDict = {},
   options: PyDict = {},
+  /** The caller's own `task.map()`/`task.starmap()` object applied (Python's `_basemap.apply_async`): route by the inner task. */
+  asCalled = false,
 ): Promise<ResultRef> {
   const s = maybeSignature(sig);
   const opts = dropNone(options);
@@ -96,7 +102,7 @@ export async function applyAsync(
       const m = args.length || Object.keys(kwargs).length || Object.keys(opts).length
         ? mergeSignature(s, args, kwargs, opts)
         : { args: s.args, kwargs: s.kwargs, options: s.options };
-      return sendTask(app, s.task, m.args, m.kwargs, withRouteName(app, s, m.options));
+      return sendTask(app, s.task, m.args, m.kwargs, asCalled ? withRouteName(app, s, m.options) : m.options);
     }
   }
 }
@@ -229,6 +235,7 @@ async function applyChordBackend(
   o: { interval: PyValue; countdown: number; max_retries: PyValue },
 ): Promise<void> {
   const backend = app.backend;
+  ensureChordsAllowed(app);
   if (nativeChords(app)) {
     if (members.some((m) => m.kind === 'group')) {
       await backend.saveGroup(groupId, groupAsTuple(groupId, members) as unknown as PyValue);

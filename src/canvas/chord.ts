@@ -102,7 +102,7 @@ export function chordHost(app: Celery): ChordHost {
     joinSavedGroup: async (groupId) => {
       const g = await GroupResult.restore(groupId, app.backend);
       if (!g) return null;
-      return (await g.get({ disableSyncSubtasks: false, timeout: 3 /* result_chord_join_timeout */ })) as PyValue[];
+      return (await g.get({ disableSyncSubtasks: false, timeout: app.conf.resultChordJoinTimeout })) as PyValue[];
     },
   };
 }

@@ -14,9 +14,50 @@ import type { ResultRef } from '../../protocol/result.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import { isPlainObject, type PyDict, type PyValue } from '../../protocol/values.ts';
 
-/** What freezing needs from the app: `app.thread_oid` (the default `reply_to`). */
+/**
+ * What freezing needs from the app: `app.thread_oid` (the default `reply_to`); with an app also its
+ * settings (`task_allow_error_cb_on_chord_header`) and result backend (`ensure_chords_allowed`).
+ */
 export interface FreezeHost {
   readonly oid: string;
+  readonly conf?: { readonly taskAllowErrorCbOnChordHeader?: boolean };
+  readonly backend?: object;
+}
+
+/** `app.backend.ensure_chords_allowed()`: throws on backends without chords (rpc://, disabled). */
+export function ensureChordsAllowed(host: FreezeHost): void {
+  const backend = host.backend as { ensureChordsAllowed?: () => void } | undefined;
+  backend?.ensureChordsAllowed?.();
+}
+
+/**
+ * `sig.link_error(errback)` as each signature class does it: a task or chain appends to its own
+ * `link_error`; a group links `errback.clone(immutable=True)` to each member; a chord links the body
+ * (and, with `task_allow_error_cb_on_chord_header`, such a clone to each header task; a chord in the
+ * header always links itself).
+ */
+export function linkError(host: FreezeHost, sig: SignatureDict, errback: SignatureDict): void {
+  // `errback.clone(immutable=True)`: Celery's clone puts `immutable` in the OPTIONS (the flag itself is unchanged)
+  const immutable = (): SignatureDict => cloneSignature(errback, null, null, { immutable: true });
+  switch (kindOf(sig)) {
+    case 'group':
+      for (const t of tasksOf(sig)) linkError(host, t, immutable());
+      return;
+    case 'chord': {
+      // `maybe_list(self.tasks)`: the header as written (a list, or one group/signature)
+      const h = sig.kwargs['header'];
+      const members = (Array.isArray(h) ? h : h ? [h] : []).map((t) => maybeSignature(t));
+      if (h) sig.kwargs['header'] = (Array.isArray(h) ? members : members[0]!) as unknown as PyValue;
+      const body = sig.kwargs['body'] ? maybeSignature(sig.kwargs['body']) : null;
+      if (body) sig.kwargs['body'] = body as unknown as PyValue;
+      if (host.conf?.taskAllowErrorCbOnChordHeader) for (const t of members) linkError(host, t, immutable());
+      for (const t of members) if (kindOf(t) === 'chord') linkError(host, t, errback);
+      if (body) linkError(host, body, errback);
+      return;
+    }
+    default:
+      appendOption(sig, 'link_error', errback);
+  }
 }
 
 export type Kind = 'task' | 'chain' | 'group' | 'chord';
@@ -240,12 +281,15 @@ export function prepareSteps(
       : freeze(host, task, { rootId: o.rootId });
     i++;
     if (prevTask && prevRes && !prevRes.parent) prevRes.parent = res;
-    for (const eb of o.linkError ?? []) appendOption(task, 'link_error', eb);
+    for (const eb of o.linkError ?? []) linkError(host, task, eb);
     tasks.push(task);
     results.push(res);
     prevTask = task;
     prevRes = res;
-    if (kindOf(task) === 'chord') prevRes = rootOf(res);
+    if (kindOf(task) === 'chord') {
+      ensureChordsAllowed(host);
+      prevRes = rootOf(res);
+    }
   }
   return { tasks, results };
 }

@@ -13,7 +13,7 @@
  * built-in's `self`).
  */
 import { ChordError, NotRegistered } from '../../protocol/exceptions.ts';
-import { refToTuple } from '../../protocol/result.ts';
+import { fromTuple as resultRefOf, refToTuple } from '../../protocol/result.ts';
 import { PROPAGATE_STATES } from '../../protocol/states.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyDict, PyValue } from '../../protocol/values.ts';
@@ -89,7 +89,7 @@ export function registerBuiltins(app: Celery): void {
     if (!ready) return self.retry({ countdown: interval, ...(maxRetries === null ? {} : { maxRetries }) });
     let ret: unknown[];
     try {
-      ret = await deps.get({ propagate: true, disableSyncSubtasks: false, timeout: 3 });
+      ret = await deps.get({ propagate: true, disableSyncSubtasks: false, timeout: app.conf.resultChordJoinTimeout });
     } catch (exc) {
       const culprit = await failedJoinReport(deps);
       const reason = culprit ? `Dependency ${culprit} raised ${excRepr(exc)}` : excRepr(exc);
@@ -123,7 +123,10 @@ export function registerBuiltins(app: Celery): void {
       task: 'celery.chunks', args: [], options: {}, subtask_type: null, immutable: true,
       kwargs: { task: param(self, 0, 'task'), it: param(self, 1, 'it'), n: param(self, 2, 'n') },
     };
-    return refToTuple(await applyAsync(app, chunksGroup(sig))) as unknown as PyValue;
+    // Celery returns (and stores) the GroupResult, which is also the task's child (`add_trail`)
+    const result = refToTuple(await applyAsync(app, chunksGroup(sig)));
+    self.request.children.push(result);
+    return result as unknown as PyValue;
   });
 
   add('celery.group', async (self) => {
@@ -132,6 +135,8 @@ export function registerBuiltins(app: Celery): void {
     const groupId = param<string>(self, 2, 'group_id');
     const partialArgs = param<PyValue[]>(self, 3, 'partial_args') ?? [];
     for (const t of tasks) await applyAsync(app, maybeSignature(t), partialArgs, {}, { group_id: groupId });
+    const addToParent = param<boolean | null>(self, 4, 'add_to_parent');
+    if (addToParent !== false && result !== null) self.request.children.push(refToTuple(resultRefOf(result)));
     return result;
   });
 
@@ -155,6 +160,10 @@ export function registerBuiltins(app: Celery): void {
       ? groupSig(headerValue.map((t) => maybeSignature(t)))
       : maybeSignature(headerValue);
     const g = header.subtask_type === 'group' ? groupSig(tasksOf(header)) : groupSig([header]);
-    return refToTuple(await applyAsync(app, chordSig(g, body), partialArgs, {}, options)) as unknown as PyValue;
+    // Celery returns the body's AsyncResult (stored as its tuple, the header GroupResult as its parent);
+    // the header GroupResult, applied while the task runs, is its child
+    const bodyRef = await applyAsync(app, chordSig(g, body), partialArgs, {}, options);
+    if (bodyRef.parent) self.request.children.push(refToTuple(bodyRef.parent));
+    return refToTuple(bodyRef) as unknown as PyValue;
   }, { ignoreResult: false });
 }

@@ -3,7 +3,8 @@
  * `celery/backends/base.py:_call_task_errbacks`):
  *
  * - success: one link callback → `sig.apply_async((retval,), parent_id=<id>, root_id=<root>)`;
- *   several → sent as one group (shared `group_id`, `group_index` 0..n-1); then the next chain step
+ *   several → each callback that is a group applied on its own, the others as one group (shared
+ *   `group_id`, `group_index` 0..n-1), each group a `GroupResult` child; then the next chain step
  *   `chain[-1].apply_async((retval,), chain=chain[:-1], parent_id, root_id)`. Immutable signatures
  *   keep their own args.
  * - failure: errbacks are sent as a group with `args = (failed_task_id,)`, `parent_id` = the failed
@@ -14,11 +15,12 @@
  * messages (the inline call needs Python's request object).
  */
 import { groupToMessages, mergeSignature } from '../../protocol/canvas.ts';
-import { asTuple, type ResultTuple } from '../../protocol/result.ts';
+import { asTuple, refToTuple, type ResultTuple } from '../../protocol/result.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyDict, PyValue } from '../../protocol/values.ts';
 import type { Celery } from '../app.ts';
 import { applyAsync as applyCanvas } from '../canvas/apply.ts';
+import { groupSig } from '../canvas/freeze.ts';
 import { normalizeSendOptions, type SendTaskOptions } from '../producer.ts';
 import type { WorkerLogger } from './log.ts';
 
@@ -78,7 +80,11 @@ export async function dispatchCallbacksAndChain(
   if (ids.priority !== undefined && ids.priority !== null) base.priority = ids.priority;
   const value = (retval === undefined ? null : retval) as PyValue;
   if (callbacks && callbacks.length > 1) {
-    for (const id of await applyGroup(host, callbacks, [value], ids)) children.push(asTuple(id));
+    // Celery sends group callbacks separately (each its own GroupResult child), the rest as one group
+    const groups = callbacks.filter((c) => c.subtask_type === 'group');
+    const sigs = callbacks.filter((c) => c.subtask_type !== 'group');
+    for (const g of groups) children.push(refToTuple(await applyCanvas(host.app, g, [value], {}, base)));
+    if (sigs.length) children.push(refToTuple(await applyCanvas(host.app, groupSig(sigs), [value], {}, base)));
   } else if (callbacks && callbacks.length === 1) {
     children.push(asTuple(await applySignature(host, callbacks[0]!, [value], base)));
   }

@@ -86,6 +86,8 @@ export class Context {
   kwargsrepr: string | null;
   is_eager = false;
   called_directly = false;
+  /** Celery's trail (`add_trail`): results of canvases the task applied while running, stored first in its `children`. */
+  children: ResultTuple[] = [];
   /** Every message header, Celery's and custom ones (Celery also exposes custom headers as attributes). */
   readonly allHeaders: PyDict;
 

@@ -151,7 +151,7 @@ export class Tracer implements TaskSelfHost {
       onReturned?.();
       if (ok) {
         try {
-          const children = await dispatchCallbacksAndChain(this, retval, ctx.callbacks, ctx.chain, { parentId: id, rootId, priority });
+          const children = [...ctx.children, ...await dispatchCallbacksAndChain(this, retval, ctx.callbacks, ctx.chain, { parentId: id, rootId, priority })];
           if (publishResult) await this.store(ctx, SUCCESS, retval, null, children);
           // mark_as_done: a chord member reports to its chord whether or not its result is stored
           if (ctx.chord) await onChordPartReturn(this.app, ctx, SUCCESS, retval);

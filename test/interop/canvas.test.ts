@@ -89,6 +89,8 @@ describe(`[${b.name}] canvas across Python Celery and TypeScript workers`, () =>
     app.task('cts.on_error', async (request: { id: string }, exc: Error, traceback: string | null) => {
       await note('on_error', { id: request.id, exc: exc.message, tb: typeof traceback });
     });
+    // the queue the message that ran it came from (map/starmap call it inline: the built-in's message)
+    app.task('cts.where', (self: BoundTask) => self.request.delivery_info.routing_key, { bind: true });
     app.task('cts.count_body', async (values: number[]) => {
       await redis.incr(`canvas:ts:${TSQ}:body_calls`);
       return values;
@@ -190,7 +192,8 @@ describe(`[${b.name}] canvas across Python Celery and TypeScript workers`, () =>
     const add = app.task('cpy.add');
     assert.deepEqual(await get((await app.applyAsync(add.starmap([[1, 2], [3, 4]]))) as AsyncResult), [3, 7]);
     assert.deepEqual(await get((await app.applyAsync(app.task('cpy.identity').map([1, 'a', null]))) as AsyncResult), [1, 'a', null]);
-    const chunks = (await app.applyAsync(add.chunks([[0, 0], [1, 1], [2, 2], [3, 3]], 2))) as GroupResult;
+    // chunks members are celery.starmap routed by that name (Celery's clone() drops xstarmap): the default queue
+    const chunks = (await app.applyAsync(app.task('cts.add').chunks([[0, 0], [1, 1], [2, 2], [3, 3]], 2))) as GroupResult;
     assert.deepEqual(await get(chunks), [[0, 2], [4, 6]]);
     assert.deepEqual(await py(`from celery.canvas import xmap, xstarmap, chunks
 out = [xstarmap(ts('cts.add'), [(1, 2), (3, 4)]).apply_async().get(timeout=30),
@@ -266,6 +269,105 @@ body_sig = ts('cts.tsum').set(task_id=body.id)
 app.tasks['celery.chord_unlock'].apply_async((g.id, body_sig), {'result': [x.as_tuple() for x in g.results]}, countdown=0)
 out = app.AsyncResult(body.id).get(timeout=30)`);
     assert.equal(out, 6);
+  });
+
+  test('map/starmap: applied directly routed by the inner task; from a worker (link, chain step), a group or chunks by celery.map/celery.starmap', { skip }, async () => {
+    const where = app.task('cts.where');
+    // the caller's own task.map(): _basemap.apply_async(route_name=<inner task>)
+    assert.deepEqual(await get((await app.applyAsync(where.map([1]))) as AsyncResult), [TSQ]);
+    assert.deepEqual(await py(`from celery.canvas import xmap
+out = xmap(ts('cts.where'), [1]).apply_async().get(timeout=30)`), [TSQ]);
+    // a chain step sent by the TS worker and by the Python worker: signature(dict) -> celery.map's own route
+    assert.deepEqual(await get((await app.applyAsync(app.chain(sig('cts.add', [1, 1]), where.map([1])))) as AsyncResult), [DEFQ]);
+    assert.deepEqual(await get((await app.applyAsync(app.chain(sig('cpy.add', [1, 1]), where.starmap([[]])))) as AsyncResult), [DEFQ]);
+    assert.deepEqual(await py(`from celery.canvas import xmap
+out = chain(add.s(1, 1), xmap(ts('cts.where'), [1])).apply_async().get(timeout=30)`), [DEFQ]);
+    // a link callback sent by the TS worker
+    const linkId = uniqueName('link');
+    const cb = { ...where.starmap([[]]), options: { task_id: linkId } };
+    await get((await app.applyAsync(sig('cts.add', [1, 1], { link: [cb] }))) as AsyncResult);
+    assert.deepEqual(await app.resultOf([[linkId, null], null] as never).get({ timeout: 30 }), [DEFQ]);
+    // a group member (cloned: a plain Signature in Celery)
+    assert.deepEqual(await get((await app.applyAsync(app.group([where.map([1]), sig('cts.where')]))) as GroupResult), [[DEFQ], TSQ]);
+    assert.deepEqual(await py(`from celery.canvas import xmap
+out = group(xmap(ts('cts.where'), [1]), ts('cts.where')).apply_async().get(timeout=30)`), [[DEFQ], TSQ]);
+  });
+
+  test('several link callbacks, one a group: the group is applied on its own, the rest as one group; children as Celery stores them', { skip }, async () => {
+    const meta = async (id: string) => JSON.parse((await redis.get(`celery-task-meta-${id}`))!) as { children: unknown[] };
+    const links = (lang: 'ts' | 'py'): SignatureDict[] => [app.group([sig('cts.record', [lang]), sig('cpy.record', [lang])]), sig('cts.record', [lang]), sig('cpy.record', [lang])];
+    const shapeOf = async (id: string) => {
+      const recs = await waitFor(async () => {
+        const all = [...(await notes('ts', 'record')), ...(await notes('py', 'record'))] as Rec[];
+        const mine = all.filter((x) => x.parent_id === id);
+        return mine.length === 4 ? mine : null;
+      });
+      const children = (await meta(id)).children as [[string, null], [[string, null], null][]][];
+      // two GroupResult children: the group callback, then the other callbacks as one group
+      assert.equal(children.length, 2);
+      const [g1, g2] = children;
+      assert.deepEqual(g1![1].map((m) => m[0][0]).sort(), recs.filter((x) => x.group === g1![0][0]).map((x) => x.id).sort());
+      assert.deepEqual(g2![1].map((m) => m[0][0]).sort(), recs.filter((x) => x.group === g2![0][0]).map((x) => x.id).sort());
+      return recs.map((x) => [x.group === g1![0][0] ? 'g1' : 'g2', x.group_index, x.lang, x.args.length]).sort();
+    };
+    const r = (await app.applyAsync(sig('cts.add', [1, 2], { link: links('ts') }))) as AsyncResult;
+    assert.equal(await get(r), 3);
+    const tsShape = await shapeOf(r.id);
+    const pyId = await py<string>(`r = add.apply_async((1, 2), link=[group(ts('cts.record', 'py'), record.s('py')), ts('cts.record', 'py'), record.s('py')])
+r.get(timeout=30)
+out = r.id`);
+    const pyShape = await shapeOf(pyId);
+    assert.deepEqual(tsShape, pyShape);
+    assert.deepEqual(tsShape, [['g1', 0, 'ts', 2], ['g1', 1, 'py', 2], ['g2', 0, 'ts', 2], ['g2', 1, 'py', 2]]);
+  });
+
+  test('settings: result_chord_join_timeout (3.0) and task_allow_error_cb_on_chord_header (false) as in Celery', { skip }, async () => {
+    assert.equal(app.conf.resultChordJoinTimeout, 3);
+    assert.equal(app.conf.taskAllowErrorCbOnChordHeader, false);
+    const eb = sig('cts.errback');
+    for (const allow of [false, true]) {
+      const a = new Celery({ broker_url: BROKER, result_backend: URL, env: {}, task_allow_error_cb_on_chord_header: allow, result_chord_join_timeout: 0.5 });
+      try {
+        assert.equal(a.conf.resultChordJoinTimeout, 0.5);
+        const c = a.chord([sig('cpy.add', [1, 1]), a.chord([sig('cts.add', [1, 1])], sig('cts.tsum')), a.group([sig('cts.add', [2, 2])])], sig('cpy.tsum'));
+        const mine = a.linkError(c, eb);
+        const theirs = await py<SignatureDict>(`app.conf.task_allow_error_cb_on_chord_header = ${allow ? 'True' : 'False'}
+import warnings
+warnings.simplefilter('ignore')
+from kombu.utils.json import dumps, loads
+c = chord([add.s(1, 1), chord([ts('cts.add', 1, 1)], ts('cts.tsum')), group(ts('cts.add', 2, 2))], tsum.s())
+c.link_error(errback.s())
+out = loads(dumps(c))`);
+        // Python's errback is cpy.errback; compare with ours by renaming
+        assert.deepEqual(JSON.parse(JSON.stringify(mine).replaceAll('cts.errback', 'cpy.errback')), theirs);
+      } finally {
+        await a.close();
+      }
+    }
+  });
+
+  test('celery.chunks / celery.chord / celery.group built-ins store what Celery stores (result tuples, children)', { skip }, async () => {
+    const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+    const shape = (v: unknown): unknown => (Array.isArray(v) ? v.map(shape) : typeof v === 'string' && ID.test(v) ? 'ID' : v);
+    const run = async (queue: string) => {
+      const out: Record<string, unknown> = {};
+      const chunks = await app.sendTask('celery.chunks', [], { task: sig('cts.add') as never, it: [[1, 2], [3, 4], [5, 6]], n: 2 }, { queue });
+      const chordR = await app.sendTask('celery.chord', [], { header: [sig('cts.add', [1, 1]), sig('cpy.add', [2, 2])] as never, body: sig('cts.tsum') as never }, { queue });
+      const groupR = await app.sendTask('celery.group', [], { tasks: [sig('cts.add', [1, 1])] as never, result: [['00000000-0000-0000-0000-000000000001', null], [[['00000000-0000-0000-0000-000000000002', null], null]]], group_id: '00000000-0000-0000-0000-000000000001', partial_args: [] }, { queue });
+      for (const [k, r] of [['chunks', chunks], ['chord', chordR], ['group', groupR]] as const) {
+        await r.get({ timeout: 30 });
+        const m = JSON.parse((await redis.get(`celery-task-meta-${r.id}`))!) as { status: string; result: unknown; children: unknown[] };
+        out[k] = { status: m.status, result: shape(m.result), children: shape(m.children) };
+        if (k === 'chord') assert.deepEqual(m.children[0], (m.result as unknown[][])[0]![1]);
+        if (k === 'chunks') assert.deepEqual(m.children[0], m.result);
+      }
+      return out;
+    };
+    const ts = await run(DEFQ);
+    const pyOut = await run(PYQ);
+    assert.deepEqual(ts, pyOut);
+    assert.deepEqual((ts['chunks'] as { result: unknown }).result, [['ID', null], [[['ID', null], null], [['ID', null], null]]]);
+    assert.deepEqual((ts['chord'] as { result: unknown }).result, [['ID', [['ID', null], [[['ID', null], null], [['ID', null], null]]]], null]);
   });
 
   test('a chord of 1,000 mixed header tasks completes exactly once, results in header order', { skip, timeout: 180_000 }, async () => {

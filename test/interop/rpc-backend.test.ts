@@ -165,6 +165,38 @@ describe('rpc://: a TypeScript caller reads a Python worker\'s replies over Rabb
     }
   });
 
+  test('a lost connection is re-established: the wait goes on, the queue is consumed again, publishing retries', async (t) => {
+    if (probe.skipped) return t.skip();
+    const b = new RpcBackend({ broker_url: AMQP_URL, oid: uniqueName('rpcb.reconn') });
+    const pub = new RpcBackend({ broker_url: AMQP_URL }); // a worker's side of the backend
+    const drop = (x: RpcBackend) =>
+      (x as unknown as { conn: { connection: { stream: { destroy(err: Error): void } } } }).conn.connection.stream.destroy(new Error('simulated network failure'));
+    const success = (id: string, result: string): ResultMeta => ({ status: 'SUCCESS', result, traceback: null, children: [], date_done: null, task_id: id });
+    try {
+      assert.equal((await b.waitForReady(await call('rpc_tasks.add', [1, 1], b), { timeout: 20 })).result, 2);
+      const id = randomUUID();
+      const wait = b.waitForReady(id, { timeout: 30 });
+      drop(b); // like a broker restart: the auto_delete reply queue goes with the consumer (as in Celery)
+      await new Promise((r) => setTimeout(r, 300));
+      await b.onTaskCall(id); // waits for the re-declared queue
+      await sendTask(amqp.ch, queue, 'rpc_tasks.add', [5, 5], { replyTo: b.oid, id });
+      assert.equal((await wait).result, 10);
+      // worker side: a publish right after its connection dropped is retried on a new connection
+      const first = randomUUID();
+      const got1 = b.waitForReady(first, { timeout: 20 });
+      await pub.storeResult(success(first, 'one'), { reply_to: b.oid });
+      assert.equal((await got1).result, 'one');
+      drop(pub);
+      const second = randomUUID();
+      const got2 = b.waitForReady(second, { timeout: 20 });
+      await pub.storeResult(success(second, 'two'), { reply_to: b.oid });
+      assert.equal((await got2).result, 'two');
+    } finally {
+      await b.close();
+      await pub.close();
+    }
+  });
+
   test('app with result_backend rpc://: the reply queue is the app oid (its reply_to), app.AsyncResult().get() works', async (t) => {
     if (probe.skipped) return t.skip();
     const app = new Celery({ broker_url: AMQP_URL, result_backend: 'rpc://', env: {} });
