@@ -1,6 +1,7 @@
 """Tasks for test/interop/rpc-backend.test.ts: a real Celery worker with result_backend='rpc://'.
 
-Broker from CELERIAC_BROKER_URL (RabbitMQ). Every state (STARTED, RETRY, PROGRESS, SUCCESS, FAILURE)
+Broker from CELERIAC_BROKER_URL (RabbitMQ); backend rpc:// unless CELERIAC_BACKEND_URL says otherwise
+(the Redis-backend-with-AMQP-broker test). With rpc:// every state (STARTED, RETRY, PROGRESS, SUCCESS, FAILURE)
 travels as a message to the caller's reply_to queue.
 """
 import os
@@ -11,7 +12,7 @@ from celery import Celery
 app = Celery(
     'rpc_tasks',
     broker=os.environ.get('CELERIAC_BROKER_URL', 'amqp://guest:guest@127.0.0.1:5672//'),
-    backend='rpc://',
+    backend=os.environ.get('CELERIAC_BACKEND_URL', 'rpc://'),
 )
 app.conf.update(
     task_serializer='json',
