@@ -493,7 +493,7 @@ describe('createBackend and DisabledBackend', () => {
     const s = createBackend('sentinel://127.0.0.1:26379', { result_backend_transport_options: { master_name: 'mymaster' } });
     assert.ok(s instanceof RedisBackend);
     await s.close();
-    assert.throws(() => createBackend('rpc://'), (e: unknown) => e instanceof ConfigurationError && /not yet implemented/.test(e.message));
+    assert.throws(() => createBackend('rpc://'), (e: unknown) => e instanceof ConfigurationError && /set broker_url/.test(e.message));
     assert.throws(() => createBackend('mongodb://u:secret@h/db'), (e: unknown) => e instanceof ConfigurationError && !/secret/.test(e.message));
     assert.throws(() => new RedisBackend('redis://h/0', { result_serializer: 'pickle' }), /pickle/);
   });
