@@ -211,6 +211,10 @@ export class Celery {
         result_accept_content: c.resultAcceptContent,
         accept_content: c.acceptContent,
         result_backend_transport_options: { ...c.resultBackendTransportOptions },
+        // rpc://: replies travel through the broker to the queue named after the app's oid (reply_to)
+        broker_url: c.brokerUrl,
+        oid: this.oid,
+        result_persistent: c.resultPersistent,
       };
       this.backendInstance = this.backendFactory(c.resultBackend, options);
     }
@@ -218,10 +222,6 @@ export class Celery {
   }
 
   private assertOpen(): void {
-        // rpc://: replies travel through the broker to the queue named after the app's oid (reply_to)
-        broker_url: c.brokerUrl,
-        oid: this.oid,
-        result_persistent: c.resultPersistent,
     if (this.closed) throw new ConfigurationError('this Celery app is closed');
   }
 
