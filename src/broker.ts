@@ -79,6 +79,12 @@ export interface Broker {
   declareQueue(queue: QueueDeclaration): Promise<void>;
   publish(raw: RawMessage, target: PublishTarget): Promise<void>;
   consume(queues: string[], onMessage: (delivery: Delivery) => void, options: ConsumeOptions): Consumer;
+  /**
+   * Consume `queue`, bound to a fanout exchange, the way kombu does (remote control's
+   * `<host>.celery.pidbox`): Redis subscribes to the exchange's pub/sub channel, AMQP declares the queue
+   * with its arguments and consumes it without acks. Optional: transports without it cannot be remote-controlled.
+   */
+  consumeFanout?(queue: QueueDeclaration, onMessage: (raw: RawMessage) => void, options?: { onError?: (error: Error) => void }): Promise<Consumer>;
   /** Number of messages waiting in a queue (all priority levels). */
   queueLength(queue: string): Promise<number>;
   purge(queue: string): Promise<number>;

@@ -143,6 +143,20 @@ export interface Settings {
   readonly brokerNativeDelayedDeliveryQueueType: 'classic' | 'quorum';
   /** `worker_detect_quorum_queues`: per-consumer QoS when a queue is a quorum queue. @default true */
   readonly workerDetectQuorumQueues: boolean;
+  /** `control_exchange`: remote control goes through `<name>.pidbox`. @default 'celery' */
+  readonly controlExchange: string;
+  /** `control_queue_ttl`: `x-message-ttl` of pidbox queues (s). @default 300 */
+  readonly controlQueueTtl: number | null;
+  /** `control_queue_expires`: `x-expires` of pidbox queues (s). @default 10 */
+  readonly controlQueueExpires: number | null;
+  /** `control_queue_durable`. @default false */
+  readonly controlQueueDurable: boolean;
+  /** `control_queue_exclusive`. @default false */
+  readonly controlQueueExclusive: boolean;
+  /** `worker_enable_remote_control`: the worker consumes `celery.pidbox`. @default true */
+  readonly workerEnableRemoteControl: boolean;
+  /** `worker_disable_rate_limits`. @default false */
+  readonly workerDisableRateLimits: boolean;
   /** `timezone`. @default null (UTC when enable_utc) */
   readonly timezone: string | null;
   /** `enable_utc`. @default true */
@@ -219,6 +233,13 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   taskCreateMissingQueueType: 'classic',
   brokerNativeDelayedDeliveryQueueType: 'quorum',
   workerDetectQuorumQueues: true,
+  controlExchange: 'celery',
+  controlQueueTtl: 300,
+  controlQueueExpires: 10,
+  controlQueueDurable: false,
+  controlQueueExclusive: false,
+  workerEnableRemoteControl: true,
+  workerDisableRateLimits: false,
   timezone: null,
   enableUtc: true,
 });
@@ -508,6 +529,13 @@ const VALIDATORS: { [K in keyof Settings]: Validator } = {
   taskCreateMissingQueueType: queueType,
   brokerNativeDelayedDeliveryQueueType: queueType,
   workerDetectQuorumQueues: bool,
+  controlExchange: str,
+  controlQueueTtl: (n, v) => numOrNull(n, v),
+  controlQueueExpires: (n, v) => numOrNull(n, v),
+  controlQueueDurable: bool,
+  controlQueueExclusive: bool,
+  workerEnableRemoteControl: bool,
+  workerDisableRateLimits: bool,
   timezone: strOrNull,
   enableUtc: bool,
 };

@@ -360,6 +360,19 @@ export class AmqpBroker implements Broker, ConsumerHost {
     return c;
   }
 
+  /**
+   * kombu's pidbox consumer (`Node.listen`, `no_ack=True`): the queue declared as given (exchange,
+   * `auto_delete`, `x-expires`/`x-message-ttl`; re-declared after a reconnect), each delivery acked on
+   * arrival (the same as no_ack for the sender) and handed over.
+   */
+  async consumeFanout(queue: QueueDeclaration, onMessage: (raw: RawMessage) => void, options: { onError?: (error: Error) => void } = {}): Promise<Consumer> {
+    await this.declareQueue(queue);
+    return this.consume([queue.name], (d) => {
+      void d.ack().catch(() => undefined);
+      onMessage(d.raw);
+    }, { prefetch: 0, onError: options.onError });
+  }
+
   consumerDone(c: AmqpConsumer): void {
     // cancelled: its channel stays open until close() so held deliveries can still be acked
     void c;

@@ -21,6 +21,7 @@ import { parseRedisUrl, type RedisUseSsl } from '../../redis/url.ts';
 import { connectRedis, guardRedisClient } from '../../redis/client.ts';
 import { BrokerConnectionError, BrokerError, UnroutableError } from '../errors.ts';
 import { RedisConsumer, type ConsumerHost, type RedisDelivery } from './consumer.ts';
+import { RedisFanoutConsumer } from './fanout.ts';
 import { inferExchangeType, lookupQueues, prepareBind, type Binding } from './exchange.ts';
 import { messagePriority, RedisKeys } from './keys.ts';
 import { resolveRedisOptions, type RedisTransportOptions, type ResolvedRedisOptions } from './options.ts';
@@ -56,6 +57,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   /** The socket is corked until the next tick, so the LPUSHes issued in this tick share one write. */
   private corked = false;
   private readonly consumers = new Set<RedisConsumer>();
+  private readonly fanoutConsumers = new Set<RedisFanoutConsumer>();
   /** Held deliveries of every consumer, in delivery order. */
   private readonly held = new Set<RedisDelivery>();
   private restoreTimer: NodeJS.Timeout | undefined;
@@ -302,6 +304,18 @@ export class RedisBroker implements Broker, ConsumerHost {
     return consumer;
   }
 
+  /** kombu's fanout consuming: `_queue_bind` (SADD, as kombu) then PSUBSCRIBE on its own connection (see fanout.ts). */
+  async consumeFanout(queue: QueueDeclaration, onMessage: (raw: RawMessage) => void, options: { onError?: (error: Error) => void } = {}): Promise<Consumer> {
+    if (this.closed) throw new BrokerError(`broker ${this.safeUrl} is closed`);
+    await this.declareQueue(queue);
+    const report = (err: Error) => this.report(err, options.onError);
+    const channel = this.keys.fanoutChannel(queue.exchange.name, (queue.routingKey ?? '').replaceAll('#', '*'));
+    const c = new RedisFanoutConsumer(this.newClient(this.redisOptions, report), channel, onMessage, report);
+    this.fanoutConsumers.add(c);
+    await c.start();
+    return c;
+  }
+
   /** kombu restores visible messages when polling starts and then periodically while consuming. */
   async startRestoring(onError?: (err: Error) => void): Promise<void> {
     if (!this.restoreTimer && !this.closed) {
@@ -377,7 +391,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.closed = true;
     if (this.restoreTimer) clearInterval(this.restoreTimer);
     this.restoreTimer = undefined;
-    await Promise.all([...this.consumers].map((c) => c.cancel()));
+    await Promise.all([...this.consumers, ...this.fanoutConsumers].map((c) => c.cancel()));
     await this.restoring;
     const connected = this.client.status === 'ready';
     // RPUSH one by one: the last pushed is consumed first, so push the latest delivery first
