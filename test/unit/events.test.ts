@@ -36,8 +36,8 @@ for (const f of files) {
       const list = Array.isArray(events) ? events : [events];
       // rebuilt from the fields, in Celery's order
       const rebuilt = list.map((e) => {
-        const { hostname, utcoffset: off, pid, clock, timestamp, type, ...fields } = e as unknown as Record<string, never>;
-        return buildEvent(type as string, { hostname, utcoffset: off, pid, clock, timestamp }, fields);
+        const { hostname, utcoffset: off, pid, clock, timestamp, type, ...fields } = e as unknown as { hostname: string; utcoffset: number; pid: number; clock: number; timestamp: number; type: string } & PyDict;
+        return buildEvent(type, { hostname, utcoffset: off, pid, clock, timestamp }, fields);
       });
       const hostname = (expected.headers as PyDict).hostname as string;
       const routingKey = di.routing_key as string;
