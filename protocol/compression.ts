@@ -10,13 +10,56 @@
  * | `lzma`, `xz`         | `application/x-lzma`   | @napi-rs/lzma (.xz container)    |
  * | `zstd`, `zstandard`  | `application/zstd`     | @bokuweb/zstd-wasm               |
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as zlib from 'node:zlib';
 import { xz, lzma } from '@napi-rs/lzma';
-import * as zstd from '@bokuweb/zstd-wasm';
 import { ProtocolError } from './errors.ts';
 
-await zstd.init();
+const require = createRequire(import.meta.url);
+
+interface ZstdModule {
+  compress(buf: Uint8Array, level?: number): Uint8Array;
+  decompress(buf: Uint8Array, opts?: { defaultHeapSize?: number }): Uint8Array;
+}
+/** The bits of the WebAssembly global used here (the project's lib settings do not declare it). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: object };
+}
+interface EmscriptenModule {
+  instantiateWasm?: (imports: object, receive: (instance: { exports: object }, module: object) => unknown) => unknown;
+  init(buf?: unknown): unknown;
+  calledRun?: boolean;
+}
+let zstdModule: ZstdModule | null = null;
+
+/**
+ * @bokuweb/zstd-wasm, initialised synchronously on first use. Its own `init()` is async (it reads and
+ * instantiates the wasm with promises), which used to mean a top-level `await` here, and a module graph
+ * with top-level await cannot be `require()`d. Emscripten's `instantiateWasm` hook lets us compile and
+ * instantiate the same wasm synchronously instead (Node has no size limit on synchronous compilation),
+ * so importing celeriac costs nothing and zstd works from the first call, from ESM and CommonJS alike.
+ */
+function zstd(): ZstdModule {
+  if (zstdModule) return zstdModule;
+  const main = require.resolve('@bokuweb/zstd-wasm'); // dist/common/index.node.js (CommonJS)
+  const api = require(main) as ZstdModule;
+  const { Module } = require(join(dirname(main), 'module.js')) as { Module: EmscriptenModule };
+  if (!Module.calledRun) {
+    const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+    Module.instantiateWasm = (imports, receive) => {
+      const module = new wasm.Module(readFileSync(join(dirname(main), 'zstd.wasm')));
+      const instance = new wasm.Instance(module, imports);
+      receive(instance, module);
+      return instance.exports;
+    };
+    Module.init();
+    if (!Module.calledRun) throw new Error('@bokuweb/zstd-wasm did not initialise synchronously');
+  }
+  return (zstdModule = api);
+}
 
 interface Bzip2Module {
   compressFile(input: Uint8Array, output?: unknown, blockSizeMultiplier?: number): Uint8Array | number[];
@@ -84,7 +127,7 @@ export function compress(body: Uint8Array, name: string): { body: Uint8Array; co
         out = xz.compressSync(body);
         break;
       default: // application/zstd
-        out = zstd.compress(body, 3);
+        out = zstd().compress(body, 3);
         break;
     }
     return { body: u8(out), compression };
@@ -170,13 +213,13 @@ export function decompress(
         const size = zstdContentSize(body);
         if (size !== null) {
           if (size > maxSize) throw tooBig(scheme, maxSize);
-          out = size === 0 ? new Uint8Array(0) : zstd.decompress(body, { defaultHeapSize: size });
+          out = size === 0 ? new Uint8Array(0) : zstd().decompress(body, { defaultHeapSize: size });
         } else {
           // No declared size (Python's zstandard refuses such frames; we try growing buffers).
           let cap = Math.min(maxSize, 1 << 20);
           for (;;) {
             try {
-              out = zstd.decompress(body, { defaultHeapSize: cap });
+              out = zstd().decompress(body, { defaultHeapSize: cap });
               break;
             } catch (err) {
               if (cap >= maxSize) throw err;
