@@ -85,6 +85,11 @@ export interface Broker {
    * with its arguments and consumes it without acks. Optional: transports without it cannot be remote-controlled.
    */
   consumeFanout?(queue: QueueDeclaration, onMessage: (raw: RawMessage) => void, options?: { onError?: (error: Error) => void }): Promise<Consumer>;
+  /**
+   * kombu `Exchange.declare` (events declare `celeryev` before publishing to it). Optional: Redis keeps
+   * no exchanges, so it needs none.
+   */
+  declareExchange?(exchange: ExchangeDeclaration): Promise<void>;
   /** Number of messages waiting in a queue (all priority levels). */
   queueLength(queue: string): Promise<number>;
   purge(queue: string): Promise<number>;

@@ -16,13 +16,13 @@
  */
 import type { Channel, ChannelModel, ConfirmChannel, Message } from 'amqplib';
 import type { RawMessage } from '../../../protocol/types.ts';
-import type { Broker, ConsumeOptions, Consumer, Delivery, PublishTarget, QueueDeclaration } from '../../broker.ts';
+import type { Broker, ConsumeOptions, Consumer, Delivery, ExchangeDeclaration, PublishTarget, QueueDeclaration } from '../../broker.ts';
 import { BrokerConnectionError, BrokerError, UnroutableError } from '../errors.ts';
 import { openFailover, reconnectIntervals, type ConnectSettings, type RetrySettings } from './connection.ts';
 import { AmqpConsumer, type ConsumerHost } from './consumer.ts';
 import { bindQueueToDelayedDelivery, declareDelayedTopology, delayedTarget } from './delayed.ts';
 import { toPublish } from './message.ts';
-import { declareQueue, isQuorum } from './topology.ts';
+import { declareExchange, declareQueue, isQuorum } from './topology.ts';
 import { parseAmqpUrls, safeUrlOf, type AmqpEndpoint } from './url.ts';
 
 /** The settings the AMQP transport reads (Celery names in camelCase; see src/config.ts). */
@@ -237,6 +237,12 @@ export class AmqpBroker implements Broker, ConsumerHost {
       throw new cls(`declaring queue ${JSON.stringify(q.name)} (exchange ${JSON.stringify(q.exchange?.name ?? '')}) on ${this.safeUrl} failed: ${e.message}`, { cause: err });
     }
     this.declaredNow.set(q.name, q);
+  }
+
+  /** kombu `Exchange.declare` (durable, not auto-delete unless given; RabbitMQ keeps it across reconnects). */
+  async declareExchange(exchange: ExchangeDeclaration): Promise<void> {
+    await this.ensureConnection();
+    await declareExchange(await this.channelFor<Channel>('decl'), exchange);
   }
 
   /** kombu `Queue.declare`: the exchange, the queue, the binding; remembered for reconnects. */
