@@ -135,6 +135,8 @@ export interface Settings {
   readonly brokerHeartbeat: number;
   /** `broker_use_ssl` (AMQP): true, or kombu's dict `{ca_certs, certfile, keyfile, cert_reqs, server_hostname}`. @default false */
   readonly brokerUseSsl: boolean | Readonly<Record<string, unknown>>;
+  /** `redis_backend_use_ssl`: Celery's dict `{ssl_cert_reqs, ssl_ca_certs, ssl_certfile, ssl_keyfile}` for a rediss:// or sentinel:// result backend. @default null */
+  readonly redisBackendUseSsl: boolean | null | Readonly<Record<string, unknown>>;
   /** `task_default_queue_type`: `classic` or `quorum` (`x-queue-type` of the default queue, AMQP). @default 'classic' */
   readonly taskDefaultQueueType: 'classic' | 'quorum';
   /** `task_create_missing_queue_type`: `classic` or `quorum` for queues created on demand (AMQP). @default 'classic' */
@@ -157,6 +159,22 @@ export interface Settings {
   readonly workerEnableRemoteControl: boolean;
   /** `worker_disable_rate_limits`. @default false */
   readonly workerDisableRateLimits: boolean;
+  /** `worker_send_task_events` (`celery worker -E`): task events; worker events are sent regardless. @default false */
+  readonly workerSendTaskEvents: boolean;
+  /** `event_exchange`. @default 'celeryev' */
+  readonly eventExchange: string;
+  /** `event_serializer`. @default 'json' */
+  readonly eventSerializer: string;
+  /** `event_queue_ttl`: `x-message-ttl` of event receiver queues (s, AMQP). @default 5.0 */
+  readonly eventQueueTtl: number | null;
+  /** `event_queue_expires`: `x-expires` of event receiver queues (s, AMQP). @default 60.0 */
+  readonly eventQueueExpires: number | null;
+  /** `event_queue_prefix`: receiver queues are `<prefix>.<uuid>`. @default 'celeryev' */
+  readonly eventQueuePrefix: string;
+  /** `event_queue_exclusive`. @default false */
+  readonly eventQueueExclusive: boolean;
+  /** `event_queue_durable`. @default false */
+  readonly eventQueueDurable: boolean;
   /** `timezone`. @default null (UTC when enable_utc) */
   readonly timezone: string | null;
   /** `enable_utc`. @default true */
@@ -229,6 +247,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   taskAllowErrorCbOnChordHeader: false,
   brokerHeartbeat: 120,
   brokerUseSsl: false,
+  redisBackendUseSsl: null,
   taskDefaultQueueType: 'classic',
   taskCreateMissingQueueType: 'classic',
   brokerNativeDelayedDeliveryQueueType: 'quorum',
@@ -240,6 +259,14 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   controlQueueExclusive: false,
   workerEnableRemoteControl: true,
   workerDisableRateLimits: false,
+  workerSendTaskEvents: false,
+  eventExchange: 'celeryev',
+  eventSerializer: 'json',
+  eventQueueTtl: 5,
+  eventQueueExpires: 60,
+  eventQueuePrefix: 'celeryev',
+  eventQueueExclusive: false,
+  eventQueueDurable: false,
   timezone: null,
   enableUtc: true,
 });
@@ -289,7 +316,7 @@ const OLD_NAMES: Record<string, string> = {
   celery_default_delivery_mode: 'task_default_delivery_mode', celery_create_missing_queues: 'task_create_missing_queues',
   celery_accept_content: 'accept_content', celery_enable_utc: 'enable_utc', celery_timezone: 'timezone',
   celery_acks_late: 'task_acks_late', celery_track_started: 'task_track_started', celery_ignore_result: 'task_ignore_result',
-  celery_send_task_sent_event: 'task_send_sent_event', celery_task_publish_retry: 'task_publish_retry',
+  celery_send_task_sent_event: 'task_send_sent_event', celery_send_events: 'worker_send_task_events', celery_task_publish_retry: 'task_publish_retry',
   celery_task_publish_retry_policy: 'task_publish_retry_policy',
 };
 
@@ -525,6 +552,7 @@ const VALIDATORS: { [K in keyof Settings]: Validator } = {
   taskAllowErrorCbOnChordHeader: bool,
   brokerHeartbeat: (n, v) => num(n, v),
   brokerUseSsl: (n, v) => (typeof v === 'boolean' ? v : dict(n, v)),
+  redisBackendUseSsl: (n, v) => (v === null || typeof v === 'boolean' ? v : dict(n, v)),
   taskDefaultQueueType: queueType,
   taskCreateMissingQueueType: queueType,
   brokerNativeDelayedDeliveryQueueType: queueType,
@@ -536,6 +564,14 @@ const VALIDATORS: { [K in keyof Settings]: Validator } = {
   controlQueueExclusive: bool,
   workerEnableRemoteControl: bool,
   workerDisableRateLimits: bool,
+  workerSendTaskEvents: bool,
+  eventExchange: str,
+  eventSerializer: checkSerializer,
+  eventQueueTtl: (n, v) => numOrNull(n, v),
+  eventQueueExpires: (n, v) => numOrNull(n, v),
+  eventQueuePrefix: str,
+  eventQueueExclusive: bool,
+  eventQueueDurable: bool,
   timezone: strOrNull,
   enableUtc: bool,
 };
