@@ -42,8 +42,15 @@ import { FAILURE, REJECTED, IGNORED, RETRY, REVOKED, SUCCESS } from '../../proto
 import type { TaskMessage } from '../../protocol/types.ts';
 import type { Celery } from '../app.ts';
 import type { ResultBackend } from '../backend.ts';
-import type { Consumer, Delivery } from '../broker.ts';
+import type { Consumer, Delivery, QueueDeclaration } from '../broker.ts';
+import { onChordPartReturn } from '../canvas/chord.ts';
 import { signals } from '../signals.ts';
+import { mingle } from './control/mingle.ts';
+import { LimitedSet } from './control/revoked.ts';
+import { isRevokedByStamps } from './control/stamps.ts';
+import type { ControlledWorker } from './control/state.ts';
+import { Pidbox } from './pidbox.ts';
+import { RateLimiter } from './ratelimit.ts';
 import { connectOnStartup } from './connect.ts';
 import { createLogger, type WorkerLogger } from './log.ts';
 import { Request, toResultRequest } from './request.ts';
@@ -70,6 +77,8 @@ export interface WorkerOptions {
   unknownTasks?: 'reject' | 'requeue';
   /** Close the app (broker + backend) when the worker stops; needed to give messages back. @default true */
   closeApp?: boolean;
+  /** Celery's `--without-mingle`: do not ask the other workers for revoked ids at startup. @default false */
+  withoutMingle?: boolean;
 }
 
 /** Events a {@link Worker} emits. */
@@ -104,15 +113,21 @@ interface Held {
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
-export class Worker extends EventEmitter<WorkerEvents> {
+export class Worker extends EventEmitter<WorkerEvents> implements ControlledWorker {
   readonly app: Celery;
   readonly hostname: string;
   readonly queues: string[];
-  readonly concurrency: number;
+  /** Tasks run at once; changed by the `pool_grow` / `pool_shrink` control commands. */
+  concurrency: number;
   readonly prefetchMultiplier: number;
   readonly logger: WorkerLogger;
-  /** Ids revoked in this worker (expired ones are added, like Celery's `revoked` set). */
-  readonly revoked = new Set<string>();
+  /** Ids revoked in this worker (expired ones are added), Celery's `worker_state.revoked` LimitedSet. */
+  readonly revoked = new LimitedSet();
+  /** The remote-control node (`celery.pidbox`), null when `worker_enable_remote_control` is off. */
+  pidbox: Pidbox | null = null;
+  startedAt = Date.now();
+  private readonly rateLimits = new Map<string, string | number | null>();
+  private readonly rateLimiter: RateLimiter<Request>;
 
   private readonly options: WorkerOptions;
   private readonly runtimes = new Map<string, TaskRuntime>();
@@ -142,6 +157,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.prefetchMultiplier = options.prefetchMultiplier ?? app.conf.workerPrefetchMultiplier;
     this.logger = options.logger ?? createLogger('warning');
     this.on('error', () => undefined); // reported through the logger; listeners are optional
+    this.rateLimiter = new RateLimiter<Request>((name) => this.rateLimitOf(name), (req) => {
+      this.pending.push(req);
+      this.pump();
+    }, app.conf.workerDisableRateLimits);
+    this.on('task-finished', (req) => this.pidbox?.taskReady(req.name));
   }
 
   /** `concurrency × prefetch_multiplier` (0 = unlimited). */
@@ -170,17 +190,27 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.backend) await this.backend.connect();
     for (const q of this.queues) await broker.declareQueue(this.app.router.queue(q));
     this.tracer = new Tracer({ app: this.app, backend: this.backend, hostname: this.hostname, logger: this.logger, resultExtended: this.app.conf.resultExtended });
-    this.consumer = broker.consume(this.queues, (d) => this.onMessage(d), {
-      prefetch: this.basePrefetch,
+    if (this.app.conf.workerEnableRemoteControl) {
+      this.pidbox = new Pidbox(this);
+      await this.pidbox.start();
+      if (!this.options.withoutMingle) await mingle(this.pidbox.state);
+    }
+    this.startedAt = Date.now();
+    this.startConsumer();
+    this.state = 'running';
+    this.logger.info(`${this.hostname} ready.`);
+    await signals.worker_ready.send({ sender: this.hostname });
+    this.emit('ready');
+  }
+
+  private startConsumer(): void {
+    this.consumer = this.app.broker.consume(this.queues, (d) => this.onMessage(d), {
+      prefetch: this.basePrefetch === 0 ? 0 : this.basePrefetch + this.held.size,
       onError: (err) => {
         this.logger.error(err.message);
         this.emit('error', err);
       },
     });
-    this.state = 'running';
-    this.logger.info(`${this.hostname} ready.`);
-    await signals.worker_ready.send({ sender: this.hostname });
-    this.emit('ready');
   }
 
   /**
@@ -209,9 +239,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     } catch (err) {
       this.logger.error(`cancelling the consumer failed: ${(err as Error).message}`);
     }
+    await this.pidbox?.stop();
     // messages not started stay unacked: the broker's close() gives them back
     for (const h of this.held) clearTimeout(h.timer);
-    const given = this.held.size + this.pending.length;
+    const given = this.held.size + this.pending.length + this.rateLimiter.stop().length;
     this.held.clear();
     this.pending.length = 0;
     if (given) this.logger.info(`giving back ${given} message(s) that did not start`);
@@ -293,7 +324,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     this.logger.info(`Task ${req.name}[${req.id}] received`);
     this.emit('task-received', req);
-    if ((req.expires && req.isExpired()) || this.revoked.has(req.id)) {
+    if ((req.expires && req.isExpired()) || this.isRevoked(req)) {
       return this.revoke(req, req.isExpired() ? 'expired' : 'revoked');
     }
     await signals.task_received.send({ sender: this.hostname, request: signalRequest(req.context) });
@@ -364,6 +395,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.logger.error(`storing REVOKED for ${req.id} failed: ${(err as Error).message}`);
       }
     }
+    // mark_as_revoked(request=...): a chord member reports to its chord, stored or not
+    if (this.backend && req.context.chord) {
+      await onChordPartReturn(this.app, req.context, REVOKED, new TaskRevokedError([reason]))
+        .catch((err: Error) => this.logger.error(`chord part return of revoked ${req.id} failed: ${err.message}`));
+    }
     await req.acknowledge();
     this.emit('task-revoked', req, reason);
     await signals.task_revoked.send({ sender: req.taskName, request: signalRequest(req.context), terminated: false, signum: null, expired: reason === 'expired' });
@@ -393,9 +429,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     entry.timer = setTimeout(arm, Math.min(eta - Date.now(), 2 ** 31 - 1));
   }
 
+  /** To the pool, through the task's rate-limit bucket when it has one (`limit_task`). */
   private enqueue(req: Request): void {
-    this.pending.push(req);
-    this.pump();
+    this.rateLimiter.submit(req.taskName, req);
   }
 
   /**
@@ -433,7 +469,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private async execute(req: Request, returned: () => void): Promise<void> {
     const runtime = this.runtimeFor(req.taskName)!;
-    if (this.revoked.has(req.id) || req.isExpired()) return this.revoke(req, req.isExpired() ? 'expired' : 'revoked');
+    if (this.isRevoked(req) || req.isExpired()) return this.revoke(req, req.isExpired() ? 'expired' : 'revoked');
     req.timeStart = Date.now();
     if (!runtime.acksLate) {
       // Request.on_accepted: the ack is issued before the task body runs, but the task does not wait
@@ -466,6 +502,72 @@ export class Worker extends EventEmitter<WorkerEvents> {
           return req.reject(false);
         }
     }
+  }
+
+  // ---- remote control (src/worker/pidbox.ts drives these) ------------------------------------------
+
+  /** `Request.revoked()`: by id, or by a revoked stamp (`revoke_by_stamped_headers`). */
+  private isRevoked(req: Request): boolean {
+    return this.revoked.has(req.id) || (this.pidbox !== null && isRevokedByStamps(req.context, this.pidbox.revokedStamps));
+  }
+
+  requestsSnapshot(): ReturnType<ControlledWorker['requestsSnapshot']> {
+    return {
+      active: [...this.running.keys()],
+      reserved: [...this.pending, ...this.rateLimiter.waiting()],
+      scheduled: [...this.held].map((h) => ({ request: h.request, eta: h.request.eta!, priority: h.request.context.delivery_info.priority })),
+    };
+  }
+
+  prefetchCount(): number {
+    const base = this.basePrefetch;
+    return base === 0 ? 0 : base + this.held.size;
+  }
+
+  resizePool(delta: number): void {
+    this.concurrency = Math.max(1, this.concurrency + delta);
+    this.updatePrefetch();
+    this.pump();
+  }
+
+  async addConsumer(queue: QueueDeclaration): Promise<void> {
+    if (this.queues.includes(queue.name) || this.state !== 'running') return;
+    this.logger.info(`Started consuming from ${queue.name}`);
+    await this.app.broker.declareQueue(queue);
+    this.queues.push(queue.name);
+    await this.consumer?.cancel();
+    this.startConsumer();
+  }
+
+  async cancelConsumer(queue: string): Promise<void> {
+    const i = this.queues.indexOf(queue);
+    if (i < 0 || this.state !== 'running') return;
+    this.logger.info(`Canceling queue ${queue}`);
+    this.queues.splice(i, 1);
+    await this.consumer?.cancel();
+    if (this.queues.length) this.startConsumer();
+    else this.consumer = null;
+  }
+
+  rateLimitOf(taskName: string): string | number | null {
+    if (this.rateLimits.has(taskName)) return this.rateLimits.get(taskName)!;
+    const v = this.app.tasks.get(taskName)?.workerOptions.rateLimit;
+    return typeof v === 'string' || typeof v === 'number' ? v : null;
+  }
+
+  setRateLimit(taskName: string, limit: string | number | null): void {
+    this.rateLimits.set(taskName, limit);
+    this.rateLimiter.reset();
+  }
+
+  setTimeLimits(taskName: string, soft: number | null, hard: number | null): void {
+    const rt = this.runtimeFor(taskName);
+    if (rt) this.runtimes.set(taskName, { ...rt, softTimeLimit: soft, timeLimit: hard });
+  }
+
+  async markAsRevoked(taskId: string): Promise<void> {
+    if (!this.backend) return;
+    await this.backend.storeResult(buildResultMeta({ taskId, state: REVOKED, result: new TaskRevokedError(['revoked']), traceback: null }), {});
   }
 }
 

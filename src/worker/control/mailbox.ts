@@ -147,8 +147,9 @@ export async function multiCall(broker: Broker, conf: ControlConf, method: strin
     await finished;
     clearTimeout(timer);
   } finally {
-    await consumer.cancel().catch(() => undefined);
+    // while our consumer keeps it alive (AMQP auto-deletes it after): late replies are not left behind
     await broker.purge(rq.name).catch(() => undefined);
+    await consumer.cancel().catch(() => undefined);
   }
   return replies;
 }

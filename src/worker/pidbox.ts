@@ -1,0 +1,140 @@
+/**
+ * The worker's remote-control node (`celery/worker/pidbox.py:Pidbox` + `kombu/pidbox.py:Node`): consumes
+ * `<hostname>.<control_exchange>.pidbox` (bound to the `celery.pidbox` fanout exchange), runs the
+ * requests addressed to this node (`destination` null/empty or containing the hostname; else
+ * `pattern` + `matcher` (`glob`/`pcre`)), and answers those with `reply_to` with `{hostname: reply}`
+ * (`ticket` header) — what `celery inspect`, `celery control`, Flower and `app.control` expect.
+ *
+ * A handler error is answered `{'error': repr(exc)}` (an unknown command: `KeyError('name')`, as kombu's
+ * `handlers[method]`); `shutdown` is not answered (Celery raises SystemExit) and stops the
+ * worker warm.
+ */
+import { decodeKombuJson } from '../../protocol/serialization/index.ts';
+import type { RawMessage } from '../../protocol/types.ts';
+import type { PyDict, PyValue } from '../../protocol/values.ts';
+import type { Consumer } from '../broker.ts';
+import { commands, type RevokedStamps } from './control/commands.ts';
+import { INSPECT } from './control/inspect.ts';
+import { LamportClock, pidboxQueue, publishReply } from './control/mailbox.ts';
+import { WorkerShutdown, type ControlledWorker, type Handler, type PanelState } from './control/state.ts';
+
+/** kombu `matcher.match(hostname, pattern, matcher)`: `glob` (fnmatch) or `pcre` (re.search). */
+export function matchHostname(hostname: string, pattern: string, matcher: string): boolean {
+  if (matcher === 'pcre') {
+    try {
+      return new RegExp(pattern).test(hostname);
+    } catch {
+      return false;
+    }
+  }
+  const re = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${re}$`).test(hostname);
+}
+
+/** Whether a request body is addressed to `hostname` (`Node.handle_message`). */
+export function addressedTo(body: PyDict, hostname: string): boolean {
+  const destination = body.destination;
+  if (Array.isArray(destination) && destination.length) return destination.includes(hostname);
+  if (typeof destination === 'string' && destination) return destination.includes(hostname);
+  const { pattern, matcher } = body;
+  if (typeof pattern === 'string' && pattern && typeof matcher === 'string' && matcher) return matchHostname(hostname, pattern, matcher);
+  return true;
+}
+
+function reprError(err: unknown): string {
+  const e = err as Error;
+  const name = e?.name && e.name !== 'Error' ? e.name : 'Exception';
+  const msg = String(e?.message ?? err).replaceAll('\\', '\\\\').replaceAll("'", "\\'");
+  return `${name}('${msg}')`;
+}
+
+class KeyError extends Error {
+  override name = 'KeyError';
+}
+
+export class Pidbox {
+  readonly state: PanelState;
+  readonly revokedStamps: RevokedStamps = new Map();
+  private readonly handlers: Record<string, Handler>;
+  private consumer: Consumer | null = null;
+
+  constructor(private readonly worker: ControlledWorker) {
+    this.state = { worker, clock: new LamportClock(), totals: new Map(), taskEvents: false };
+    this.handlers = { ...INSPECT, ...commands(this.revokedStamps) };
+  }
+
+  get clock(): LamportClock {
+    return this.state.clock;
+  }
+
+  /** `Pidbox.start`: consume this node's queue. */
+  async start(): Promise<void> {
+    const broker = this.worker.app.broker;
+    if (!broker.consumeFanout) {
+      this.worker.logger.warning(`remote control is not available on ${broker.safeUrl}: the transport cannot consume a fanout exchange`);
+      return;
+    }
+    const queue = pidboxQueue(this.worker.app.conf, this.worker.hostname);
+    this.consumer = await broker.consumeFanout(queue, (raw) => void this.onMessage(raw), {
+      onError: (err) => this.worker.logger.error(`pidbox: ${err.message}`),
+    });
+  }
+
+  async stop(): Promise<void> {
+    const c = this.consumer;
+    this.consumer = null;
+    await c?.cancel().catch(() => undefined);
+  }
+
+  /** A task finished (`state.total_count`). */
+  taskReady(name: string): void {
+    this.state.totals.set(name, (this.state.totals.get(name) ?? 0) + 1);
+  }
+
+  /** `Pidbox.on_message` → `Node.handle_message` → `dispatch`. */
+  async onMessage(raw: RawMessage): Promise<void> {
+    this.clock.forward();
+    let body: PyValue;
+    try {
+      body = decodeKombuJson(raw.body);
+    } catch (err) {
+      this.worker.logger.error(`Cannot decode message: ${(err as Error).message}`);
+      return;
+    }
+    if (!body || typeof body !== 'object' || Array.isArray(body)) return;
+    const b = body as PyDict;
+    this.clock.adjust(raw.headers.clock ?? 0);
+    if (!addressedTo(b, this.worker.hostname)) return;
+    await this.dispatch(b);
+  }
+
+  /** `Node.dispatch`: run the handler, reply when asked to. Resolves with the reply. */
+  async dispatch(body: PyDict): Promise<PyValue | undefined> {
+    const method = String(body.method);
+    const args = (body.arguments && typeof body.arguments === 'object' && !Array.isArray(body.arguments) ? body.arguments : {}) as PyDict;
+    const replyTo = body.reply_to as { exchange?: unknown; routing_key?: unknown } | null | undefined;
+    this.worker.logger.debug(`pidbox received method ${method}(${JSON.stringify(args)}) [reply_to:${JSON.stringify(replyTo ?? null)} ticket:${String(body.ticket ?? null)}]`);
+    const handler = Object.hasOwn(this.handlers, method) ? this.handlers[method] : undefined;
+    let reply: PyValue | undefined;
+    try {
+      if (!handler) throw new KeyError(method);
+      reply = await handler(this.state, args);
+    } catch (err) {
+      if (err instanceof WorkerShutdown) {
+        void this.worker.stop();
+        return undefined;
+      }
+      this.worker.logger.error(`pidbox command error: ${reprError(err)}`);
+      reply = { error: reprError(err) };
+    }
+    if (replyTo && typeof replyTo.exchange === 'string' && typeof replyTo.routing_key === 'string') {
+      try {
+        await publishReply(this.worker.app.broker, { [this.worker.hostname]: reply ?? null }, { exchange: replyTo.exchange, routing_key: replyTo.routing_key },
+          body.ticket ?? null, this.clock.forward());
+      } catch (err) {
+        this.worker.logger.error(`pidbox: replying to ${method} failed: ${(err as Error).message}`);
+      }
+    }
+    return reply;
+  }
+}
