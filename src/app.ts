@@ -211,6 +211,7 @@ export class Celery {
         result_accept_content: c.resultAcceptContent,
         accept_content: c.acceptContent,
         result_backend_transport_options: { ...c.resultBackendTransportOptions },
+        redis_backend_use_ssl: c.redisBackendUseSsl,
         // rpc://: replies travel through the broker to the queue named after the app's oid (reply_to)
         broker_url: c.brokerUrl,
         oid: this.oid,

@@ -14,7 +14,7 @@
 import { Redis } from 'ioredis';
 import type { WaitOptions, ResultBackend } from '../backend.ts';
 import { BackendStoreError, ResultTimeoutError } from '../backend.ts';
-import { parseRedisUrl, ConfigurationError, type RedisConnectOptions } from '../redis/url.ts';
+import { parseRedisUrl, ConfigurationError, type RedisConnectOptions, type RedisUseSsl } from '../redis/url.ts';
 import { connectRedis, guardRedisClient } from '../redis/client.ts';
 import { CeleriacError } from '../../protocol/errors.ts';
 import { dumps, loads, getSerializer } from '../../protocol/serialization/index.ts';
@@ -39,6 +39,12 @@ export interface RedisBackendOptions {
   /** Fallback for `result_accept_content` (Celery's precedence); default `['json']`. */
   accept_content?: readonly string[] | null;
   result_backend_transport_options?: RedisBackendTransportOptions;
+  /**
+   * `redis_backend_use_ssl`: `{ssl_cert_reqs, ssl_ca_certs, ssl_certfile, ssl_keyfile}` as in Celery: with a
+   * rediss:// URL (whose query parameters win) or a sentinel:// URL (TLS to the master); a redis:// URL
+   * with it is refused, and TLS without `ssl_cert_reqs` too, with Celery's messages.
+   */
+  redis_backend_use_ssl?: RedisUseSsl;
 }
 
 /** Celery's `RedisBackend._MAX_STR_VALUE_SIZE` (512 MB). */
@@ -128,7 +134,7 @@ export class RedisBackend implements ResultBackend {
 
   constructor(url: string, options: RedisBackendOptions = {}) {
     const transport = options.result_backend_transport_options ?? {};
-    const target = parseRedisUrl(url, transport);
+    const target = parseRedisUrl(url, transport, options.redis_backend_use_ssl, 'backend');
     this.safeUrl = target.safeUrl;
     const expires = options.result_expires === undefined ? DEFAULT_EXPIRES : options.result_expires;
     if (expires !== null && (typeof expires !== 'number' || !Number.isFinite(expires) || expires < 0)) {

@@ -6,6 +6,8 @@
  *   rediss://...?ssl_cert_reqs=required|optional|none&ssl_ca_certs=...&ssl_certfile=...&ssl_keyfile=...
  *       (also CERT_REQUIRED/CERT_OPTIONAL/CERT_NONE; optional verifies like required, as Python does)
  *   sentinel://[:password@]host:port[;sentinel://host2:port2...][/db]  (master name from transport options)
+ *       TLS to the master: `broker_use_ssl` / `redis_backend_use_ssl` dict; TLS to the sentinels themselves:
+ *       `sentinel_kwargs: {ssl: true, ssl_ca_certs, ...}` (redis-py's Redis(**sentinel_kwargs)), as in kombu/Celery
  *   redis+socket:///path/to/redis.sock[?virtual_host=db]   (also unix://, socket://)
  */
 import { readFileSync } from 'node:fs';
@@ -26,8 +28,12 @@ export interface RedisTarget {
 export interface RedisConnectOptions {
   /** Sentinel master group name (`master_name`). */
   master_name?: string;
-  /** Options for the sentinel connections themselves, e.g. `{ password }` (`sentinel_kwargs`). */
-  sentinel_kwargs?: { password?: string; username?: string };
+  /**
+   * Options for the sentinel connections themselves (`sentinel_kwargs`, redis-py's `Redis(**sentinel_kwargs)`):
+   * `password`, `username`, and for sentinels that speak TLS `ssl: true` with `ssl_cert_reqs`,
+   * `ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile`, `ssl_check_hostname`.
+   */
+  sentinel_kwargs?: { password?: string; username?: string; ssl?: boolean; [ssl: `ssl_${string}`]: unknown };
   socket_timeout?: number;
   socket_connect_timeout?: number;
   [other: string]: unknown;
@@ -56,6 +62,11 @@ function parseDb(path: string, url: string): number {
 export type RedisUseSsl = boolean | null | undefined | Readonly<Record<string, unknown>>;
 const USE_SSL_KEYS = new Set(['ssl_cert_reqs', 'ssl_ca_certs', 'ssl_certfile', 'ssl_keyfile', 'ssl_check_hostname']);
 const CERT_REQS_BY_NUMBER: Record<number, string> = { 0: 'none', 1: 'optional', 2: 'required' }; // ssl.CERT_*
+
+/** Python's truth value of a `*_use_ssl` setting: None, False and an empty dict are all "off". */
+function sslDict(useSsl: RedisUseSsl): Readonly<Record<string, unknown>> | null {
+  return !!useSsl && typeof useSsl === 'object' && Object.keys(useSsl).length > 0 ? useSsl : null;
+}
 
 /** The URL's `ssl_*` query parameters, with the `*_use_ssl` dict filling in what the URL leaves out (kombu: the URL wins). */
 function sslParams(params: URLSearchParams, useSsl: RedisUseSsl, setting: string): URLSearchParams {
@@ -100,13 +111,76 @@ function tlsOptions(params: URLSearchParams, url: string): NonNullable<RedisOpti
   return tls;
 }
 
+// celery/backends/redis.py's messages (raised there as ValueError)
+const E_SSL_PARAMS_AND_SCHEME_MISMATCH =
+  'SSL connection parameters have been provided but the specified URL scheme is redis://. A Redis SSL connection URL should use the scheme rediss://.';
+const E_SSL_CERT_REQS_MISSING_INVALID =
+  'A rediss:// URL must have parameter ssl_cert_reqs and this must be set to CERT_REQUIRED, CERT_OPTIONAL, or CERT_NONE';
+const CELERY_SSL_PARAM_KEYS = ['ssl_ca_certs', 'ssl_certfile', 'ssl_keyfile', 'ssl_cert_reqs'];
+const CELERY_CERT_REQS = new Set<unknown>(['CERT_REQUIRED', 'CERT_OPTIONAL', 'CERT_NONE', 'required', 'optional', 'none', 0, 1, 2]);
+
 /**
- * `useSsl` is `broker_use_ssl` (or `redis_backend_use_ssl`, named by `sslSetting`): a dict of
+ * Celery's `RedisBackend.__init__` checks of `redis_backend_use_ssl` and the URL, stricter than kombu's
+ * broker: the setting must be a dict (Celery: `TypeError` from `dict.update`); a redis:// URL with SSL
+ * parameters (in the dict or the query) is refused; with TLS on (rediss://, or a dict with a sentinel://
+ * URL) `ssl_cert_reqs` must be given (URL query first, then the dict; sentinel:// only the dict) and be
+ * one of CERT_REQUIRED/CERT_OPTIONAL/CERT_NONE, required/optional/none (or ssl.CERT_* numbers in the dict).
+ * Returns the ssl params to use (the URL's `ssl_*` query merged over the dict).
+ */
+function celeryBackendSsl(scheme: string, query: URLSearchParams, useSsl: RedisUseSsl): { tls: boolean; params: URLSearchParams } {
+  if (useSsl !== undefined && useSsl !== null && useSsl !== false && (typeof useSsl !== 'object' || Array.isArray(useSsl))) {
+    throw new ConfigurationError(
+      `redis_backend_use_ssl must be a dict of ssl_cert_reqs, ssl_ca_certs, ssl_certfile, ssl_keyfile (got ${JSON.stringify(useSsl)}; Celery fails with TypeError)`,
+    );
+  }
+  const dict = sslDict(useSsl);
+  const plain = scheme === 'redis' || scheme === 'valkey';
+  if (plain && (CELERY_SSL_PARAM_KEYS.some((k) => (dict && k in dict) || query.has(k)))) {
+    throw new ConfigurationError(E_SSL_PARAMS_AND_SCHEME_MISMATCH);
+  }
+  const tls = !!dict || scheme === 'rediss' || scheme === 'valkeys';
+  if (!tls) return { tls, params: new URLSearchParams() };
+  // Celery takes the URL's ssl params only for rediss:// (and only non-empty ones)
+  const fromUrl = new URLSearchParams();
+  if (!plain && scheme !== 'sentinel') {
+    for (const k of CELERY_SSL_PARAM_KEYS) if (query.get(k)) fromUrl.set(k, query.get(k)!);
+  }
+  const reqs = fromUrl.get('ssl_cert_reqs') ?? dict?.ssl_cert_reqs;
+  if (!CELERY_CERT_REQS.has(reqs)) throw new ConfigurationError(E_SSL_CERT_REQS_MISSING_INVALID);
+  return { tls, params: sslParams(fromUrl, dict, 'redis_backend_use_ssl') };
+}
+
+const SENTINEL_KWARGS_KEYS = new Set(['password', 'username', 'ssl', ...USE_SSL_KEYS]);
+
+/**
+ * `sentinel_kwargs` with `ssl: true` → TLS for the connections to the sentinels (redis-py:
+ * `Redis(host, port, **sentinel_kwargs)`, whose `ssl_cert_reqs` defaults to required). `ssl_*` keys
+ * without `ssl: true` are ignored, as redis-py does.
+ */
+function sentinelTls(kwargs: RedisConnectOptions['sentinel_kwargs'], url: string): RedisOptions['tls'] | undefined {
+  if (!kwargs) return undefined;
+  for (const key of Object.keys(kwargs)) {
+    if (key.startsWith('ssl') && !SENTINEL_KWARGS_KEYS.has(key)) {
+      throw new ConfigurationError(`sentinel_kwargs: unsupported key ${JSON.stringify(key)} (TLS keys accepted: ssl, ${[...USE_SSL_KEYS].join(', ')})`);
+    }
+  }
+  if (!kwargs.ssl) return undefined;
+  const ssl = Object.fromEntries(Object.entries(kwargs).filter(([k]) => USE_SSL_KEYS.has(k)));
+  return tlsOptions(sslParams(new URLSearchParams(), ssl, 'sentinel_kwargs'), url);
+}
+
+/**
+ * `useSsl` is `broker_use_ssl` (or `redis_backend_use_ssl` with `role` 'backend'): a dict of
  * `ssl_cert_reqs` ('required'/'optional'/'none', CERT_*, or ssl.CERT_* numbers 2/1/0), `ssl_ca_certs`,
  * `ssl_certfile`, `ssl_keyfile`, `ssl_check_hostname`. As in kombu, a dict turns TLS on for redis:// too,
- * and parameters in the URL's query win over the dict.
+ * and parameters in the URL's query win over the dict. With a sentinel:// URL the dict means TLS to the
+ * master the sentinels name (kombu's and Celery's `SentinelManagedSSLConnection`).
+ *
+ * `role` 'backend' applies Celery's `RedisBackend` rules instead (see {@link celeryBackendSsl}): the
+ * same URL and settings fail in celeriac exactly where they fail in Celery, with Celery's message.
  */
-export function parseRedisUrl(url: string, transport: RedisConnectOptions = {}, useSsl?: RedisUseSsl, sslSetting = 'broker_use_ssl'): RedisTarget {
+export function parseRedisUrl(url: string, transport: RedisConnectOptions = {}, useSsl?: RedisUseSsl, role: 'broker' | 'backend' = 'broker'): RedisTarget {
+  const sslSetting = role === 'backend' ? 'redis_backend_use_ssl' : 'broker_use_ssl';
   const safe = safeUrl(url);
   const scheme = /^([a-z+]+):\/\//i.exec(url)?.[1]?.toLowerCase();
   const common: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: null };
@@ -124,8 +198,13 @@ export function parseRedisUrl(url: string, transport: RedisConnectOptions = {}, 
     const options: RedisOptions = { ...common, host: u.hostname || '127.0.0.1', port: u.port ? Number(u.port) : 6379, db };
     if (u.username) options.username = decodeURIComponent(u.username);
     if (u.password) options.password = decodeURIComponent(u.password);
-    const tls = scheme === 'rediss' || scheme === 'valkeys' || (!!useSsl && typeof useSsl === 'object');
-    if (tls) options.tls = tlsOptions(sslParams(u.searchParams, useSsl, sslSetting), url);
+    if (role === 'backend') {
+      const ssl = celeryBackendSsl(scheme, u.searchParams, useSsl);
+      if (ssl.tls) options.tls = tlsOptions(ssl.params, url);
+      return { options, db, safeUrl: safe, scheme: ssl.tls ? 'rediss' : 'redis' };
+    }
+    const tls = scheme === 'rediss' || scheme === 'valkeys' || !!sslDict(useSsl);
+    if (tls) options.tls = tlsOptions(sslParams(u.searchParams, sslDict(useSsl), sslSetting), url);
     return { options, db, safeUrl: safe, scheme: tls ? 'rediss' : 'redis' };
   }
 
@@ -152,6 +231,16 @@ export function parseRedisUrl(url: string, transport: RedisConnectOptions = {}, 
     if (password) options.password = password;
     if (transport.sentinel_kwargs?.password) options.sentinelPassword = transport.sentinel_kwargs.password;
     if (transport.sentinel_kwargs?.username) options.sentinelUsername = transport.sentinel_kwargs.username;
+    const toSentinels = sentinelTls(transport.sentinel_kwargs, url);
+    if (toSentinels) options.sentinelTLS = toSentinels;
+    // TLS to the master: the *_use_ssl dict (Celery's backend checks it first; kombu takes it as is)
+    const master = role === 'backend'
+      ? (celeryBackendSsl('sentinel', new URLSearchParams(), useSsl).tls ? tlsOptions(sslParams(new URLSearchParams(), sslDict(useSsl), sslSetting), url) : undefined)
+      : sslDict(useSsl) ? tlsOptions(sslParams(new URLSearchParams(), sslDict(useSsl), sslSetting), url) : undefined;
+    if (master) {
+      options.tls = master;
+      options.enableTLSForSentinelMode = true;
+    }
     return { options, db, safeUrl: safe, scheme: 'sentinel' };
   }
 

@@ -485,7 +485,7 @@ describe('groups', () => {
 // ---------------------------------------------------------------------------------------------
 describe('createBackend and DisabledBackend', () => {
   test('schemes', async () => {
-    for (const url of ['redis://127.0.0.1:6379/10', 'rediss://h/1', 'redis+socket:///tmp/redis.sock']) {
+    for (const url of ['redis://127.0.0.1:6379/10', 'rediss://h/1?ssl_cert_reqs=required', 'redis+socket:///tmp/redis.sock']) {
       const b = createBackend(url);
       assert.ok(b instanceof RedisBackend, url);
       await b.close();
