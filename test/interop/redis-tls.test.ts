@@ -23,6 +23,8 @@ const PW = 'tls-Pa55-secret';
 const DB = 2;
 const QUEUE_PY = uniqueName('tls.py');
 const QUEUE_TS = uniqueName('tls.ts');
+const QUEUE_PY_DICT = uniqueName('tls.py-dict');
+const QUEUE_TS_DICT = uniqueName('tls.ts-dict');
 
 let skip = false;
 let certs: Certs;
@@ -34,6 +36,12 @@ let app: Celery;
 let tsWorker: Worker | null = null;
 let pyWorker: PythonWorker | null = null;
 let checkScript = '';
+let backendCheckScript = '';
+/** result_backend as a bare rediss:// URL + redis_backend_use_ssl, on both sides. */
+let dictApp: Celery;
+let dictWorker: Worker | null = null;
+let pyDictWorker: PythonWorker | null = null;
+const backendSsl = () => ({ ssl_cert_reqs: 'required', ssl_ca_certs: certs.ca });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -53,6 +61,26 @@ async function pyPeer(ops: object[]): Promise<any[]> {
 /** Whether Python Celery's broker (kombu) and result backend connect with the URL: 'ok' or the error. */
 async function pythonConnects(url: string): Promise<{ broker: string; backend: string }> {
   return JSON.parse(await runPython(checkScript, { url }));
+}
+
+/** Whether Python Celery's result backend accepts (construction) and connects (PING) with these settings. */
+async function pythonBackend(url: string, conf: object): Promise<string> {
+  return JSON.parse(await runPython(backendCheckScript, { url, conf })).backend;
+}
+
+/** The same for celeriac's backend, built by the app from the same settings. */
+async function tsBackend(url: string, conf: object): Promise<string> {
+  const a = new Celery({ broker_url: goodUrl(), result_backend: url, env: {}, ...conf });
+  try {
+    const backend = a.backend as RedisBackend;
+    await backend.connect();
+    await backend.client.set(uniqueName('tls-probe'), '1', 'EX', 10);
+    return 'ok';
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await a.close().catch(() => undefined);
+  }
 }
 
 /** Whether celeriac's broker and result backend connect with the URL: 'ok' or the error message. */
@@ -111,12 +139,28 @@ before(async () => {
     'print(json.dumps(out))',
     '',
   ].join('\n'));
+  backendCheckScript = join(dir, 'tls_backend_check.py');
+  writeFileSync(backendCheckScript, [
+    'import json, sys',
+    'from celery import Celery',
+    'doc = json.load(sys.stdin)',
+    "app = Celery('tls_backend_check', backend=doc['url'])",
+    "app.conf.update(redis_socket_connect_timeout=3, redis_socket_timeout=3, redis_retry_on_timeout=False, result_backend_always_retry=False, **doc['conf'])",
+    'try:',
+    "    app.backend.client.ping()",
+    "    out = 'ok'",
+    'except Exception as exc:',
+    "    out = f'{type(exc).__name__}: {str(exc).strip()}'",
+    "print(json.dumps({'backend': out}))",
+    '',
+  ].join('\n'));
   writeFileSync(join(dir, 'tls_tasks.py'), [
-    'import os',
+    'import json, os',
     'from celery import Celery',
     "url = os.environ['CELERIAC_TEST_URL']",
-    "app = Celery('tls_tasks', broker=url, backend=url)",
+    "app = Celery('tls_tasks', broker=url, backend=os.environ.get('CELERIAC_TEST_BACKEND', url))",
     'app.conf.update(worker_hijack_root_logger=False, broker_connection_retry_on_startup=True)',
+    "app.conf.update(json.loads(os.environ.get('CELERIAC_TEST_CONF', '{}')))",
     "@app.task(name='tls.add')",
     'def add(x, y):',
     '    return x + y',
@@ -132,12 +176,31 @@ before(async () => {
   app.task('tls.ts_mul', (x: number, y: number) => x * y);
   tsWorker = new Worker(app, { queues: [QUEUE_TS], concurrency: 2, hostname: `${QUEUE_TS}@%h`, logger: silentLogger });
   await tsWorker.start();
+
+  // result_backend = 'rediss://:pw@host:port/2' (no query) + redis_backend_use_ssl, on both sides
+  pyDictWorker = await startPythonWorker(
+    ['-A', 'tls_tasks', 'worker', '-P', 'solo', '--without-mingle', '--without-gossip', '--without-heartbeat',
+      '-Q', QUEUE_PY_DICT, '-n', `${QUEUE_PY_DICT}@%h`, '--loglevel=INFO'],
+    {
+      env: {
+        PYTHONPATH: dir, PYTHONDONTWRITEBYTECODE: '1', CELERIAC_TEST_URL: goodUrl(),
+        CELERIAC_TEST_BACKEND: tlsUrl(server.port, ''), CELERIAC_TEST_CONF: JSON.stringify({ redis_backend_use_ssl: backendSsl() }),
+      },
+    },
+  );
+  dictApp = new Celery({ broker_url: goodUrl(), result_backend: tlsUrl(server.port, ''), redis_backend_use_ssl: backendSsl(), env: {} });
+  dictApp.task('tls.ts_sub', (x: number, y: number) => x - y);
+  dictWorker = new Worker(dictApp, { queues: [QUEUE_TS_DICT], concurrency: 2, hostname: `${QUEUE_TS_DICT}@%h`, logger: silentLogger });
+  await dictWorker.start();
 });
 
 after(async () => {
   await tsWorker?.stop().catch(() => undefined);
+  await dictWorker?.stop().catch(() => undefined);
   await app?.close().catch(() => undefined);
+  await dictApp?.close().catch(() => undefined);
   await pyWorker?.stop();
+  await pyDictWorker?.stop();
   await stopAll();
   cleanupDirs();
 });
@@ -291,5 +354,72 @@ describe('TLS settings behave as in Celery: the same URL connects, or fails, on 
       console.error = orig;
     }
     assertNoSecret(logged, bad);
+  });
+});
+
+describe('redis_backend_use_ssl (Celery\'s RedisBackend rules), TypeScript and Python Celery', () => {
+  test('rediss:// + redis_backend_use_ssl: TypeScript sends, a Python worker with the same settings stores, TypeScript reads', async (t) => {
+    if (skip) return t.skip();
+    const r = await dictApp.sendTask<number>('tls.add', [19, 23], {}, { queue: QUEUE_PY_DICT });
+    assert.equal(await r.get({ timeout: 20 }), 42);
+    assert.equal((dictApp.backend as RedisBackend).client.options.tls?.rejectUnauthorized, true);
+  });
+
+  test('Python with the same settings sends, a TypeScript worker stores, Python reads', async (t) => {
+    if (skip) return t.skip();
+    const conf = { redis_backend_use_ssl: backendSsl() };
+    const peer = async (ops: object[]) => {
+      const out = await runPython('test/python/worker_peer.py', { broker: goodUrl(), backend: tlsUrl(server.port, ''), conf, ops });
+      const lines = out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      for (const l of lines) if (l.error) throw new Error(`python ${l.op}: ${l.error}\n${l.traceback ?? ''}`);
+      return lines.map((l) => l.result);
+    };
+    const [id] = await peer([{ op: 'send', name: 'tls.ts_sub', args: [50, 8], options: { queue: QUEUE_TS_DICT } }]);
+    const [out] = await peer([{ op: 'get', id, timeout: 20 }]);
+    assert.equal(out.state, 'SUCCESS');
+    assert.equal(out.result, 42);
+  });
+
+  test('client certificates through the dict, against a server that requires them: both connect', async (t) => {
+    if (skip) return t.skip();
+    const url = tlsUrl(mtls.port, '', null);
+    const conf = { redis_backend_use_ssl: { ...backendSsl(), ssl_certfile: certs.clientCert, ssl_keyfile: certs.clientKey } };
+    assert.equal(await tsBackend(url, conf), 'ok');
+    assert.equal(await pythonBackend(url, conf), 'ok');
+  });
+
+  test('the rediss:// query wins over the dict (ssl_cert_reqs=none in the URL, a wrong CA in the dict): both connect', async (t) => {
+    if (skip) return t.skip();
+    const url = tlsUrl(server.port, 'ssl_cert_reqs=none');
+    const conf = { redis_backend_use_ssl: { ssl_cert_reqs: 'required', ssl_ca_certs: certs.otherCa } };
+    assert.equal(await tsBackend(url, conf), 'ok');
+    assert.equal(await pythonBackend(url, conf), 'ok');
+    // ...and with the dict alone that wrong CA fails on both sides
+    const bare = tlsUrl(server.port, '');
+    assert.match(await tsBackend(bare, conf), /TLS certificate verification failed/);
+    assert.match(await pythonBackend(bare, conf), /certificate verify failed/);
+  });
+
+  test('settings Celery refuses are refused with Celery\'s message', async (t) => {
+    if (skip) return t.skip();
+    const mismatch = 'SSL connection parameters have been provided but the specified URL scheme is redis://. A Redis SSL connection URL should use the scheme rediss://.';
+    const missing = 'A rediss:// URL must have parameter ssl_cert_reqs and this must be set to CERT_REQUIRED, CERT_OPTIONAL, or CERT_NONE';
+    const plain = tlsUrl(server.port, '').replace(/^rediss:/, 'redis:');
+    const cases: [string, object, string][] = [
+      // redis:// + the dict (kombu's broker would turn TLS on; Celery's backend raises)
+      [plain, { redis_backend_use_ssl: backendSsl() }, mismatch],
+      [tlsUrl(server.port, 'ssl_cert_reqs=required').replace(/^rediss:/, 'redis:'), {}, mismatch],
+      // rediss:// without ssl_cert_reqs, in the URL or the dict
+      [tlsUrl(server.port, ''), {}, missing],
+      [tlsUrl(server.port, ''), { redis_backend_use_ssl: { ssl_ca_certs: certs.ca } }, missing],
+      [tlsUrl(server.port, 'ssl_cert_reqs=REQUIRED'), {}, missing],
+    ];
+    for (const [url, conf, message] of cases) {
+      assert.equal(await tsBackend(url, conf), message, `${url} ${JSON.stringify(conf)}`);
+      assert.equal(await pythonBackend(url, conf), `ValueError: ${message}`, `${url} ${JSON.stringify(conf)}`);
+    }
+    // not a dict: Celery's dict.update(True) raises TypeError
+    assert.match(await tsBackend(tlsUrl(server.port, 'ssl_cert_reqs=required'), { redis_backend_use_ssl: true }), /redis_backend_use_ssl must be a dict/);
+    assert.match(await pythonBackend(tlsUrl(server.port, 'ssl_cert_reqs=required'), { redis_backend_use_ssl: true }), /^TypeError/);
   });
 });
