@@ -1,7 +1,7 @@
 """Remote control from real Celery: app.control.inspect()/broadcast/revoke against TypeScript and Python
 workers. stdin: {"broker", "backend", "conf", "ops"}; one JSON line per op on stdout.
 Ops:
-  {"op": "inspect", "method", "args", "destination", "timeout"}   -> inspect(...).<method>(**args)
+  {"op": "inspect", "method", "posargs", "args", "destination", "timeout"} -> inspect(...).<method>(*posargs, **args)
   {"op": "broadcast", "method", "arguments", "destination", "reply", "timeout"} -> app.control.broadcast(...)
   {"op": "revoke", "ids", "terminate"}                             -> None (app.control.revoke)
   {"op": "send", "name", "args", "options"}                        -> task id
@@ -26,7 +26,7 @@ def main():
         try:
             if kind == "inspect":
                 i = app.control.inspect(destination=op.get("destination"), timeout=op.get("timeout", 1.0))
-                res = getattr(i, op["method"])(**(op.get("args") or {}))
+                res = getattr(i, op["method"])(*(op.get("posargs") or []), **(op.get("args") or {}))
             elif kind == "broadcast":
                 res = app.control.broadcast(op["method"], arguments=op.get("arguments") or {}, destination=op.get("destination"),
                                             reply=op.get("reply", True), timeout=op.get("timeout", 1.0))

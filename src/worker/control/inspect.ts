@@ -87,7 +87,8 @@ function queueDict(state: PanelState, name: string): PyDict {
     message_ttl: null,
     max_length: null,
     max_length_bytes: null,
-    max_priority: q.maxPriority ?? (typeof args['x-max-priority'] === 'number' ? (args['x-max-priority'] as number) : null),
+    // Celery puts task_queue_max_priority in queue_arguments (x-max-priority), not in Queue.max_priority
+    max_priority: null,
   };
 }
 
