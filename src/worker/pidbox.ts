@@ -67,17 +67,18 @@ export class Pidbox {
     return this.state.clock;
   }
 
-  /** `Pidbox.start`: consume this node's queue. */
-  async start(): Promise<void> {
+  /** `Pidbox.start`: consume this node's queue. False when the transport cannot (no remote control, no mingle). */
+  async start(): Promise<boolean> {
     const broker = this.worker.app.broker;
     if (!broker.consumeFanout) {
       this.worker.logger.warning(`remote control is not available on ${broker.safeUrl}: the transport cannot consume a fanout exchange`);
-      return;
+      return false;
     }
     const queue = pidboxQueue(this.worker.app.conf, this.worker.hostname);
     this.consumer = await broker.consumeFanout(queue, (raw) => void this.onMessage(raw), {
       onError: (err) => this.worker.logger.error(`pidbox: ${err.message}`),
     });
+    return true;
   }
 
   async stop(): Promise<void> {

@@ -192,8 +192,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     this.tracer = new Tracer({ app: this.app, backend: this.backend, hostname: this.hostname, logger: this.logger, resultExtended: this.app.conf.resultExtended });
     if (this.app.conf.workerEnableRemoteControl) {
       this.pidbox = new Pidbox(this);
-      await this.pidbox.start();
-      if (!this.options.withoutMingle) await mingle(this.pidbox.state);
+      const listening = await this.pidbox.start();
+      if (listening && !this.options.withoutMingle) await mingle(this.pidbox.state);
     }
     this.startedAt = Date.now();
     this.startConsumer();
