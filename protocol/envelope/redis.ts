@@ -19,6 +19,7 @@
 import { v4 as uuid4 } from 'uuid';
 import { ProtocolError } from '../errors.ts';
 import { isPlainJson, parseKombuJson, stringifyKombuJson } from '../serialization/index.ts';
+import { pythonJsonString, pythonJsonText } from '../serialization/pyjson.ts';
 import type { DeliveryInfo, RawMessage } from '../types.ts';
 import { isPlainObject, type PyDict, type PyValue } from '../values.ts';
 
@@ -71,8 +72,8 @@ export function encodeRedisEnvelope(raw: RawMessage, options: EncodeRedisOptions
   const { contentEncoding, contentType } = raw;
   if (typeof contentEncoding === 'string' && typeof contentType === 'string' && isPlainJson(headers) && isPlainJson(properties)) {
     // what stringifyKombuJson gives for the envelope object below, member by member (base64 needs no escaping)
-    return `{"body":"${body}","content-encoding":${JSON.stringify(contentEncoding)},"content-type":${JSON.stringify(contentType)},` +
-      `"headers":${JSON.stringify(headers)},"properties":${JSON.stringify(properties)}}`;
+    return `{"body": "${body}", "content-encoding": ${pythonJsonString(contentEncoding)}, "content-type": ${pythonJsonString(contentType)}, ` +
+      `"headers": ${pythonJsonText(JSON.stringify(headers))}, "properties": ${pythonJsonText(JSON.stringify(properties))}}`;
   }
   const envelope: PyDict = {
     body,

@@ -3,6 +3,7 @@
  * tagging for datetime, date, time, Decimal, UUID and bytes, and Python's unbounded integers
  * (kept exact as `bigint` when outside the safe range) and `NaN` / `Infinity` literals.
  */
+import { pythonJsonText } from './pyjson.ts';
 import { DecodeError, EncodeError, ProtocolError } from '../errors.ts';
 import { Decimal, PyDate, PyDateTime, PyTime, UUID, isPlainObject, isoformatUTC } from '../values.ts';
 import type { PyValue } from '../values.ts';
@@ -518,14 +519,15 @@ export function isPlainJson(v: unknown, depth = 0): boolean {
 }
 
 /**
- * Serialize like kombu's `json.dumps` (compact separators; non-ASCII kept as UTF-8, which kombu
- * reads identically). Unencodable values raise {@link EncodeError} naming the path.
+ * Serialize like kombu's `json.dumps`, to the same text (Python's `", "`/`": "` separators,
+ * `ensure_ascii`, float exponents: {@link pythonJsonText}). Unencodable values raise
+ * {@link EncodeError} naming the path.
  */
 export function stringifyKombuJson(value: PyValue): string {
   // the common case: nothing to tag, so the engine's own JSON.stringify (no replacer) gives the same text
   if (isPlainJson(value, 0)) {
     const out = JSON.stringify(value);
-    if (out !== undefined) return out;
+    if (out !== undefined) return pythonJsonText(out);
   }
   let sentinels = false;
   const replacer = function (this: Record<string, unknown>, key: string): unknown {
@@ -572,7 +574,7 @@ export function stringifyKombuJson(value: PyValue): string {
     throw new EncodeError('body', `cannot encode value as JSON: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
   if (out === undefined) throw new EncodeError('body', `cannot encode ${describe(value) ?? String(value)} as JSON`, { path: '$' });
-  return sentinels ? out.replace(NONCE_RE, '$1') : out;
+  return pythonJsonText(sentinels ? out.replace(NONCE_RE, '$1') : out);
 }
 
 /** {@link stringifyKombuJson} as UTF-8 bytes. */

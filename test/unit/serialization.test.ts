@@ -40,23 +40,28 @@ test('json: decodes what kombu emits (every tag type, bigints, surrogate pairs)'
   assert.equal(Object.getPrototypeOf(v.b), Uint8Array.prototype);
 });
 
-test('json: encodes to what kombu decodes to the same values (round trip)', () => {
+test('json: encodes to the very text kombu writes for the same values (round trip)', () => {
   const text = stringifyKombuJson(EXPECTED);
-  // Verified with kombu.utils.json.loads: gives the same Python values as KOMBU_JSON.
-  assert.equal(
-    text,
-    '{"dt":{"__type__":"datetime","__value__":"2024-02-29T12:30:45.123456+00:00"},"naive":{"__type__":"datetime","__value__":"2024-02-29T12:30:45"},"d":{"__type__":"date","__value__":"2024-02-29"},"t":{"__type__":"time","__value__":"23:59:58.000500"},"dec":{"__type__":"decimal","__value__":"3.14159265358979323846"},"u":{"__type__":"uuid","__value__":{"hex":"12345678123456781234567812345678"}},"b":{"__type__":"bytes","__value__":"hello bytes"},"b2":{"__type__":"bytes","__value__":"\\u0001\\u0002"},"raw":{"__type__":"base64","__value__":"/wA="},"big":1180591620717411303424,"neg":-18446744073709551616,"s":"héllo 🎉","f":1.5,"tup":[1,2]}',
-  );
+  // byte for byte what kombu.utils.json.dumps wrote: separators, ensure_ascii escapes, surrogate pairs
+  assert.equal(text, KOMBU_JSON);
   assert.deepEqual(parseKombuJson(text), EXPECTED);
+});
+
+test('json: Python number text: float exponents as repr() writes them', () => {
+  // json.dumps([1e-07, 1e-05, 0.0001, 1.5e-10, 1e+21, 1e+300, 0.5, 12345678901234567890]) in Python 3.11
+  assert.equal(stringifyKombuJson([1e-7, 1e-5, 0.0001, 1.5e-10, 1e21, 1e300, 0.5, 12345678901234567890n]),
+    '[1e-07, 1e-05, 0.0001, 1.5e-10, 1e+21, 1e+300, 0.5, 12345678901234567890]');
+  assert.equal(stringifyKombuJson({ 'k:,"': '1e-5, 0.00001: x', n: -0.000025 }), '{"k:,\\"": "1e-5, 0.00001: x", "n": -2.5e-05}');
+  assert.equal(stringifyKombuJson('\u007f\u0080'), '"\\u007f\\u0080"');
 });
 
 test('json: plain Date becomes an aware UTC isoformat; NaN/Infinity like Python; undefined omitted', () => {
   const d = new Date(Date.UTC(2024, 1, 29, 12, 30, 45, 123));
   assert.equal(
     stringifyKombuJson({ d, u: undefined } as unknown as PyValue),
-    '{"d":{"__type__":"datetime","__value__":"2024-02-29T12:30:45.123000+00:00"}}',
+    '{"d": {"__type__": "datetime", "__value__": "2024-02-29T12:30:45.123000+00:00"}}',
   );
-  assert.equal(stringifyKombuJson([Number.NaN, Infinity, -Infinity]), '[NaN,Infinity,-Infinity]');
+  assert.equal(stringifyKombuJson([Number.NaN, Infinity, -Infinity]), '[NaN, Infinity, -Infinity]');
   const back = parseKombuJson('[NaN, Infinity, -Infinity]') as number[];
   assert.ok(Number.isNaN(back[0]));
   assert.deepEqual(back.slice(1), [Infinity, -Infinity]);
@@ -69,7 +74,7 @@ test('json: bigints stay exact; safe integers stay numbers', () => {
   assert.deepEqual(parseKombuJson('[9007199254740991, 9007199254740992, -9223372036854775808, 1.0, 12345678901234567.5]'), [
     9007199254740991, 9007199254740992n, -9223372036854775808n, 1, 12345678901234567.5,
   ]);
-  assert.equal(stringifyKombuJson({ a: 2n ** 100n, b: [-(2n ** 64n)] }), '{"a":1267650600228229401496703205376,"b":[-18446744073709551616]}');
+  assert.equal(stringifyKombuJson({ a: 2n ** 100n, b: [-(2n ** 64n)] }), '{"a": 1267650600228229401496703205376, "b": [-18446744073709551616]}');
   assert.deepEqual(parseKombuJson('{"a": 1267650600228229401496703205376, "s": "x"}'), { a: 2n ** 100n, s: 'x' });
 });
 
@@ -259,7 +264,7 @@ test('registry: dumps/loads round trip for each serializer', () => {
   const d = dumps({ x: 1 });
   assert.equal(d.contentType, 'application/json');
   assert.equal(d.contentEncoding, 'utf-8');
-  assert.equal(new TextDecoder().decode(d.body), '{"x":1}');
+  assert.equal(new TextDecoder().decode(d.body), '{"x": 1}');
 });
 
 test('registry: loads follows kombu accept/trust/encoding rules', () => {
