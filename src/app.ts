@@ -13,6 +13,7 @@
  * registered in `app.tasks` for a worker on this app to run.
  */
 import { chain as chainSig, chord as chordDict, chunks as chunksSig, cloneSignature, group as groupDict, immutableSignature, signature, xmap, xstarmap } from '../protocol/canvas.ts';
+import { LamportClock } from '../protocol/events.ts';
 import type { ResultRef } from '../protocol/result.ts';
 import type { SignatureDict } from '../protocol/types.ts';
 import { isPlainObject, type PyDict, type PyValue } from '../protocol/values.ts';
@@ -27,6 +28,7 @@ import {
   type NormalizedSendOptions, type PreparedTask, type SendTaskOptions,
 } from './producer.ts';
 import { Control } from './control.ts';
+import { AppEvents } from './events/index.ts';
 import { AsyncResult, GroupResult, resultFromTuple } from './result.ts';
 import { applyAsync as applyCanvas, chunksGroup } from './canvas/apply.ts';
 import { linkError as linkErrorTo } from './canvas/freeze.ts';
@@ -151,6 +153,8 @@ export class Celery {
   readonly oid: string;
   /** Tasks declared on this app, by name. */
   readonly tasks = new Map<string, RegisteredTask>();
+  /** The app's Lamport clock (Celery's `app.clock`): events, remote control. */
+  readonly clock = new LamportClock();
 
   private readonly brokerFactory: NonNullable<AppOptions['createBroker']>;
   private readonly backendFactory: NonNullable<AppOptions['createBackend']>;
@@ -166,6 +170,7 @@ export class Celery {
   private backendInstance: ResultBackend | null = null;
   private closed = false;
   private controlInstance: Control | null = null;
+  private eventsInstance: AppEvents | null = null;
 
   constructor(options: AppOptions = {}) {
     if (!isPlainObject(options)) throw new ConfigurationError('Celery options must be an object');
@@ -276,6 +281,7 @@ export class Celery {
     const prepared = this.prepareTask(name, args, kwargs, options, extra);
     const backend = prepared.ignoreResult || this.conf.resultBackend === null ? null : this.backend;
     await publishTask(prepared, this.broker, backend, this.publishOptions);
+    if (this.conf.taskSendSentEvent) await this.events.taskSent(prepared);
     return this.AsyncResult<R>(prepared.id);
   }
 
@@ -291,6 +297,11 @@ export class Celery {
       return this.broker;
     });
     return this.controlInstance;
+  }
+
+  /** Events (Celery's `app.events`): `Dispatcher`, `receiver`, the producer's `task-sent`. */
+  get events(): AppEvents {
+    return (this.eventsInstance ??= new AppEvents(this));
   }
 
   /** A signature of a task by name (Celery's `app.signature`). */

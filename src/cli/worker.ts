@@ -29,6 +29,9 @@ interface WorkerCliOptions {
   broker?: string;
   resultBackend?: string;
   prefetchMultiplier?: string;
+  taskEvents?: boolean;
+  heartbeatInterval?: string;
+  withoutHeartbeat?: boolean;
 }
 
 function isApp(v: unknown): v is Celery {
@@ -79,7 +82,7 @@ export function banner(worker: Worker, app: Celery, version: string): string {
     `- ** ---------- .> transport:   ${app.broker.safeUrl}`,
     `- ** ---------- .> results:     ${c.resultBackend ? app.backend.safeUrl : 'disabled://'}`,
     `- *** --- * --- .> concurrency: ${worker.concurrency} (node event loop)`,
-    '-- ******* ---- .> task events: OFF (not implemented)',
+    `-- ******* ---- .> task events: ${worker.events.taskEvents ? 'ON' : 'OFF (enable -E to monitor tasks in this worker)'}`,
     '--- ***** ----- ',
     ' -------------- [queues]',
   ];
@@ -106,6 +109,11 @@ export async function runWorker(o: WorkerCliOptions, version: string): Promise<v
     ...(concurrency !== undefined ? { concurrency } : {}),
     ...(prefetch !== undefined ? { prefetchMultiplier: prefetch } : {}),
     ...(o.hostname ? { hostname: o.hostname } : {}),
+    events: {
+      ...(o.taskEvents ? { taskEvents: true } : {}),
+      ...(o.heartbeatInterval !== undefined ? { heartbeatInterval: Number(o.heartbeatInterval) } : {}),
+      ...(o.withoutHeartbeat ? { withoutHeartbeat: true } : {}),
+    },
     logger: createLogger(level),
   });
   process.stdout.write(banner(worker, app, version) + '\n');
@@ -138,6 +146,9 @@ export function registerWorker(program: Command, version: string): void {
     .option('--prefetch-multiplier <n>', 'worker_prefetch_multiplier (0 = unlimited)')
     .option('-b, --broker <url>', 'broker URL (sets CELERY_BROKER_URL)')
     .option('--result-backend <url>', 'result backend URL (sets CELERY_RESULT_BACKEND)')
+    .option('-E, --task-events', 'send task-related events (worker_send_task_events), for celery events / Flower')
+    .option('--heartbeat-interval <seconds>', 'seconds between worker-heartbeat events (default 2)')
+    .option('--without-heartbeat', 'send no worker-online / heartbeat / offline events')
     .action(async (o: WorkerCliOptions) => {
       try {
         await runWorker(o, version);

@@ -16,7 +16,7 @@
 import { performance } from 'node:perf_hooks';
 import { EncodeError } from '../../protocol/errors.ts';
 import { Ignore, Reject, Retry } from '../../protocol/exceptions.ts';
-import { saferepr, type ReprValue } from '../../protocol/repr.ts';
+import { argsrepr, saferepr, type ReprValue } from '../../protocol/repr.ts';
 import { buildResultMeta, type ResultTuple } from '../../protocol/result.ts';
 import { FAILURE, IGNORED, REJECTED, RETRY, STARTED, SUCCESS } from '../../protocol/states.ts';
 import type { PyValue } from '../../protocol/values.ts';
@@ -97,7 +97,8 @@ export class Tracer implements TaskSelfHost {
     return retryTask(self, options, (name, args, kwargs, opts) => {
       const registered = this.app.tasks.get(name);
       const merged = registered ? ({ ...registered.sendDefaults, ...opts } as SendTaskOptions) : opts;
-      return this.app.sendTask(name, args, kwargs, merged);
+      // Task.retry applies a Signature, whose args are a tuple: argsrepr `(7,)`, as Celery's
+      return this.app.sendTask(name, args, kwargs, { argsrepr: argsrepr(args), ...merged });
     });
   }
 

@@ -45,6 +45,7 @@ import type { ResultBackend } from '../backend.ts';
 import type { Consumer, Delivery, QueueDeclaration } from '../broker.ts';
 import { onChordPartReturn } from '../canvas/chord.ts';
 import { signals } from '../signals.ts';
+import { WorkerEventer, type WorkerEventsOptions } from '../events/worker.ts';
 import { mingle } from './control/mingle.ts';
 import { LimitedSet } from './control/revoked.ts';
 import { isRevokedByStamps } from './control/stamps.ts';
@@ -79,6 +80,8 @@ export interface WorkerOptions {
   closeApp?: boolean;
   /** Celery's `--without-mingle`: do not ask the other workers for revoked ids at startup. @default false */
   withoutMingle?: boolean;
+  /** Events: `taskEvents` (`-E`), `heartbeatInterval`, `withoutHeartbeat` (see src/events/worker.ts). */
+  events?: WorkerEventsOptions;
 }
 
 /** Events a {@link Worker} emits. */
@@ -125,6 +128,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
   readonly revoked = new LimitedSet();
   /** The remote-control node (`celery.pidbox`), null when `worker_enable_remote_control` is off. */
   pidbox: Pidbox | null = null;
+  /** Events sent by this worker (`worker-*` always, `task-*` with -E); `enable()` / `disable()` switch task events. */
+  readonly events: WorkerEventer;
   startedAt = Date.now();
   private readonly rateLimits = new Map<string, string | number | null>();
   private readonly rateLimiter: RateLimiter<Request>;
@@ -162,6 +167,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
       this.pump();
     }, app.conf.workerDisableRateLimits);
     this.on('task-finished', (req) => this.pidbox?.taskReady(req.name));
+    this.events = new WorkerEventer(this, { ...options.events, unknownTasks: options.unknownTasks }, (err) => this.logger.error(err.message));
   }
 
   /** `concurrency × prefetch_multiplier` (0 = unlimited). */
@@ -192,10 +198,12 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     this.tracer = new Tracer({ app: this.app, backend: this.backend, hostname: this.hostname, logger: this.logger, resultExtended: this.app.conf.resultExtended });
     if (this.app.conf.workerEnableRemoteControl) {
       this.pidbox = new Pidbox(this);
+      this.events.attach(this.pidbox.state);
       const listening = await this.pidbox.start();
       if (listening && !this.options.withoutMingle) await mingle(this.pidbox.state);
     }
     this.startedAt = Date.now();
+    this.events.start();
     this.startConsumer();
     this.state = 'running';
     this.logger.info(`${this.hostname} ready.`);
@@ -254,6 +262,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     if (this.running.size) this.logger.warning(`cold shutdown: ${this.running.size} task(s) still running are abandoned (acks_late ones go back to the queue)`);
     this.cold = this.cold || this.running.size > 0;
     await Promise.allSettled([...this.inflight]);
+    await this.events.stop();
     if (this.options.closeApp !== false) {
       try {
         await this.app.close();
@@ -327,6 +336,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     if ((req.expires && req.isExpired()) || this.isRevoked(req)) {
       return this.revoke(req, req.isExpired() ? 'expired' : 'revoked');
     }
+    this.events.taskReceived(req);
     await signals.task_received.send({ sender: this.hostname, request: signalRequest(req.context) });
     if (this.state !== 'running') return;
     const eta = req.eta?.getTime();

@@ -42,6 +42,7 @@ class MemBroker implements Broker {
   async connect() {}
   async declareQueue() {}
   async publish(raw: RawMessage, target: PublishTarget) {
+    if (target.exchange === 'celeryev') return; // worker-online / heartbeat events (tested in events.test.ts)
     this.published.push({ raw, target });
   }
   consume(_queues: string[], onMessage: (d: Delivery) => void, options: ConsumeOptions): Consumer {
