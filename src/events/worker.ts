@@ -78,6 +78,7 @@ export class WorkerEventer {
     const app = worker.app;
     const taskEvents = options.taskEvents ?? app.conf.workerSendTaskEvents;
     this.interval = options.heartbeatInterval ?? 2;
+    if (!(Number.isFinite(this.interval) && this.interval > 0)) throw new Error(`heartbeatInterval must be a number of seconds > 0, got ${String(options.heartbeatInterval)}`);
     this.heart = !options.withoutHeartbeat;
     this.onError = onError ?? ((err) => console.error(`[celeriac] ${err.message}`));
     this.dispatcher = new EventDispatcher(async () => app.broker, {
