@@ -1,5 +1,6 @@
 /**
- * celeriac vs Python Celery 5.6 (and celery-node, BullMQ) on the same Redis, in the same run.
+ * celeriac vs Python Celery 5.6 (and celery-node, BullMQ) on the same Redis, in the same run; and
+ * celeriac vs Python Celery on RabbitMQ (publish, drain, round trip), in the same run too.
  *
  *   npm run bench                        # full: 3 runs per metric
  *   npm run bench -- --quick             # smoke test: small N, 1 run
@@ -14,12 +15,16 @@
  *   --mem-window S    memory: sample RSS while draining, at most S seconds [30]
  *   --mem-runs N      memory runs [1]
  *   --only LIST       producer,drain,rtt,memory
+ *   --broker B        redis | amqp | both [both]: which broker sections run (memory is Redis only)
  *   --contenders LIST only these producer keys / drain worker kinds (e.g. celeriac-conc,celery-node,
  *                     celeriac,bullmq-c8): for quick A/B checks; ratios missing a side are n/a
  *   --out FILE        JSON results [bench/results/latest.json]; the table also goes to FILE.md
  *
  * Everything uses Redis db 15 (FLUSHDB between measurements) of BENCH_REDIS_HOST:BENCH_REDIS_PORT
- * (127.0.0.1:6379); the machine is shared, so absolute numbers move: read the ratios.
+ * (127.0.0.1:6379); the RabbitMQ section uses BENCH_AMQP_URL (amqp://guest:guest@127.0.0.1:5672//) with
+ * queues named bench.*.<random>, deleted (with their exchanges) after each measurement, and Redis db 15
+ * as the result backend (rpc:// too for the round trip). The machine is shared, so absolute numbers
+ * move: read the ratios.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -29,6 +34,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
+import amqplib, { type Channel, type ChannelModel } from 'amqplib';
 import { Celery } from '../src/app.ts';
 import { median, percentile, pollUntil, Proc, rssMiB, runJson, sleep, treePssMiB } from './lib.ts';
 import { ensureBenchPeers } from './peers.ts';
@@ -42,6 +48,14 @@ const HOST = process.env.BENCH_REDIS_HOST ?? '127.0.0.1';
 const PORT = Number(process.env.BENCH_REDIS_PORT ?? 6379);
 const DB = 15;
 const URL = `redis://${HOST}:${PORT}/${DB}`;
+const AMQP_URL = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672//';
+
+/** The broker under test: Redis (db 15, also the result backend) or RabbitMQ (results in Redis db 15). */
+interface BrokerTarget { name: 'redis' | 'amqp'; url: string; backend: string }
+const REDIS_T: BrokerTarget = { name: 'redis', url: URL, backend: URL };
+const AMQP_T: BrokerTarget = { name: 'amqp', url: AMQP_URL, backend: URL };
+/** The section being measured (set by main() before each broker's phases). */
+let B: BrokerTarget = REDIS_T;
 const NODE = process.execPath;
 const TSX = ['--import', 'tsx'];
 
@@ -64,7 +78,10 @@ function parseArgs(argv: string[]) {
   };
   const only = (str('--only') ?? 'producer,drain,rtt,memory').split(',').map((s) => s.trim());
   for (const o of only) if (!['producer', 'drain', 'rtt', 'memory'].includes(o)) throw new Error(`--only: unknown phase ${o}`);
+  const broker = str('--broker') ?? 'both';
+  if (!['redis', 'amqp', 'both'].includes(broker)) throw new Error('--broker: redis, amqp or both');
   return {
+    brokers: broker === 'both' ? ['redis', 'amqp'] : [broker],
     quick,
     runs: num('--runs', 3, 1),
     tasks: num('--tasks', 20_000, 1000),
@@ -87,6 +104,52 @@ const redis = new Redis({ host: HOST, port: PORT, db: DB, lazyConnect: true });
 const uid = () => randomBytes(4).toString('hex');
 const flush = () => redis.flushdb();
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
+
+// ---- RabbitMQ helpers (a plain amqplib connection of the runner) ---------------------------------
+
+let amqpConn: ChannelModel | null = null;
+let amqpCh: Channel | null = null;
+
+async function amqpChannel(): Promise<Channel> {
+  amqpConn ??= await amqplib.connect(AMQP_URL.replace(/\/\/$/, '/'));
+  if (!amqpCh) {
+    const ch = await amqpConn.createChannel();
+    ch.on('error', () => undefined);
+    ch.on('close', () => {
+      if (amqpCh === ch) amqpCh = null;
+    });
+    amqpCh = ch;
+  }
+  return amqpCh;
+}
+
+/** Ready messages in `queue` (RabbitMQ's message_count: not the unacked ones); -1 while it does not exist. */
+async function amqpReady(queue: string): Promise<number> {
+  const ch = await amqpChannel();
+  try {
+    return (await ch.checkQueue(queue)).messageCount;
+  } catch {
+    return -1; // 404: the channel is closed, the next call opens another
+  }
+}
+
+/** Deletes the bench's queues and the direct exchanges of the same name Celery declared for them. */
+async function amqpDelete(names: string[]): Promise<void> {
+  for (const name of names) {
+    for (const op of ['queue', 'exchange'] as const) {
+      try {
+        const ch = await amqpChannel();
+        if (op === 'queue') await ch.deleteQueue(name);
+        else await ch.deleteExchange(name);
+      } catch {
+        // not there
+      }
+    }
+  }
+}
+
+/** The number of messages waiting in `queue` on the broker under test. */
+const queueLen = async (queue: string) => (B.name === 'amqp' ? amqpReady(queue) : redis.llen(queue));
 
 // ---- environment -------------------------------------------------------------------------------
 
@@ -112,7 +175,9 @@ function environment() {
     celery_node: pkg('celery-node'),
     bullmq: pkg('bullmq'),
     ioredis: pkg('ioredis'),
+    amqplib: pkg('amqplib'),
     redis_server: '',
+    rabbitmq_server: '',
     cpus: availableParallelism(),
     cpu_model: cpus()[0]?.model ?? 'unknown',
     memory_gib: Math.round(totalmem() / 2 ** 30),
@@ -132,17 +197,17 @@ const WORKER_LABEL: Record<WorkerKind, string> = {
   'bullmq-c8': 'BullMQ Worker, concurrency 8 (own format)',
 };
 
-function startWorker(kind: WorkerKind, queue: string): Proc {
+function startWorker(kind: WorkerKind, queue: string, backend = B.backend): Proc {
   switch (kind) {
     case 'py-prefork':
     case 'py-threads': {
       const pool = kind === 'py-prefork' ? ['-P', 'prefork', '-c', '2'] : ['-P', 'threads', '-c', '2'];
       return new Proc(kind, PY, ['-m', 'celery', '-A', 'bench_tasks', 'worker', '-Q', queue, ...pool,
         '--without-gossip', '--without-mingle', '--without-heartbeat', '-l', 'warning', '-n', `bench-py-${uid()}@%h`],
-      { cwd: join(HERE, 'python'), env: { ...process.env, BENCH_URL: URL, BENCH_QUEUE: queue } });
+      { cwd: join(HERE, 'python'), env: { ...process.env, BENCH_URL: URL, BENCH_BROKER: B.url, BENCH_BACKEND: backend, BENCH_QUEUE: queue } });
     }
     case 'celeriac':
-      return new Proc(kind, NODE, [...TSX, join(HERE, 'ts-worker.ts'), JSON.stringify({ url: URL, queue })], { cwd: ROOT });
+      return new Proc(kind, NODE, [...TSX, join(HERE, 'ts-worker.ts'), JSON.stringify({ url: B.url, backend, queue })], { cwd: ROOT });
     case 'celery-node':
       return new Proc(kind, NODE, [...TSX, join(HERE, 'cn-worker.ts'), JSON.stringify({ url: URL, queue })], { cwd: ROOT });
     case 'bullmq-c2':
@@ -154,7 +219,7 @@ function startWorker(kind: WorkerKind, queue: string): Proc {
 
 /** Publishes `n` Celery messages with celeriac's producer (the same bytes for every Celery-format worker). */
 async function preloadCelery(queue: string, n: number, results: boolean): Promise<string[]> {
-  const app = new Celery({ broker_url: URL, result_backend: null, env: {} });
+  const app = new Celery({ broker_url: B.url, result_backend: null, env: {} });
   const ids: string[] = new Array<string>(n);
   const name = results ? 'bench.noop' : 'bench.noop_nr';
   const options = results ? { queue } : { queue, ignore_result: true };
@@ -167,7 +232,11 @@ async function preloadCelery(queue: string, n: number, results: boolean): Promis
   };
   await Promise.all(Array.from({ length: Math.min(opt.window, n) }, lane));
   await app.close();
-  const len = await redis.llen(queue);
+  let len = await queueLen(queue);
+  for (let i = 0; B.name === 'amqp' && len !== n && i < 50; i++) {
+    await sleep(20); // confirmed messages show in message_count a moment later
+    len = await queueLen(queue);
+  }
   if (len !== n) throw new Error(`preload: ${queue} holds ${len} messages, expected ${n}`);
   return ids;
 }
@@ -186,10 +255,17 @@ interface ProducerContender { key: string; label: string; run: (queue: string) =
 
 function producerContenders(): ProducerContender[] {
   const py = (results: boolean) => async (queue: string) =>
-    (await runJson<{ elapsed: number }>(PY, [join(HERE, 'python/producer.py'), JSON.stringify({ url: URL, queue, n: opt.tasks, warmup: opt.warmup, results })])).elapsed;
+    (await runJson<{ elapsed: number }>(PY, [join(HERE, 'python/producer.py'), JSON.stringify({ url: B.url, queue, n: opt.tasks, warmup: opt.warmup, results })])).elapsed;
   const ts = (mode: string) => async (queue: string) =>
     (await runJson<{ elapsed: number }>(NODE, [...TSX, join(HERE, 'ts-producer.ts'),
-      JSON.stringify({ mode, url: URL, host: HOST, port: PORT, db: DB, queue, n: opt.tasks, warmup: opt.warmup, window: opt.window })], { cwd: ROOT })).elapsed;
+      JSON.stringify({ mode, url: B.url, host: HOST, port: PORT, db: DB, queue, n: opt.tasks, warmup: opt.warmup, window: opt.window })], { cwd: ROOT })).elapsed;
+  if (B.name === 'amqp') {
+    return [
+      { key: 'python', label: 'Python Celery `send_task` loop, ignore_result (pyamqp, no publisher confirms: Celery\'s default)', run: py(false) },
+      { key: 'celeriac-seq', label: 'celeriac `await sendTask` sequential, ignore_result (each send awaits its publisher confirm)', run: ts('celeriac-seq') },
+      { key: 'celeriac-conc', label: `celeriac \`sendTask\` concurrent (${opt.window} in flight), ignore_result, publisher confirms`, run: ts('celeriac-conc') },
+    ];
+  }
   return [
     { key: 'python', label: 'Python Celery `send_task` loop, ignore_result', run: py(false) },
     { key: 'python-res', label: 'Python Celery `send_task` loop, result backend (subscribes per send)', run: py(true) },
@@ -212,15 +288,26 @@ async function producerPhase() {
     for (const c of order) {
       await flush();
       const queue = `bench.prod.${c.key}.${uid()}`;
-      const elapsed = await c.run(queue);
+      let elapsed: number;
+      try {
+        elapsed = await c.run(queue);
+        if (B.name === 'amqp' && (await queueLen(queue)) !== opt.tasks) {
+          await sleep(200);
+          const len = await queueLen(queue);
+          if (len !== opt.tasks) throw new Error(`producer ${c.key}: ${queue} holds ${len} messages, expected ${opt.tasks}`);
+        }
+      } finally {
+        if (B.name === 'amqp') await amqpDelete([queue, `${queue}.warmup`]);
+      }
       const rate = opt.tasks / elapsed;
       (rates[c.key] ??= []).push(rate);
-      log(`producer run ${r + 1}/${opt.runs} ${c.key}: ${rate.toFixed(0)} tasks/s`);
+      log(`${B.name} producer run ${r + 1}/${opt.runs} ${c.key}: ${rate.toFixed(0)} tasks/s`);
     }
   }
   await flush();
   const ratio = (a: string, b: string) => (rates[a] && rates[b] ? median(rates[a].map((x, i) => x / rates[b]![i]!)) : NaN);
   return {
+    broker: B.name,
     n: opt.tasks,
     contenders: contenders.map((c) => ({ key: c.key, label: c.label, rates: rates[c.key]!, median: median(rates[c.key]!) })),
     ratios: {
@@ -239,6 +326,7 @@ async function producerPhase() {
 /** Time for `kind` to process n preloaded messages: from the first message taken to the last done. */
 async function drainOnce(kind: WorkerKind, results: boolean, n: number): Promise<number> {
   await flush();
+  if (B.name === 'amqp') return drainOnceAmqp(kind, results, n);
   const queue = `bench.drain.${kind}.${uid()}`;
   const timeoutMs = Math.max(120_000, n * 20);
   if (kind.startsWith('bullmq')) {
@@ -295,13 +383,42 @@ async function drainOnce(kind: WorkerKind, results: boolean, n: number): Promise
   }
 }
 
+/**
+ * RabbitMQ: from the first message taken (message_count < n) until message_count is 0 — RabbitMQ does
+ * not tell a client how many are unacked, so up to the prefetch window (8 for both workers) may still be
+ * running then: < 0.1% of n — and, with results, until every `celery-task-meta-<id>` key exists in Redis.
+ */
+async function drainOnceAmqp(kind: WorkerKind, results: boolean, n: number): Promise<number> {
+  const queue = `bench.drain.${kind}.${uid()}`;
+  const timeoutMs = Math.max(120_000, n * 20);
+  try {
+    const ids = await preloadCelery(queue, n, results);
+    const resultKeys = ids.map((id) => `celery-task-meta-${id}`);
+    const w = startWorker(kind, queue);
+    try {
+      await pollUntil(async () => { const l = await amqpReady(queue); return l >= 0 && l < n; }, 2, 60_000, `${kind} to start`, () => w.assertAlive());
+      const t0 = performance.now();
+      await pollUntil(async () => (await amqpReady(queue)) === 0, 5, timeoutMs, `${kind} to drain`, () => w.assertAlive());
+      if (results) await pollUntil(async () => (await countExisting(resultKeys)) === n, 5, timeoutMs, `${kind}: all ${n} results`, () => w.assertAlive());
+      const t1 = performance.now();
+      if (!results && (await countExisting(resultKeys.slice(0, 100))) > 0) throw new Error(`${kind} stored results of ignore_result tasks`);
+      return (t1 - t0) / 1000;
+    } finally {
+      await w.stop();
+    }
+  } finally {
+    await amqpDelete([queue]);
+  }
+}
+
 async function drainPhase() {
   const n = opt.drainTasks;
   const plan: { kind: WorkerKind; results: boolean }[] = [];
-  for (const kind of ['py-prefork', 'py-threads', 'celeriac', 'bullmq-c2', 'bullmq-c8'] as WorkerKind[]) {
+  const kinds: WorkerKind[] = B.name === 'amqp' ? ['py-prefork', 'celeriac'] : ['py-prefork', 'py-threads', 'celeriac', 'bullmq-c2', 'bullmq-c8'];
+  for (const kind of kinds) {
     if (!opt.contenders || opt.contenders.includes(kind)) plan.push({ kind, results: false }, { kind, results: true });
   }
-  if (!opt.contenders || opt.contenders.includes('celery-node')) plan.push({ kind: 'celery-node', results: true });
+  if (B.name === 'redis' && (!opt.contenders || opt.contenders.includes('celery-node'))) plan.push({ kind: 'celery-node', results: true });
   const rates: Samples = {};
   for (let r = 0; r < opt.runs; r++) {
     const order = r % 2 ? [...plan].reverse() : plan;
@@ -309,7 +426,7 @@ async function drainPhase() {
       const key = `${p.kind}${p.results ? '+results' : ''}`;
       const elapsed = await drainOnce(p.kind, p.results, n);
       (rates[key] ??= []).push(n / elapsed);
-      log(`drain run ${r + 1}/${opt.runs} ${key}: ${(n / elapsed).toFixed(0)} tasks/s`);
+      log(`${B.name} drain run ${r + 1}/${opt.runs} ${key}: ${(n / elapsed).toFixed(0)} tasks/s`);
     }
   }
   await flush();
@@ -321,6 +438,7 @@ async function drainPhase() {
   };
   const ratioArr = (a: string, b: number[] | undefined) => (rates[a] && b ? median(rates[a].map((x, i) => x / b[i]!)) : NaN);
   return {
+    broker: B.name,
     n,
     rows: Object.entries(rates).map(([key, xs]) => ({ key, rates: xs, median: median(xs) })),
     labels: WORKER_LABEL,
@@ -339,6 +457,8 @@ async function drainPhase() {
 // ---- 3. round trip -----------------------------------------------------------------------------
 
 async function rttPhase() {
+  // RabbitMQ: results through the Redis backend (db 15) and through rpc:// (replies over RabbitMQ)
+  const backends = B.name === 'amqp' ? [{ tag: 'redis', url: URL }, { tag: 'rpc', url: 'rpc://' }] : [{ tag: '', url: URL }];
   const pairs = [
     { key: 'py→py', producer: 'py', worker: 'py-prefork' },
     { key: 'ts→py', producer: 'ts', worker: 'py-prefork' },
@@ -348,33 +468,38 @@ async function rttPhase() {
   const p50: Samples = {};
   const p99: Samples = {};
   const all: Record<string, number[]> = {};
+  const keys: string[] = [];
   for (let r = 0; r < opt.runs; r++) {
-    for (const worker of ['py-prefork', 'celeriac'] as const) {
+    for (const be of backends) for (const worker of ['py-prefork', 'celeriac'] as const) {
       await flush();
       const queue = `bench.rtt.${worker}.${uid()}`;
-      const w = startWorker(worker, queue);
+      const w = startWorker(worker, queue, be.url);
       try {
-        for (const p of pairs.filter((x) => x.worker === worker)) {
-          const cfg = JSON.stringify({ url: URL, queue, n: opt.rtt, warmup: opt.rttWarmup });
+        for (const pair of pairs.filter((x) => x.worker === worker)) {
+          const p = { ...pair, key: be.tag ? `${pair.key} (${be.tag})` : pair.key };
+          if (r === 0 && !keys.includes(p.key)) keys.push(p.key);
+          const cfg = JSON.stringify({ url: B.url, backend: be.url, queue, n: opt.rtt, warmup: opt.rttWarmup });
           const { ms } = p.producer === 'py'
             ? await runJson<{ ms: number[] }>(PY, [join(HERE, 'python/rtt.py'), cfg])
             : await runJson<{ ms: number[] }>(NODE, [...TSX, join(HERE, 'ts-rtt.ts'), cfg], { cwd: ROOT });
           (p50[p.key] ??= []).push(percentile(ms, 50));
           (p99[p.key] ??= []).push(percentile(ms, 99));
           (all[p.key] ??= []).push(...ms);
-          log(`rtt run ${r + 1}/${opt.runs} ${p.key}: p50 ${percentile(ms, 50).toFixed(3)} ms, p99 ${percentile(ms, 99).toFixed(3)} ms`);
+          log(`${B.name} rtt run ${r + 1}/${opt.runs} ${p.key}: p50 ${percentile(ms, 50).toFixed(3)} ms, p99 ${percentile(ms, 99).toFixed(3)} ms`);
         }
       } finally {
         await w.stop();
+        if (B.name === 'amqp') await amqpDelete([queue]);
       }
     }
   }
   await flush();
   return {
+    broker: B.name,
     n: opt.rtt,
     warmup: opt.rttWarmup,
     python_worker: WORKER_LABEL['py-prefork'],
-    rows: pairs.map((p) => ({ key: p.key, p50: median(p50[p.key]!), p99: median(p99[p.key]!), p50_runs: p50[p.key]!, p99_runs: p99[p.key]!, mean: all[p.key]!.reduce((a, b) => a + b, 0) / all[p.key]!.length })),
+    rows: keys.map((k) => ({ key: k, p50: median(p50[k]!), p99: median(p99[k]!), p50_runs: p50[k]!, p99_runs: p99[k]!, mean: all[k]!.reduce((a, b) => a + b, 0) / all[k]!.length })),
   };
 }
 
@@ -534,6 +659,51 @@ function report(env: ReturnType<typeof environment>, results: Record<string, any
     const ts = m.rows.find((x: any) => x.kind === 'celeriac');
     if (ts) targets.push([`memory bounded with ${f0(m.queued)} queued`, `idle ${f1(ts.idleRss)} → peak ${f1(ts.peakRss)} MiB RSS (${f0(ts.taken)} taken)`, verdict(ts.peakRss < ts.idleRss + 100)]);
   }
+  if (results.amqp) {
+    const a = results.amqp;
+    L.push('## RabbitMQ', '', `RabbitMQ ${env.rabbitmq_server} (${AMQP_URL.replace(/:[^:@/]*@/, ':**@')}), amqplib ${env.amqplib}; Python Celery over kombu's pyamqp. ` +
+      'Queues are named `bench.*.<random>` and deleted (with their exchanges) after each measurement. Results, where stored, go to the **Redis** backend (db 15) for both ' +
+      'sides (the Python numbers of issue 4, ~1,800/s no-op and ~970/s storing results, are of the same kind); the round trip is measured with the Redis backend and with `rpc://`.', '');
+    if (a.producer) {
+      const p = a.producer;
+      L.push(`### RabbitMQ 1. Producer publish rate (${f0(p.n)} tasks per run, after ${opt.warmup} warm-up sends)`, '');
+      L.push('| producer | tasks/s |', '|---|---:|');
+      for (const c of p.contenders) L.push(`| ${c.label} | ${f0(c.median)}${spread(c.rates)} |`);
+      L.push('', 'celeriac publishes on a confirm channel: a send resolves when RabbitMQ has taken the message (safer than Celery\'s default, which writes to the socket ' +
+        'and returns; `broker_transport_options={"confirm_publish": True}` would make Python wait per message). Every run checks the queue holds all N messages.', '');
+      L.push('| ratio (same run, median) | × |', '|---|---:|');
+      for (const k of ['celeriac-conc / python', 'celeriac-seq / python']) L.push(`| ${k} | ${f2(p.ratios[k])} |`);
+      L.push('');
+      targets.push(['RabbitMQ publish vs Python `send_task`', `${f1(p.ratios['celeriac-conc / python'])}× concurrent, ${f1(p.ratios['celeriac-seq / python'])}× sequential`, '(no target)']);
+    }
+    if (a.drain) {
+      const d = a.drain;
+      L.push(`### RabbitMQ 2. Worker drain rate, no-op task (${f0(d.n)} messages preloaded)`, '');
+      L.push('| worker | no results: tasks/s | results in Redis: tasks/s |', '|---|---:|---:|');
+      const row = (k: string) => d.rows.find((r: any) => r.key === k);
+      for (const kind of ['py-prefork', 'celeriac']) {
+        const x = row(kind);
+        const y = row(`${kind}+results`);
+        L.push(`| ${d.labels[kind]} | ${x ? f0(x.median) + spread(x.rates) : '—'} | ${y ? f0(y.median) + spread(y.rates) : '—'} |`);
+      }
+      L.push('', 'Messages published beforehand by celeriac\'s producer (the same kombu messages for both workers). Timed from the first message taken (message_count < N) ' +
+        'until message_count is 0 — RabbitMQ does not report unacked messages to a client, so up to the prefetch window (8 for both: concurrency 2 × 4) may still be ' +
+        'running then, < 0.1% of N — and, with results, until every `celery-task-meta-<id>` key exists in Redis.', '');
+      L.push('| ratio (same run, median) | × |', '|---|---:|');
+      for (const k of ['celeriac / py-prefork', 'celeriac+results / py-prefork+results']) L.push(`| ${k} | ${f2(d.ratios[k])} |`);
+      L.push('');
+      targets.push(['RabbitMQ drain ≥ 5× Python (issue 4)', `${f1(d.ratios['celeriac / py-prefork'])}× no results, ${f1(d.ratios['celeriac+results / py-prefork+results'])}× results in Redis`,
+        verdict(d.ratios['celeriac / py-prefork'] >= 5 && d.ratios['celeriac+results / py-prefork+results'] >= 5)]);
+    }
+    if (a.rtt) {
+      const r = a.rtt;
+      L.push(`### RabbitMQ 3. Round trip, sequential send + get of a no-op task (${f0(r.n)} per run after ${r.warmup} warm-up)`, '');
+      L.push(`Python worker: ${r.python_worker}; TS worker: ${WORKER_LABEL.celeriac}. (redis) = results through the Redis backend, (rpc) = \`rpc://\` (the reply travels back over RabbitMQ).`, '');
+      L.push('| producer → worker (backend) | p50 ms | p99 ms | mean ms |', '|---|---:|---:|---:|');
+      for (const x of r.rows) L.push(`| ${x.key} | ${f3(x.p50)} | ${f3(x.p99)} | ${f3(x.mean)} |`);
+      L.push('');
+    }
+  }
   if (targets.length) {
     L.push('## Targets', '', '| target | measured | |', '|---|---|---|');
     for (const t of targets) L.push(`| ${t.join(' | ')} |`);
@@ -548,18 +718,34 @@ async function main() {
   await redis.connect();
   const env = environment();
   env.redis_server = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown';
+  if (opt.brokers.includes('amqp')) {
+    const props = (await amqpChannel(), (amqpConn as unknown as { connection: { serverProperties?: { version?: string } } }).connection.serverProperties);
+    env.rabbitmq_server = props?.version ?? 'unknown';
+  }
   log(`environment: ${JSON.stringify(env)}`);
   log(`options: ${JSON.stringify({ ...opt, only: [...opt.only] })}`);
   await flush();
   const results: Record<string, unknown> = {};
   const t0 = Date.now();
   try {
-    if (opt.only.has('producer')) results.producer = await producerPhase();
-    if (opt.only.has('drain')) results.drain = await drainPhase();
-    if (opt.only.has('rtt')) results.rtt = await rttPhase();
-    if (opt.only.has('memory')) results.memory = await memoryPhase();
+    if (opt.brokers.includes('redis')) {
+      B = REDIS_T;
+      if (opt.only.has('producer')) results.producer = await producerPhase();
+      if (opt.only.has('drain')) results.drain = await drainPhase();
+      if (opt.only.has('rtt')) results.rtt = await rttPhase();
+      if (opt.only.has('memory')) results.memory = await memoryPhase();
+    }
+    if (opt.brokers.includes('amqp')) {
+      B = AMQP_T;
+      const a: Record<string, unknown> = {};
+      results.amqp = a;
+      if (opt.only.has('producer')) a.producer = await producerPhase();
+      if (opt.only.has('drain')) a.drain = await drainPhase();
+      if (opt.only.has('rtt')) a.rtt = await rttPhase();
+    }
   } finally {
     await flush().catch(() => undefined);
+    await amqpConn?.close().catch(() => undefined);
   }
   const md = report(env, results);
   process.stdout.write(md + '\n');

@@ -3,6 +3,7 @@
  *
  *   node --import tsx bench/ts-worker.ts '{"url":"redis://127.0.0.1:6379/15","queue":"q","concurrency":2}'
  *
+ * `backend` (default: `url`) is the result backend (the RabbitMQ section: redis://... or rpc://).
  * Serves `bench.noop` (stores its result) and `bench.noop_nr` (ignore_result). Prints READY on stdout
  * once consuming; SIGTERM/SIGINT stop it (warm) and exit.
  */
@@ -10,8 +11,8 @@ import { Celery } from '../src/app.ts';
 import { Worker } from '../src/worker/worker.ts';
 import { silentLogger } from '../src/worker/log.ts';
 
-const cfg = JSON.parse(process.argv[2] ?? '{}') as { url: string; queue: string; concurrency?: number; prefetch?: number };
-const app = new Celery({ broker_url: cfg.url, result_backend: cfg.url, task_default_queue: cfg.queue, env: {} });
+const cfg = JSON.parse(process.argv[2] ?? '{}') as { url: string; queue: string; backend?: string; concurrency?: number; prefetch?: number };
+const app = new Celery({ broker_url: cfg.url, result_backend: cfg.backend ?? cfg.url, task_default_queue: cfg.queue, env: {} });
 app.task('bench.noop', () => null);
 app.task('bench.noop_nr', () => null, { ignore_result: true });
 const worker = new Worker(app, {

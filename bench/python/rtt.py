@@ -1,6 +1,6 @@
 """Python Celery round trip: sequential send_task + get() of a no-op task.
 
-Input (argv[1], JSON): {"url", "queue", "n", "warmup"}
+Input (argv[1], JSON): {"url", "queue", "n", "warmup", "backend"?} (backend defaults to url)
 Output (stdout, JSON): {"ms": [latency of each timed iteration in milliseconds]}
 """
 import json
@@ -11,7 +11,7 @@ from celery import Celery
 
 cfg = json.loads(sys.argv[1])
 url, queue, n, warmup = cfg["url"], cfg["queue"], cfg["n"], cfg["warmup"]
-app = Celery("bench_rtt", broker=url, backend=url)
+app = Celery("bench_rtt", broker=url, backend=cfg.get("backend") or url)
 app.conf.update(broker_connection_retry_on_startup=True)
 
 # the first call waits for the worker to come up

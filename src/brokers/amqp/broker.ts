@@ -67,11 +67,13 @@ export class AmqpBroker implements Broker, ConsumerHost {
   private declChannel: Promise<Channel> | null = null;
   /** Declared on this connection (kombu's maybe_declare cache), by name. */
   private declaredNow = new Map<string, QueueDeclaration>();
+  /** Declarations in flight (publish): concurrent sends to a new queue share one queue.declare. */
+  private declaring = new Map<QueueDeclaration, Promise<void>>();
   /** Declared through declareQueue(): re-declared after a reconnect. */
   private readonly remembered = new Map<string, QueueDeclaration>();
   private delayedDeclared = false;
   private readonly consumers = new Set<AmqpConsumer>();
-  private readonly pending: Pending[] = [];
+  private readonly pending = new Set<Pending>();
   private warnedDirect = new Set<string>();
   private closed = false;
 
@@ -239,6 +241,16 @@ export class AmqpBroker implements Broker, ConsumerHost {
     this.declaredNow.set(q.name, q);
   }
 
+  /** {@link declareOn}, once for all the sends waiting on the same declaration. */
+  private declareShared(q: QueueDeclaration): Promise<void> {
+    let p = this.declaring.get(q);
+    if (!p) {
+      p = this.declareOn(q).finally(() => this.declaring.delete(q));
+      this.declaring.set(q, p);
+    }
+    return p;
+  }
+
   /** kombu `Exchange.declare` (durable, not auto-delete unless given; RabbitMQ keeps it across reconnects). */
   async declareExchange(exchange: ExchangeDeclaration): Promise<void> {
     await this.ensureConnection();
@@ -288,8 +300,12 @@ export class AmqpBroker implements Broker, ConsumerHost {
 
   private onReturn(m: Message): void {
     const key = this.pendingKey(m.fields.exchange, m.fields.routingKey, m.properties.correlationId);
-    const p = this.pending.find((x) => x.key === key && !x.returned);
-    if (p) p.returned = true;
+    for (const p of this.pending) {
+      if (p.key === key && !p.returned) {
+        p.returned = true;
+        break;
+      }
+    }
   }
 
   /** Publish with confirms; see the module notes. */
@@ -297,7 +313,7 @@ export class AmqpBroker implements Broker, ConsumerHost {
     if (this.closed) throw new BrokerError(`broker ${this.safeUrl} is closed`);
     await this.ensureConnection();
     const declare = target.declare ?? [];
-    for (const q of declare) if (this.declaredNow.get(q.name) !== q) await this.declareOn(q);
+    for (const q of declare) if (this.declaredNow.get(q.name) !== q) await this.declareShared(q);
     let { exchange, routingKey } = target;
     const countdown = (target as PublishTarget & { countdown?: number }).countdown;
     if (countdown !== undefined && countdown > 0 && this.quorumDetected(declare)) {
@@ -319,7 +335,7 @@ export class AmqpBroker implements Broker, ConsumerHost {
     const ch = await this.channelFor<ConfirmChannel>('pub');
     const content = Buffer.from(p.content.buffer, p.content.byteOffset, p.content.byteLength);
     const pending: Pending = { key: this.pendingKey(exchange, routingKey, p.options.correlationId), returned: false };
-    this.pending.push(pending);
+    this.pending.add(pending);
     try {
       await new Promise<void>((resolve, reject) => {
         let flowOk = true;
@@ -342,7 +358,7 @@ export class AmqpBroker implements Broker, ConsumerHost {
       if (/nack/i.test(e.message)) throw new BrokerError(`RabbitMQ ${this.safeUrl} refused (nack) the message to exchange ${JSON.stringify(exchange)} routing key ${JSON.stringify(routingKey)}`, { cause: err });
       throw new BrokerConnectionError(`publishing to ${this.safeUrl} failed: ${e.message}`, { cause: err });
     } finally {
-      this.pending.splice(this.pending.indexOf(pending), 1);
+      this.pending.delete(pending);
     }
     if (pending.returned) {
       throw new UnroutableError(exchange, routingKey, `RabbitMQ ${this.safeUrl} returned it (mandatory): declare the queue or its binding first; kombu would drop it silently`);
