@@ -217,8 +217,12 @@ export class Celery {
         accept_content: c.acceptContent,
         result_backend_transport_options: { ...c.resultBackendTransportOptions },
         redis_backend_use_ssl: c.redisBackendUseSsl,
-        // rpc://: replies travel through the broker to the queue named after the app's oid (reply_to)
+        // rpc://: replies travel through the broker to the queue named after the app's oid (reply_to),
+        // on a connection opened with the broker's settings (Celery's rpc backend uses the broker connection)
         broker_url: c.brokerUrl,
+        broker_use_ssl: c.brokerUseSsl,
+        broker_heartbeat: c.brokerHeartbeat,
+        broker_connection_timeout: c.brokerConnectionTimeout,
         oid: this.oid,
         result_persistent: c.resultPersistent,
       };

@@ -14,15 +14,19 @@ import type { ResultMeta } from '../../protocol/result.ts';
 import type { PyValue } from '../../protocol/values.ts';
 import { RedisBackend, type RedisBackendOptions } from './redis.ts';
 import { RpcBackend, type RpcBackendOptions } from './rpc.ts';
-import { isAmqpUrl } from './rpc/url.ts';
+import { isAmqpUrl } from '../brokers/amqp/url.ts';
 
 export { RedisBackend } from './redis.ts';
 export type { RedisBackendOptions, RedisBackendTransportOptions } from './redis.ts';
 export { RpcBackend, RpcReplyError, MESSAGE_BUFFER_MAX } from './rpc.ts';
 export type { RpcBackendOptions } from './rpc.ts';
 
-/** Backend settings (Celery's names). `broker_url` and `oid` are what `rpc://` needs from the app. */
-export type BackendOptions = RedisBackendOptions & Pick<RpcBackendOptions, 'broker_url' | 'oid' | 'result_persistent'>;
+/**
+ * Backend settings (Celery's names). `broker_url`, `oid` and the broker connection settings
+ * (`broker_use_ssl`, `broker_heartbeat`, `broker_connection_timeout`) are what `rpc://` needs from the app.
+ */
+export type BackendOptions = RedisBackendOptions &
+  Pick<RpcBackendOptions, 'broker_url' | 'oid' | 'result_persistent' | 'broker_use_ssl' | 'broker_heartbeat' | 'broker_connection_timeout'>;
 
 const E_NO_BACKEND = 'No result backend is configured. Set result_backend (e.g. redis://localhost:6379/0) to store and read task results.';
 const E_CHORD_NO_BACKEND = 'Starting chords requires a result backend to be configured, but none was provided.';

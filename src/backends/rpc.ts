@@ -21,10 +21,12 @@
  * Groups, chords and `forget` are not supported (Celery raises `NotImplementedError`); so here.
  *
  * The connection is its own amqplib connection to the broker URL (Celery uses the app's broker
- * connection: `rpc://` means "the broker"), re-established on loss with the reply queue re-declared
- * and re-consumed (`ResultConsumer._reconnect`).
+ * connection: `rpc://` means "the broker"), opened as the AMQP transport opens its own
+ * (`brokers/amqp/connection.ts`: the same URL rules, `;` failover list, `broker_use_ssl` TLS options,
+ * `broker_heartbeat` and `broker_connection_timeout`), re-established on loss with the reply queue
+ * re-declared and re-consumed (`ResultConsumer._reconnect`).
  */
-import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import type { ResultBackend, StoreRequest, WaitOptions } from '../backend.ts';
 import { BackendNotImplementedError, ResultTimeoutError } from '../backend.ts';
@@ -36,14 +38,21 @@ import { getSerializer } from '../../protocol/serialization/index.ts';
 import { PENDING, READY_STATES } from '../../protocol/states.ts';
 import type { PyValue } from '../../protocol/values.ts';
 import { decodeRpcReply, encodeRpcReply, RpcReplyError } from './rpc/reply.ts';
-import { parseAmqpUrl, type AmqpConnectTarget } from './rpc/url.ts';
+import { openFailover, type ConnectSettings } from '../brokers/amqp/connection.ts';
+import { parseAmqpUrls, safeUrlOf, type AmqpEndpoint } from '../brokers/amqp/url.ts';
 
 export { RpcReplyError } from './rpc/reply.ts';
 
 /** Settings with Celery's names. */
 export interface RpcBackendOptions {
-  /** The AMQP broker the replies travel through (`rpc://` uses `broker_url`). Required. */
+  /** The AMQP broker the replies travel through (`rpc://` uses `broker_url`, `;` failover list included). Required. */
   broker_url?: string | null;
+  /** `broker_use_ssl`: TLS to the broker as the transport uses it (true, or kombu's dict). */
+  broker_use_ssl?: unknown;
+  /** `broker_heartbeat` in seconds (the URL's `?heartbeat=` wins); 0 disables. @default 120 */
+  broker_heartbeat?: number | null;
+  /** `broker_connection_timeout` in seconds (the URL's `?connect_timeout=` wins); 0 = none. @default 4 */
+  broker_connection_timeout?: number | null;
   /** The reply queue name: the app's oid, which the producer sends as `reply_to`. Default: a new uuid. */
   oid?: string;
   /** Seconds: the reply queue's `x-expires`; default 86400. `null`: no `x-expires`. */
@@ -90,10 +99,15 @@ export class RpcBackend implements ResultBackend {
   readonly persistent: boolean;
   readonly serializer: string;
   readonly accept: readonly string[];
-  readonly target: AmqpConnectTarget;
+  /** The broker endpoints (a `;` failover list is tried in turn, as the transport does). */
+  readonly endpoints: readonly AmqpEndpoint[];
+  /** The broker URL without its password. */
+  readonly brokerSafeUrl: string;
   /** Last connection error, for diagnostics. */
   lastError: Error | null = null;
 
+  private readonly connectSettings: ConnectSettings;
+  private endpointIndex = 0;
   private conn: ChannelModel | null = null;
   private connecting: Promise<ChannelModel> | null = null;
   private channel: Channel | null = null;
@@ -110,7 +124,15 @@ export class RpcBackend implements ResultBackend {
   constructor(options: RpcBackendOptions = {}) {
     const url = options.broker_url;
     if (!url) throw new ConfigurationError('the rpc:// result backend sends results through the broker: set broker_url to an amqp:// URL');
-    this.target = parseAmqpUrl(url);
+    const useSsl = options.broker_use_ssl ?? false;
+    this.endpoints = parseAmqpUrls(url, useSsl);
+    this.brokerSafeUrl = this.endpoints.length === 1 ? this.endpoints[0]!.safeUrl : safeUrlOf(url);
+    this.connectSettings = {
+      heartbeat: options.broker_heartbeat ?? 120,
+      connectTimeout: options.broker_connection_timeout ?? 4,
+      useSsl,
+      clientName: 'celeriac rpc backend',
+    };
     this.oid = options.oid ?? randomUUID();
     const expires = options.result_expires === undefined ? DEFAULT_EXPIRES : options.result_expires;
     if (expires !== null && (typeof expires !== 'number' || !Number.isFinite(expires) || expires < 0)) {
@@ -158,9 +180,11 @@ export class RpcBackend implements ResultBackend {
     const p = (async () => {
       let conn: ChannelModel;
       try {
-        conn = await amqplib.connect(this.target.options);
+        const opened = await openFailover([...this.endpoints], this.endpointIndex, this.connectSettings);
+        this.endpointIndex = opened.index;
+        conn = opened.conn;
       } catch (err) {
-        throw new OperationalError(`rpc:// result backend cannot connect to ${this.target.safeUrl}: ${(err as Error).message}`, { cause: err });
+        throw new OperationalError(`rpc:// result backend: ${(err as Error).message}`, { cause: err });
       }
       if (this.closed) {
         await conn.close().catch(() => undefined);
@@ -182,6 +206,8 @@ export class RpcBackend implements ResultBackend {
   private onConnectionLost(conn: ChannelModel): void {
     if (this.conn !== conn) return;
     this.conn = null;
+    // the next attempt starts at the next failover URL (kombu round-robin), as the transport does
+    this.endpointIndex = (this.endpointIndex + 1) % this.endpoints.length;
     this.channel = null;
     this.pubChannel = null;
     this.declaring = null;
@@ -206,7 +232,7 @@ export class RpcBackend implements ResultBackend {
       }
       if (this.closed) return;
       const err = new OperationalError(
-        `rpc:// result backend lost its connection to ${this.target.safeUrl} and could not reconnect: ${this.lastError?.message ?? 'unknown error'}`,
+        `rpc:// result backend lost its connection to ${this.brokerSafeUrl} and could not reconnect: ${this.lastError?.message ?? 'unknown error'}`,
         { cause: this.lastError, retries: RECONNECT_ATTEMPTS },
       );
       for (const set of [...this.waiters.values()]) for (const w of [...set]) w.error(err);

@@ -9,6 +9,7 @@ import { ConfigurationError, safeUrl } from '../redis/url.ts';
 import { RedisBroker, type RedisBrokerOptions } from './redis/broker.ts';
 import type { RedisTransportOptions } from './redis/options.ts';
 import { AmqpBroker, type AmqpBrokerOptions } from './amqp/broker.ts';
+import { isAmqpUrl } from './amqp/url.ts';
 
 export { RedisBroker } from './redis/broker.ts';
 export type { RedisBrokerOptions } from './redis/broker.ts';
@@ -20,7 +21,6 @@ export type { AmqpBrokerOptions, AmqpBrokerSettings } from './amqp/broker.ts';
 export { BrokerError, BrokerConnectionError, UnroutableError, InvalidMessageError } from './errors.ts';
 
 const REDIS_SCHEMES = new Set(['redis', 'rediss', 'valkey', 'valkeys', 'sentinel', 'redis+socket', 'socket', 'unix']);
-const AMQP_SCHEMES = new Set(['amqp', 'amqps', 'pyamqp', 'librabbitmq']);
 
 export interface CreateBrokerOptions extends RedisBrokerOptions, Pick<AmqpBrokerOptions, 'settings' | 'queues'> {}
 
@@ -28,7 +28,7 @@ export interface CreateBrokerOptions extends RedisBrokerOptions, Pick<AmqpBroker
 export function createBroker(url: string, transportOptions: Record<string, unknown> = {}, options: CreateBrokerOptions = {}): Broker {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url.trim())?.[1]?.toLowerCase();
   if (scheme && REDIS_SCHEMES.has(scheme)) return new RedisBroker(url, transportOptions as RedisTransportOptions, options);
-  if (scheme && AMQP_SCHEMES.has(scheme)) return new AmqpBroker(url, transportOptions, options);
+  if (isAmqpUrl(url)) return new AmqpBroker(url, transportOptions, options);
   throw new ConfigurationError(
     `unsupported broker URL ${safeUrl(url)}: celeriac supports redis://, rediss://, sentinel://, redis+socket://, amqp://, amqps:// and pyamqp://`,
   );

@@ -9,8 +9,7 @@ import { toAmqpPublish } from '../../protocol/envelope/amqp.ts';
 import { encodeTaskMessage } from '../../protocol/message.ts';
 import { createTaskMessage } from '../../protocol/task.ts';
 import type { PyDict, PyValue } from '../../protocol/values.ts';
-import { parseAmqpUrl } from '../../src/backends/rpc/url.ts';
-import { AMQP_URL } from './peers.ts';
+import { amqplibUrl } from './peers.ts';
 
 export interface RawAmqp {
   conn: ChannelModel;
@@ -21,7 +20,7 @@ export interface RawAmqp {
 }
 
 export async function openAmqp(): Promise<RawAmqp> {
-  const conn = await amqplib.connect(parseAmqpUrl(AMQP_URL).options);
+  const conn = await amqplib.connect(amqplibUrl());
   const ch = await conn.createChannel();
   const cleanup = new Set<string>();
   return {

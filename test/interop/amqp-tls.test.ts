@@ -6,6 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { IN_CI, requirePython, uniqueName } from '../helpers/peers.ts';
 import { amqpApp, pyPeer, pyWorker, tsWorker } from '../helpers/amqp.ts';
@@ -80,6 +81,41 @@ test('Python send_task over amqps:// (broker_use_ssl with ssl.CERT_REQUIRED) -> 
   t.after(() => w.stop());
   const [id] = await pyPeer([{ op: 'send', name: 'amqp.add', args: [20, 22] }], conf, rabbit.tlsUrl!);
   const [out] = await pyPeer([{ op: 'get', id, timeout: 20 }], conf, rabbit.tlsUrl!) as [{ state: string; result: unknown }];
+  assert.equal(out.state, 'SUCCESS');
+  assert.equal(out.result, 42);
+});
+
+test('rpc:// result backend over amqps:// with the broker\'s broker_use_ssl: TypeScript caller <- Python worker, Python caller <- TypeScript worker', { timeout: 90_000 }, async (t) => {
+  if (!available) return t.skip('rabbitmq-server not installed');
+  if (!requirePython(t)) return;
+  // Celery's rpc backend uses the broker connection: the replies travel over TLS with the broker's options
+  const q = uniqueName('amqp.tls.rpc');
+  const conf = { task_default_queue: q, broker_use_ssl: ssl, result_backend: 'rpc://' };
+  const py = await pyWorker([q], conf, rabbit.tlsUrl!);
+  t.after(() => py.stop());
+  const caller = amqpApp(conf, rabbit.tlsUrl!);
+  t.after(() => caller.close());
+  assert.equal(await (await caller.sendTask('amqp.add', [2, 3])).get({ timeout: 20 }), 5);
+  const info = await (await caller.sendTask('amqp.info', [])).get({ timeout: 20 }) as { lang: string };
+  assert.equal(info.lang, 'py');
+  const conns = await rabbit.ctl('list_connections', 'ssl', 'peer_cert_subject', 'client_properties', '--no-table-headers', '-q');
+  assert.ok(conns.split('\n').some((l) => /^true\s+CN=client/.test(l) && l.includes('celeriac rpc backend')), `the rpc backend's connection is TLS with the client certificate:\n${conns}`);
+
+  const tq = uniqueName('amqp.tls.rpc.ts');
+  const tsConf = { ...conf, task_default_queue: tq };
+  const tsApp = amqpApp(tsConf, rabbit.tlsUrl!);
+  const w = await tsWorker(tsApp, [tq]);
+  t.after(async () => {
+    await w.stop();
+    await tsApp.close();
+  });
+  const id = randomUUID();
+  // one Python process sends and waits: its reply queue (the app's oid) lives as long as it does
+  const [sent, out] = await pyPeer([
+    { op: 'send', name: 'amqp.add', args: [20, 22], options: { task_id: id } },
+    { op: 'get', id, timeout: 20 },
+  ], tsConf, rabbit.tlsUrl!) as [string, { state: string; result: unknown }];
+  assert.equal(sent, id);
   assert.equal(out.state, 'SUCCESS');
   assert.equal(out.result, 42);
 });

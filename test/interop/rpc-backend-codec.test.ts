@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createBackend, RpcBackend } from '../../src/backends/index.ts';
 import { decodeRpcReply, encodeRpcReply, RpcReplyError, toRpcReply } from '../../src/backends/rpc/reply.ts';
-import { parseAmqpUrl } from '../../src/backends/rpc/url.ts';
+import { parseAmqpUrl, parseAmqpUrls } from '../../src/brokers/amqp/url.ts';
 import { BackendNotImplementedError } from '../../src/backend.ts';
 import { ConfigurationError } from '../../src/errors.ts';
 import { buildResultMeta, parseResultMeta, resultValue } from '../../protocol/result.ts';
@@ -61,7 +61,8 @@ test('encodeRpcReply: from a worker-built record (date_done and result_extended 
   const meta = buildResultMeta({ taskId: 't-1', state: 'SUCCESS', result: 5, request: { children: [], task: 'x', args: [1], kwargs: {} }, extended: true });
   assert.deepEqual(toRpcReply(meta), { task_id: 't-1', status: 'SUCCESS', result: 5, traceback: null, children: [] });
   const { content, options } = encodeRpcReply(meta, { serializer: 'json', persistent: true });
-  assert.equal(content.toString(), '{"task_id":"t-1","status":"SUCCESS","result":5,"traceback":null,"children":[]}');
+  // kombu's json.dumps separators (", ", ": "), as the recorded replies above
+  assert.equal(content.toString(), '{"task_id": "t-1", "status": "SUCCESS", "result": 5, "traceback": null, "children": []}');
   assert.deepEqual(options, { contentType: 'application/json', contentEncoding: 'utf-8', headers: {}, deliveryMode: 2, priority: 0, correlationId: 't-1' });
   const msgpack = encodeRpcReply(meta, { serializer: 'msgpack', persistent: false, correlationId: 'c-9' });
   assert.equal(msgpack.options.contentType, 'application/x-msgpack');
@@ -100,19 +101,28 @@ test('decodeRpcReply: bad replies get specific errors naming the task', () => {
     e instanceof RpcReplyError && e.correlationId === null && /without correlation_id/.test(e.message));
 });
 
-test('parseAmqpUrl reads vhosts the kombu way', () => {
+test('the rpc:// backend reads broker_url with the transport\'s parser (vhosts the kombu way, failover, TLS)', () => {
   const vh = (u: string) => parseAmqpUrl(u).vhost;
   assert.equal(vh('amqp://guest:guest@127.0.0.1:5672//'), '/');
   assert.equal(vh('amqp://127.0.0.1:5672/'), '/');
   assert.equal(vh('amqp://127.0.0.1'), '/');
   assert.equal(vh('amqp://h/prod'), 'prod');
   assert.equal(vh('amqp://h/%2Fprod'), '/prod');
-  const t = parseAmqpUrl('pyamqp://u%40x:p%3Aw@rabbit:5673//?heartbeat=30;amqp://other//');
-  assert.deepEqual(t.options, { protocol: 'amqp', hostname: 'rabbit', port: 5673, username: 'u@x', password: 'p:w', vhost: '%2F', heartbeat: 30 });
-  assert.equal(t.safeUrl, 'pyamqp://u%40x:**@rabbit:5673//?heartbeat=30');
-  assert.equal(parseAmqpUrl('amqps://h//').options.port, 5671);
-  assert.equal(parseAmqpUrl('amqp://h//').options.username, 'guest');
+  const [first, second] = parseAmqpUrls('pyamqp://u%40x:p%3Aw@rabbit:5673//?heartbeat=30;amqp://other//');
+  assert.deepEqual(
+    [first!.protocol, first!.hostname, first!.port, first!.username, first!.password, first!.vhost, first!.heartbeat],
+    ['amqp', 'rabbit', 5673, 'u@x', 'p:w', '/', 30],
+  );
+  assert.equal(first!.safeUrl, 'pyamqp://u%40x:**@rabbit:5673//?heartbeat=30');
+  assert.equal(second!.hostname, 'other');
+  assert.equal(parseAmqpUrl('amqps://h//').port, 5671);
+  assert.equal(parseAmqpUrl('amqp://h//').username, 'guest');
   assert.throws(() => parseAmqpUrl('redis://h/0'), ConfigurationError);
+  // what the backend holds: every failover URL, broker_use_ssl applied, the password never shown
+  const b = new RpcBackend({ broker_url: 'amqp://u:secret@a//;amqp://u:secret@b/%2Fprod', broker_use_ssl: { cert_reqs: 'CERT_NONE' } });
+  assert.deepEqual(b.endpoints.map((e) => [e.protocol, e.hostname, e.port, e.vhost]), [['amqps', 'a', 5671, '/'], ['amqps', 'b', 5671, '/prod']]);
+  assert.equal(b.brokerSafeUrl, 'amqp://u:**@a//;amqp://u:**@b/%2Fprod');
+  assert.equal(new RpcBackend({ broker_url: 'amqp://u:secret@h:5673//' }).brokerSafeUrl, 'amqp://u:**@h:5673//');
 });
 
 test('createBackend("rpc://") uses broker_url; needs an AMQP broker; clear errors otherwise', async () => {

@@ -24,6 +24,9 @@ test('kombu URL rules: vhosts, defaults, TLS port, failover, redaction', () => {
   assert.equal(parseAmqpUrl('amqp://h:1234//?heartbeat=30').heartbeat, 30);
   assert.equal(parseAmqpUrls('amqp://a//;amqp://b//').length, 2);
   assert.equal(safeUrlOf('amqp://user:s3cret@h:5672//'), 'amqp://user:**@h:5672//');
+  assert.equal(safeUrlOf('amqp://u:s3cret@a//;amqp://u:s3cret@b//'), 'amqp://u:**@a//;amqp://u:**@b//');
+  assert.equal(parseAmqpUrl('amqp://127.0.0.1').vhost, '/');
+  assert.equal(parseAmqpUrl('amqp://h/prod').vhost, 'prod');
   assert.throws(() => parseAmqpUrl('amqp://u:p@h:99999//'), (e: Error) => e instanceof ConfigurationError && !e.message.includes(':p@'));
   assert.deepEqual(tlsSocketOptions({ cert_reqs: 'CERT_NONE' }, parseAmqpUrl('amqps://h')), { servername: 'h', rejectUnauthorized: false });
   assert.throws(() => tlsSocketOptions({ ca_cert: 'x' }, parseAmqpUrl('amqps://h')), /unknown key "ca_cert"/);

@@ -38,7 +38,8 @@ export async function openConnection(ep: AmqpEndpoint, s: ConnectSettings): Prom
     port: ep.port,
     username: ep.username,
     password: ep.password,
-    vhost: ep.vhost,
+    // amqplib unescapes the vhost it is given (querystring.unescape): escape it so a '%' in it survives
+    vhost: encodeURIComponent(ep.vhost),
     heartbeat,
     ...(ep.frameMax !== undefined ? { frameMax: ep.frameMax } : {}),
   };

@@ -35,9 +35,21 @@ export interface AmqpEndpoint {
 
 const SCHEMES = new Set(['amqp', 'amqps', 'pyamqp', 'librabbitmq']);
 
-/** `amqp://user:**@host:5672//`: the password is replaced by `**`, as kombu's `maybe_sanitize_url`. */
+/** Whether `url` names an AMQP broker (the first URL of a `;` failover list decides). */
+export function isAmqpUrl(url: string): boolean {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url.trim())?.[1]?.toLowerCase();
+  return scheme !== undefined && SCHEMES.has(scheme);
+}
+
+/**
+ * `amqp://user:**@host:5672//`: the password is replaced by `**`, as kombu's `maybe_sanitize_url`
+ * (in every URL of a `;` failover list).
+ */
 export function safeUrlOf(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^:@/]*):([^@/]*)@/i, (_m, s: string, u: string) => `${s}${u}:**@`);
+  return url
+    .split(';')
+    .map((part) => part.replace(/^(\s*[a-z][a-z0-9+.-]*:\/\/)([^:@/]*):([^@/]*)@/i, (_m, s: string, u: string) => `${s}${u}:**@`))
+    .join(';');
 }
 
 function truthy(v: string): boolean {
