@@ -71,6 +71,55 @@ export class ResultTimeoutError extends CeleriacError {
   }
 }
 
+/** What an aborted wait rejects with: the signal's reason, or an `AbortError`. */
+export function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
+}
+
+/** The settle-once handle of a backend's `waitForReady` ({@link settleWait}). */
+export interface WaitSettler {
+  /** Rejects with `err`, or resolves with `meta` when `err` is undefined; only the first call counts. */
+  finish(err: unknown, meta?: ResultMeta): void;
+  /** Whether the wait has settled. */
+  readonly done: boolean;
+}
+
+/**
+ * The part every backend's `waitForReady` shares: the wait settles once, fails with
+ * {@link ResultTimeoutError} after `timeout` seconds (null: never) and with {@link abortReason} when
+ * `signal` aborts. `cleanup` runs once, before the promise settles, with the READY meta if any (the
+ * backend drops its listener there).
+ */
+export function settleWait(
+  taskId: string,
+  options: { timeout: number | null; signal?: AbortSignal | undefined },
+  resolve: (meta: ResultMeta) => void,
+  reject: (err: unknown) => void,
+  cleanup: (meta?: ResultMeta) => void,
+): WaitSettler {
+  const { timeout, signal } = options;
+  let done = false;
+  let timer: NodeJS.Timeout | undefined;
+  const finish = (err: unknown, meta?: ResultMeta): void => {
+    if (done) return;
+    done = true;
+    if (timer) clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    cleanup(meta);
+    if (err !== undefined) reject(err);
+    else resolve(meta as ResultMeta);
+  };
+  const onAbort = () => finish(abortReason(signal as AbortSignal));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (timeout !== null) timer = setTimeout(() => finish(new ResultTimeoutError(taskId, timeout)), timeout * 1000);
+  return {
+    finish,
+    get done() {
+      return done;
+    },
+  };
+}
+
 /** The operation needs a result backend and none is configured (Celery's `DisabledBackend`). */
 export class NoResultBackendError extends CeleriacError {
   override name = 'NoResultBackendError';

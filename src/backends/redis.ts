@@ -13,9 +13,9 @@
  */
 import { Redis } from 'ioredis';
 import type { WaitOptions, ResultBackend } from '../backend.ts';
-import { BackendStoreError, ResultTimeoutError } from '../backend.ts';
+import { abortReason, BackendStoreError, settleWait } from '../backend.ts';
 import { parseRedisUrl, ConfigurationError, type RedisConnectOptions, type RedisUseSsl } from '../redis/url.ts';
-import { connectRedis, guardRedisClient } from '../redis/client.ts';
+import { connectRedis, corkUntilNextTick, guardRedisClient } from '../redis/client.ts';
 import { CeleriacError } from '../../protocol/errors.ts';
 import { dumps, loads, getSerializer } from '../../protocol/serialization/index.ts';
 import { groupKey, parseResultMeta, taskKey, type ResultMeta } from '../../protocol/result.ts';
@@ -97,10 +97,6 @@ function storeError(key: string, err: unknown): unknown {
 
 type Listener = (meta: ResultMeta | Error) => void;
 
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
-}
-
 export class RedisBackend implements ResultBackend {
   readonly safeUrl: string;
   /** Seconds, or null for no expiry (`SET`). */
@@ -128,7 +124,6 @@ export class RedisBackend implements ResultBackend {
   private scripting = true;
   /** How the script reads a stored record's status: 'json', 'msgpack', or '' (hand it back to decode here). */
   private readonly statusFormat: string;
-  private corked = false;
   /** Last connection error, for diagnostics (ioredis errors carry no credentials). */
   lastError: Error | null = null;
 
@@ -329,7 +324,7 @@ export class RedisBackend implements ResultBackend {
     for (;;) {
       let reply: Buffer | number | null;
       try {
-        this.corkUntilNextTick();
+        corkUntilNextTick(this.client);
         reply = await (this.client as unknown as ScriptClient).celeriacStoreResultBuffer(key, value, this.expires ?? 0, this.statusFormat, seen);
       } catch (err) {
         if (!isReplyError(err) || !this.scripting) throw storeError(key, err);
@@ -348,23 +343,6 @@ export class RedisBackend implements ResultBackend {
     const current = await this.client.getBuffer(key);
     if (current && current.length > 0 && this.decodeMeta(current, taskId).status === SUCCESS) return;
     await this.set(key, value);
-  }
-
-  /**
-   * Stores issued in the same tick (a worker finishing many tasks) share one socket write: the
-   * socket is corked until the next tick. Each command stays an ordinary command (same order, same
-   * replies); only the syscalls are shared.
-   */
-  private corkUntilNextTick(): void {
-    if (this.corked || this.client.status !== 'ready') return;
-    const stream = this.client.stream;
-    if (!stream || !stream.writable || typeof stream.cork !== 'function') return;
-    stream.cork();
-    this.corked = true;
-    process.nextTick(() => {
-      this.corked = false;
-      stream.uncork();
-    });
   }
 
   /** `RedisBackend._set`: SETEX (or SET) and PUBLISH in one MULTI/EXEC. */
@@ -413,25 +391,10 @@ export class RedisBackend implements ResultBackend {
     const channel = this.keyForTask(taskId);
 
     return new Promise<ResultMeta>((resolve, reject) => {
-      let done = false;
       let held = false;
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (err: unknown, meta?: ResultMeta) => {
-        if (done) return;
-        done = true;
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.listeners.get(channel)?.delete(listener);
-        if (this.listeners.get(channel)?.size === 0) this.listeners.delete(channel);
-        if (held) this.release(channel);
-        if (meta && this.early.delete(channel)) this.release(channel);
-        if (err !== undefined) reject(err);
-        else resolve(meta as ResultMeta);
-      };
-      const onAbort = () => finish(abortReason(signal as AbortSignal));
       let lastSeen: string | null = null;
       const listener: Listener = (meta) => {
-        if (done) return;
+        if (wait.done) return;
         if (meta instanceof Error) return finish(meta);
         // The GET and a PUBLISH can both report the same record; tell the caller once.
         const fingerprint = `${meta.status}\u0000${JSON.stringify(meta.result, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`;
@@ -445,8 +408,13 @@ export class RedisBackend implements ResultBackend {
         }
         if (READY_STATES.has(meta.status)) finish(undefined, meta);
       };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeout !== null) timer = setTimeout(() => finish(new ResultTimeoutError(taskId, timeout)), timeout * 1000);
+      const wait = settleWait(taskId, { timeout, signal }, resolve, reject, (meta) => {
+        this.listeners.get(channel)?.delete(listener);
+        if (this.listeners.get(channel)?.size === 0) this.listeners.delete(channel);
+        if (held) this.release(channel);
+        if (meta && this.early.delete(channel)) this.release(channel);
+      });
+      const { finish } = wait;
 
       let set = this.listeners.get(channel);
       if (!set) this.listeners.set(channel, (set = new Set()));
@@ -455,7 +423,7 @@ export class RedisBackend implements ResultBackend {
       this.acquire(channel)
         .then(async () => {
           held = true;
-          if (done) {
+          if (wait.done) {
             held = false;
             this.release(channel);
             return;

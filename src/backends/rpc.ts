@@ -29,7 +29,7 @@
 import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import type { ResultBackend, StoreRequest, WaitOptions } from '../backend.ts';
-import { BackendNotImplementedError, ResultTimeoutError } from '../backend.ts';
+import { abortReason, BackendNotImplementedError, settleWait } from '../backend.ts';
 import { ConfigurationError, OperationalError, isConnectionError } from '../errors.ts';
 import { CeleriacError } from '../../protocol/errors.ts';
 import { toAmqpHeaders } from '../../protocol/envelope/amqp.ts';
@@ -82,10 +82,6 @@ const E_NO_CHORD_SUPPORT =
 interface Waiter {
   state(meta: ResultMeta): void;
   error(err: Error): void;
-}
-
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -379,20 +375,6 @@ export class RpcBackend implements ResultBackend {
       }
     }
     return new Promise<ResultMeta>((resolve, reject) => {
-      let done = false;
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (err: unknown, meta?: ResultMeta) => {
-        if (done) return;
-        done = true;
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        const set = this.waiters.get(taskId);
-        set?.delete(waiter);
-        if (set?.size === 0) this.waiters.delete(taskId);
-        if (err !== undefined) reject(err);
-        else resolve(meta as ResultMeta);
-      };
-      const onAbort = () => finish(abortReason(signal as AbortSignal));
       const waiter: Waiter = {
         state: (meta) => {
           try {
@@ -404,8 +386,11 @@ export class RpcBackend implements ResultBackend {
         },
         error: (err) => finish(err),
       };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeout !== null) timer = setTimeout(() => finish(new ResultTimeoutError(taskId, timeout)), timeout * 1000);
+      const { finish } = settleWait(taskId, { timeout, signal }, resolve, reject, () => {
+        const set = this.waiters.get(taskId);
+        set?.delete(waiter);
+        if (set?.size === 0) this.waiters.delete(taskId);
+      });
       let set = this.waiters.get(taskId);
       if (!set) this.waiters.set(taskId, (set = new Set()));
       set.add(waiter);

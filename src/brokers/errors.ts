@@ -56,3 +56,19 @@ export class InvalidMessageError extends BrokerError {
     this.movedTo = movedTo;
   }
 }
+
+/**
+ * A transport's background error (lost connection, reconnect attempts, blocked publishing): to `sink`
+ * (the caller's `onError`), or to the console when there is none or it throws.
+ */
+export function reportError(err: Error, sink: ((err: Error) => void) | undefined): void {
+  if (sink) {
+    try {
+      sink(err);
+      return;
+    } catch {
+      // fall through to the console
+    }
+  }
+  console.error(`[celeriac] ${err.name}: ${err.message}`);
+}

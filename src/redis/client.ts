@@ -10,6 +10,7 @@
  *   this rejects with what actually went wrong (WRONGPASS, a certificate the CA does not sign, all
  *   sentinels unreachable, ...), with a hint for TLS verification failures.
  */
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { Redis } from 'ioredis';
 
 /** Commands whose arguments may carry credentials, and which arguments (all, or those after a marker). */
@@ -89,6 +90,27 @@ function sentinelMessage(err: Error, lastSentinelError: Error | undefined, maste
 }
 
 /**
+ * ioredis drops why a TLS connection to a sentinel failed ("... because Connection is closed."): one TLS
+ * handshake with the same options says what it was (e.g. a certificate the CA does not sign), or null.
+ */
+function probeSentinelTls(client: Redis): Promise<Error | null> {
+  const o = client.options as { sentinels?: { host?: string; port?: number }[]; sentinelTLS?: ConnectionOptions; connectTimeout?: number };
+  const first = o.sentinels?.[0];
+  if (!o.sentinelTLS || !first) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ ...o.sentinelTLS, host: first.host ?? '127.0.0.1', port: first.port ?? 26379 });
+    const done = (err: Error | null) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(err);
+    };
+    const timer = setTimeout(() => done(null), o.connectTimeout ?? 10_000);
+    socket.once('secureConnect', () => done(null));
+    socket.once('error', (err) => done(err));
+  });
+}
+
+/**
  * Connects a lazy client (if not connected yet) and PINGs it. Fails on the first connection error the
  * client reports (it keeps reconnecting in the background, as before): with the error itself, credentials
  * redacted, rather than ioredis's generic "Connection is closed." — and rather than waiting forever
@@ -112,10 +134,38 @@ export async function connectRedis(client: Redis): Promise<void> {
     await Promise.race([attempt, failed]);
   } catch (err) {
     attempt.catch(() => undefined);
-    const e = sentinelMessage(err as Error, lastSentinelError, (client.options as { name?: string }).name);
+    let e = sentinelMessage(err as Error, lastSentinelError, (client.options as { name?: string }).name);
+    if (/^All sentinels are unreachable: .* because Connection is closed\.?$/.test(e.message)) {
+      const why = await probeSentinelTls(client);
+      if (why) {
+        const described = describeConnectError(why);
+        e = new Error(e.message.replace(/Connection is closed\.?$/, described.message), { cause: e });
+        if ((described as { code?: unknown }).code) (e as Error & { code: unknown }).code = (described as { code?: unknown }).code;
+      }
+    }
     throw redactRedisError(describeConnectError(e));
   } finally {
     client.off('error', onError);
     client.off('sentinelError', onSentinelError);
   }
+}
+
+const corkedStreams = new WeakSet<object>();
+
+/**
+ * Commands issued in the same tick (many concurrent publishes, a worker storing many results) share
+ * one socket write: the client's socket is corked until the next tick. Each command stays an ordinary
+ * command (same order, same replies, same errors); only the syscalls are shared. A no-op unless the
+ * client is ready, or when the socket is already corked for this tick.
+ */
+export function corkUntilNextTick(client: Redis): void {
+  if (client.status !== 'ready') return;
+  const stream = client.stream;
+  if (!stream || !stream.writable || typeof stream.cork !== 'function' || corkedStreams.has(stream)) return;
+  stream.cork();
+  corkedStreams.add(stream);
+  process.nextTick(() => {
+    corkedStreams.delete(stream);
+    stream.uncork();
+  });
 }

@@ -3,7 +3,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProtocolError } from '../../protocol/errors.ts';
-import { createBroker } from '../../src/brokers/index.ts';
+import { AmqpBroker, createBroker } from '../../src/brokers/index.ts';
 import { InvalidMessageError } from '../../src/brokers/errors.ts';
 import { RedisBroker } from '../../src/brokers/redis/broker.ts';
 import { ConfigurationError } from '../../src/redis/url.ts';
@@ -123,13 +123,16 @@ test('fanout publish goes to kombu\'s /<db>.<exchange>/<routing key> channel, wi
   assert.deepEqual(env.properties.delivery_info, { exchange: ex, routing_key: 'worker.heartbeat' });
 });
 
-test('createBroker picks the transport by scheme; amqp is not there yet; errors never show the password', () => {
+test('createBroker picks the transport by scheme; errors never show the password', () => {
   const b = createBroker('redis://user:s3cret@127.0.0.1:6379/7', { visibility_timeout: 10 });
   assert.ok(b instanceof RedisBroker);
   assert.equal(b.safeUrl, 'redis://user:**@127.0.0.1:6379/7');
   void b.close();
-  assert.throws(() => createBroker('amqp://guest:pw@localhost//'), (e: unknown) => e instanceof ConfigurationError && /not implemented yet/.test(e.message) && !e.message.includes('pw@'));
-  assert.throws(() => createBroker('sqs://x'), /unsupported broker URL/);
+  const a = createBroker('pyamqp://guest:pw@localhost//;amqp://guest:pw@other//');
+  assert.ok(a instanceof AmqpBroker);
+  assert.equal(a.safeUrl, 'pyamqp://guest:**@localhost//;amqp://guest:**@other//');
+  void a.close();
+  assert.throws(() => createBroker('sqs://u:pw@x'), (e: unknown) => e instanceof ConfigurationError && /unsupported broker URL/.test(e.message) && !e.message.includes('pw@'));
   assert.throws(() => createBroker('redis://h/0', { queue_order_strategy: 'fifo' }), /queue_order_strategy must be "round_robin", "sorted" or "priority"/);
   assert.throws(() => createBroker('redis://h/0', { priority_steps: [3, 0] }), /priority_steps must be a non-empty ascending list/);
 });

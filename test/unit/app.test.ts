@@ -50,7 +50,9 @@ test('sendTask publishes the routed message, calls backend.onTaskCall first, ret
   assert.equal(seen.backendUrl, 'redis://h/1');
   assert.deepEqual(seen.backendOptions, {
     result_expires: 60, result_serializer: 'json', result_accept_content: null, accept_content: ['json'], result_backend_transport_options: {},
-    broker_url: 'redis://h/0', oid: app.oid, result_persistent: null, // what rpc:// needs
+    redis_backend_use_ssl: null,
+    // what rpc:// needs: the broker and its connection settings, the reply queue
+    broker_url: 'redis://h/0', broker_use_ssl: false, broker_heartbeat: 120, broker_connection_timeout: 4, oid: app.oid, result_persistent: null,
   });
   await app.sendTask('tasks.add');
   assert.equal(broker.connects, 1, 'the broker connects once');

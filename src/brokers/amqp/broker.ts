@@ -17,7 +17,7 @@
 import type { Channel, ChannelModel, ConfirmChannel, Message } from 'amqplib';
 import type { RawMessage } from '../../../protocol/types.ts';
 import type { Broker, ConsumeOptions, Consumer, Delivery, ExchangeDeclaration, PublishTarget, QueueDeclaration } from '../../broker.ts';
-import { BrokerConnectionError, BrokerError, UnroutableError } from '../errors.ts';
+import { BrokerConnectionError, BrokerError, UnroutableError, reportError } from '../errors.ts';
 import { openFailover, reconnectIntervals, type ConnectSettings, type RetrySettings } from './connection.ts';
 import { AmqpConsumer, type ConsumerHost } from './consumer.ts';
 import { bindQueueToDelayedDelivery, declareDelayedTopology, delayedTarget } from './delayed.ts';
@@ -100,16 +100,7 @@ export class AmqpBroker implements Broker, ConsumerHost {
   // ---- connection ----------------------------------------------------------------------------------
 
   report(err: Error, onError?: (err: Error) => void): void {
-    const sink = onError ?? this.onError;
-    if (sink) {
-      try {
-        sink(err);
-        return;
-      } catch {
-        // fall through
-      }
-    }
-    console.error(`[celeriac] ${err.name}: ${err.message}`);
+    reportError(err, onError ?? this.onError);
   }
 
   /** Celery's qos_global: per-channel prefetch, except per-consumer when quorum queues are in use. */

@@ -18,8 +18,8 @@ import type {
   Broker, ConsumeOptions, Consumer, Delivery, ExchangeType, PublishTarget, QueueDeclaration,
 } from '../../broker.ts';
 import { parseRedisUrl, type RedisUseSsl } from '../../redis/url.ts';
-import { connectRedis, guardRedisClient } from '../../redis/client.ts';
-import { BrokerConnectionError, BrokerError, UnroutableError } from '../errors.ts';
+import { connectRedis, corkUntilNextTick, guardRedisClient } from '../../redis/client.ts';
+import { BrokerConnectionError, BrokerError, UnroutableError, reportError } from '../errors.ts';
 import { RedisConsumer, type ConsumerHost, type RedisDelivery } from './consumer.ts';
 import { RedisFanoutConsumer } from './fanout.ts';
 import { inferExchangeType, lookupQueues, prepareBind, type Binding } from './exchange.ts';
@@ -54,8 +54,6 @@ export class RedisBroker implements Broker, ConsumerHost {
   private pushValues: string[] = [];
   private pushWaiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   private pushScheduled = false;
-  /** The socket is corked until the next tick, so the LPUSHes issued in this tick share one write. */
-  private corked = false;
   private readonly consumers = new Set<RedisConsumer>();
   private readonly fanoutConsumers = new Set<RedisFanoutConsumer>();
   /** Held deliveries of every consumer, in delivery order. */
@@ -105,16 +103,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   }
 
   report(err: Error, onError?: (err: Error) => void): void {
-    const sink = onError ?? this.onError;
-    if (sink) {
-      try {
-        sink(err);
-        return;
-      } catch {
-        // fall through to the console
-      }
-    }
-    console.error(`[celeriac] ${err.name}: ${err.message}`);
+    reportError(err, onError ?? this.onError);
   }
 
   async connect(): Promise<void> {
@@ -203,7 +192,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     );
     if (type === 'fanout') {
       this.flushPush();
-      this.corkUntilNextTick();
+      corkUntilNextTick(this.client);
       await this.client.publish(this.keys.fanoutChannel(exchange, routingKey), envelope);
       return;
     }
@@ -262,7 +251,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.pushKey = undefined;
     this.pushValues = [];
     this.pushWaiters = [];
-    this.corkUntilNextTick();
+    corkUntilNextTick(this.client);
     this.client.lpush(key, ...values).then(
       () => {
         for (const w of waiters) w.resolve();
@@ -271,23 +260,6 @@ export class RedisBroker implements Broker, ConsumerHost {
         for (const w of waiters) w.reject(err);
       },
     );
-  }
-
-  /**
-   * Publishes issued in the same tick (e.g. many concurrent `sendTask`s) go out in one socket write:
-   * the connection's socket is corked until the next tick. Each command stays an ordinary command
-   * (same order, same replies, same errors); only the syscalls are shared.
-   */
-  private corkUntilNextTick(): void {
-    if (this.corked || this.client.status !== 'ready') return;
-    const stream = this.client.stream;
-    if (!stream || !stream.writable || typeof stream.cork !== 'function') return;
-    stream.cork();
-    this.corked = true;
-    process.nextTick(() => {
-      this.corked = false;
-      stream.uncork();
-    });
   }
 
   // ---- consuming -----------------------------------------------------------------------------------
