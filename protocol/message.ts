@@ -25,6 +25,7 @@ import { compress, decompress } from './compression.ts';
 import { ProtocolError, type MessagePart } from './errors.ts';
 import { saferepr } from './repr.ts';
 import { dumps, loads } from './serialization/index.ts';
+import { pythonJsonDumps } from './serialization/pywrite.ts';
 import type { DeliveryInfo, Embed, RawMessage, TaskBody, TaskHeaders, TaskMessage, TaskProperties } from './types.ts';
 import { PyDateTime, isPlainObject, isoformatUTC, type PyDict, type PyValue } from './values.ts';
 
@@ -67,6 +68,22 @@ function put(obj: PyDict, key: string, value: PyValue): void {
 // ---------------------------------------------------------------------------------------------
 // encode
 
+/**
+ * `dumps(value, serializer)`; JSON of plain values (the usual body) is written directly, to the same
+ * text as kombu-JSON (see pywrite.ts).
+ */
+function serializeBody(value: PyValue, serializer: string): { body: Uint8Array; contentType: string; contentEncoding: string } {
+  if (serializer === 'json' || serializer === 'application/json') {
+    const text = pythonJsonDumps(value);
+    if (text !== null) {
+      // as encodeKombuJson: Buffer.from pools small strings; a plain view of them
+      const b = Buffer.from(text, 'utf8');
+      return { body: new Uint8Array(b.buffer, b.byteOffset, b.byteLength), contentType: 'application/json', contentEncoding: 'utf-8' };
+    }
+  }
+  return dumps(value, serializer);
+}
+
 /** Serialize (and optionally compress) a task message. The body is always written in protocol v2 form. */
 export function encodeTaskMessage(msg: TaskMessage, options: EncodeTaskOptions = {}): RawMessage {
   const { args, kwargs, embed } = msg.body;
@@ -78,7 +95,7 @@ export function encodeTaskMessage(msg: TaskMessage, options: EncodeTaskOptions =
     chord: (embed?.chord ?? null) as PyValue,
   };
   const value: PyValue = [args, kwargs, embedOut];
-  const serialized = dumps(value, options.serializer ?? 'json');
+  const serialized = serializeBody(value, options.serializer ?? 'json');
   let body = serialized.body;
   const headers: PyDict = {};
   const h = msg.headers as PyDict;

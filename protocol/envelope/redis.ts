@@ -18,8 +18,8 @@
  */
 import { v4 as uuid4 } from 'uuid';
 import { ProtocolError } from '../errors.ts';
-import { isPlainJson, parseKombuJson, stringifyKombuJson } from '../serialization/index.ts';
-import { pythonJsonString, pythonJsonText } from '../serialization/pyjson.ts';
+import { parseKombuJson, stringifyKombuJson } from '../serialization/index.ts';
+import { pythonJsonDumps, pythonJsonStr } from '../serialization/pywrite.ts';
 import type { DeliveryInfo, RawMessage } from '../types.ts';
 import { isPlainObject, type PyDict, type PyValue } from '../values.ts';
 
@@ -70,10 +70,15 @@ export function encodeRedisEnvelope(raw: RawMessage, options: EncodeRedisOptions
   const body = bytesToBase64(raw.body);
   const headers = raw.headers ?? {};
   const { contentEncoding, contentType } = raw;
-  if (typeof contentEncoding === 'string' && typeof contentType === 'string' && isPlainJson(headers) && isPlainJson(properties)) {
-    // what stringifyKombuJson gives for the envelope object below, member by member (base64 needs no escaping)
-    return `{"body": "${body}", "content-encoding": ${pythonJsonString(contentEncoding)}, "content-type": ${pythonJsonString(contentType)}, ` +
-      `"headers": ${pythonJsonText(JSON.stringify(headers))}, "properties": ${pythonJsonText(JSON.stringify(properties))}}`;
+  if (typeof contentEncoding === 'string' && typeof contentType === 'string') {
+    // plain JSON (the usual case): what stringifyKombuJson gives for the envelope object below, member by
+    // member, written directly (base64 needs no escaping); null (not plain) takes the general path
+    const h = pythonJsonDumps(headers);
+    const p = h === null ? null : pythonJsonDumps(properties);
+    if (p !== null) {
+      return `{"body": "${body}", "content-encoding": ${pythonJsonStr(contentEncoding)}, "content-type": ${pythonJsonStr(contentType)}, ` +
+        `"headers": ${h}, "properties": ${p}}`;
+    }
   }
   const envelope: PyDict = {
     body,
