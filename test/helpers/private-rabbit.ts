@@ -18,6 +18,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { IN_CI } from './peers.ts';
 
 const SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server';
 const CTL = '/usr/lib/rabbitmq/bin/rabbitmqctl';
@@ -57,6 +59,14 @@ export interface PrivateRabbit {
 
 export function rabbitAvailable(): boolean {
   return existsSync(SERVER);
+}
+
+/** False (the test skipped) when rabbitmq-server is not installed; under CI that is an error instead. */
+export function requireRabbit(t: Pick<TestContext, 'skip'>): boolean {
+  if (rabbitAvailable()) return true;
+  if (IN_CI) throw new Error(`rabbitmq-server is not installed (${SERVER})`);
+  t.skip('rabbitmq-server not installed');
+  return false;
 }
 
 function portOpen(port: number): Promise<boolean> {

@@ -9,6 +9,8 @@ import { toAmqpPublish } from '../../protocol/envelope/amqp.ts';
 import { encodeTaskMessage } from '../../protocol/message.ts';
 import { createTaskMessage } from '../../protocol/task.ts';
 import type { PyDict, PyValue } from '../../protocol/values.ts';
+import type { Celery } from '../../src/app.ts';
+import type { BoundTask } from '../../src/worker/task.ts';
 import { amqplibUrl } from './peers.ts';
 
 export interface RawAmqp {
@@ -51,4 +53,23 @@ export async function sendTask(
   const pub = toAmqpPublish(raw);
   ch.publish(pub.exchange, pub.routingKey, Buffer.from(pub.content), pub.options as never);
   return id;
+}
+
+/**
+ * The TypeScript tasks the rpc:// tests' Python callers run: `rpcts.add`, `rpcts.fail` (RangeError),
+ * `rpcts.retry_once` (one RETRY, then x * 2) and `rpcts.progress` (n PROGRESS states, then `{done: n}`).
+ */
+export function registerRpcTsTasks(app: Celery): void {
+  app.task('rpcts.add', (x: number, y: number) => x + y);
+  app.task('rpcts.fail', (msg: string) => {
+    throw new RangeError(msg);
+  });
+  app.task('rpcts.retry_once', (self: BoundTask, x: number) => {
+    if (self.request.retries < 1) return self.retry({ countdown: 0.2, exc: new TypeError('flaky once') });
+    return x * 2;
+  }, { bind: true });
+  app.task('rpcts.progress', async (self: BoundTask, n: number) => {
+    for (let i = 1; i <= n; i++) await self.updateState('PROGRESS', { current: i, total: n });
+    return { done: n };
+  }, { bind: true });
 }

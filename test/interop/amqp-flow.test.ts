@@ -5,25 +5,17 @@
 // runs exactly once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IN_CI, uniqueName } from '../helpers/peers.ts';
+import { uniqueName } from '../helpers/peers.ts';
 import { amqpApp, sleep, tsWorker } from '../helpers/amqp.ts';
-import { privateRabbit, rabbitAvailable } from '../helpers/private-rabbit.ts';
+import { privateRabbit, requireRabbit } from '../helpers/private-rabbit.ts';
+import { captureConsoleError, teardownStack } from '../helpers/teardown.ts';
 
 test('connection.blocked (memory alarm): publishes wait, nothing is lost, all complete once unblocked', { timeout: 120_000 }, async (t) => {
-  if (!rabbitAvailable()) {
-    if (IN_CI) throw new Error('rabbitmq-server is not installed (/usr/lib/rabbitmq/bin/rabbitmq-server)');
-    return t.skip('rabbitmq-server not installed');
-  }
+  if (!requireRabbit(t)) return;
   const rabbit = privateRabbit();
-  const cleanup: (() => Promise<unknown>)[] = [() => rabbit.destroy()];
-  t.after(async () => {
-    for (const f of cleanup.reverse()) await f().catch(() => undefined);
-  });
+  const cleanup = teardownStack(t, () => rabbit.destroy());
   await rabbit.start();
-  const reported: string[] = [];
-  const origError = console.error;
-  console.error = (...args: unknown[]) => void reported.push(args.map(String).join(' '));
-  cleanup.push(async () => void (console.error = origError));
+  const reported = captureConsoleError(cleanup);
 
   const q = uniqueName('amqp.flow');
   const conf = { task_default_queue: q, task_ignore_result: true };

@@ -4,9 +4,10 @@
 // missed heartbeats: the worker drops the connection, reconnects after SIGCONT and runs tasks again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IN_CI, uniqueName } from '../helpers/peers.ts';
+import { uniqueName } from '../helpers/peers.ts';
 import { amqpApp, sleep, tsWorker } from '../helpers/amqp.ts';
-import { privateRabbit, rabbitAvailable } from '../helpers/private-rabbit.ts';
+import { privateRabbit, requireRabbit } from '../helpers/private-rabbit.ts';
+import { captureConsoleError, teardownStack } from '../helpers/teardown.ts';
 
 interface Conn {
   peerPort: string;
@@ -15,21 +16,12 @@ interface Conn {
 }
 
 test('broker_heartbeat=2: negotiated, survives idling, a stalled broker (SIGSTOP) is detected and the worker reconnects after SIGCONT', { timeout: 180_000 }, async (t) => {
-  if (!rabbitAvailable()) {
-    if (IN_CI) throw new Error('rabbitmq-server is not installed (/usr/lib/rabbitmq/bin/rabbitmq-server)');
-    return t.skip('rabbitmq-server not installed');
-  }
+  if (!requireRabbit(t)) return;
   const rabbit = privateRabbit();
-  const cleanup: (() => Promise<unknown>)[] = [() => rabbit.destroy()];
-  t.after(async () => {
-    for (const f of cleanup.reverse()) await f().catch(() => undefined);
-  });
+  const cleanup = teardownStack(t, () => rabbit.destroy());
   await rabbit.start();
   // the broker reports connection loss through console.error when no onError sink is given: capture it
-  const reported: string[] = [];
-  const origError = console.error;
-  console.error = (...args: unknown[]) => void reported.push(args.map(String).join(' '));
-  cleanup.push(async () => void (console.error = origError));
+  const reported = captureConsoleError(cleanup);
 
   const celeriacConns = async (): Promise<Conn[]> => {
     const out = await rabbit.ctl('list_connections', 'peer_port', 'timeout', 'client_properties', '--no-table-headers', '-q');

@@ -5,17 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { IN_CI, requirePython, uniqueName } from '../helpers/peers.ts';
+import { requirePython, uniqueName } from '../helpers/peers.ts';
 import { amqpApp, BACKEND, pyWorker, sleep, tsWorker } from '../helpers/amqp.ts';
-import { privateRabbit, rabbitAvailable } from '../helpers/private-rabbit.ts';
+import { privateRabbit, requireRabbit } from '../helpers/private-rabbit.ts';
 
 test('broker restart while tasks flow: every task runs at least once (TypeScript producer, TypeScript + Python workers)', { timeout: 240_000 }, async (t) => {
   if (!requirePython(t)) return;
-  if (!rabbitAvailable()) {
-    if (IN_CI) throw new Error('rabbitmq-server is not installed (/usr/lib/rabbitmq/bin/rabbitmq-server)');
-    t.skip('rabbitmq-server not installed');
-    return;
-  }
+  if (!requireRabbit(t)) return;
   const rabbit = privateRabbit();
   // node:test runs after-hooks last-registered-last: this one is registered first, so make it wait for the
   // others by registering the real teardown at the end of the test body

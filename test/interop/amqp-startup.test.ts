@@ -4,28 +4,18 @@
 // retry_on_startup False the worker fails at once with an error naming the safe URL (never the password).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IN_CI, requirePython, uniqueName } from '../helpers/peers.ts';
+import { requirePython, uniqueName } from '../helpers/peers.ts';
 import { amqpApp, pyWorker, sleep } from '../helpers/amqp.ts';
-import { privateRabbit, rabbitAvailable } from '../helpers/private-rabbit.ts';
+import { privateRabbit, requireRabbit } from '../helpers/private-rabbit.ts';
+import { teardownStack } from '../helpers/teardown.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import { createLogger } from '../../src/worker/log.ts';
-import type { TestContext } from 'node:test';
-
-function requireRabbit(t: TestContext): boolean {
-  if (rabbitAvailable()) return true;
-  if (IN_CI) throw new Error('rabbitmq-server is not installed (/usr/lib/rabbitmq/bin/rabbitmq-server)');
-  t.skip('rabbitmq-server not installed');
-  return false;
-}
 
 test('worker started while RabbitMQ is down: retries on startup with Celery\'s backoff and log lines, runs tasks once it is up (TypeScript and Python)', { timeout: 180_000 }, async (t) => {
   if (!requirePython(t) || !requireRabbit(t)) return;
   const rabbit = privateRabbit();
-  // teardown in reverse order of setup (node:test runs after-hooks in registration order)
-  const cleanup: (() => Promise<unknown>)[] = [() => rabbit.destroy()];
-  t.after(async () => {
-    for (const f of cleanup.reverse()) await f().catch(() => undefined);
-  });
+  // teardown in reverse order of setup
+  const cleanup = teardownStack(t, () => rabbit.destroy());
   const q = uniqueName('amqp.startup');
   const pq = `${q}.py`;
   const conf = { task_default_queue: q };

@@ -7,9 +7,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { IN_CI, requirePython, uniqueName } from '../helpers/peers.ts';
 import { amqpApp, pyPeer, pyWorker, tsWorker } from '../helpers/amqp.ts';
+import { freePort } from '../helpers/net.ts';
 import { privateRabbit, rabbitAvailable, type PrivateRabbit } from '../helpers/private-rabbit.ts';
 import { cleanupDirs, makeCerts, type Certs } from '../helpers/private-redis.ts';
 import { AmqpBroker } from '../../src/brokers/amqp/broker.ts';
@@ -22,17 +22,6 @@ if (!available && IN_CI) throw new Error('rabbitmq-server is not installed (/usr
 let rabbit: PrivateRabbit;
 let certs: Certs;
 let ssl: Record<string, unknown>;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 before(async () => {
   if (!available) return;

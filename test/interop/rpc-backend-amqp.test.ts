@@ -7,11 +7,10 @@ import { Celery } from '../../src/app.ts';
 import { RpcBackend } from '../../src/backends/index.ts';
 import { RedisBackend } from '../../src/backends/redis.ts';
 import { Worker } from '../../src/worker/worker.ts';
-import type { BoundTask } from '../../src/worker/task.ts';
 import { PythonError } from '../../protocol/exceptions.ts';
 import type { ResultMeta } from '../../protocol/result.ts';
 import { AMQP_URL, redisUrl, requirePython, runPython, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
-import { openAmqp, type RawAmqp } from '../helpers/rpc.ts';
+import { openAmqp, registerRpcTsTasks, type RawAmqp } from '../helpers/rpc.ts';
 import { testLogger } from '../helpers/worker.ts';
 
 const PEER = 'test/python/rpc_peer.py';
@@ -89,18 +88,7 @@ describe('AMQP broker + rpc://: a Python caller reads a TypeScript worker consum
     amqp = await openAmqp();
     amqp.cleanup.add(queue);
     app = new Celery({ broker_url: AMQP_URL, result_backend: 'rpc://', task_default_queue: queue, task_track_started: true, env: {} });
-    app.task('rpcts.add', (x: number, y: number) => x + y);
-    app.task('rpcts.fail', (msg: string) => {
-      throw new RangeError(msg);
-    });
-    app.task('rpcts.retry_once', (self: BoundTask, x: number) => {
-      if (self.request.retries < 1) return self.retry({ countdown: 0.2, exc: new TypeError('flaky once') });
-      return x * 2;
-    }, { bind: true });
-    app.task('rpcts.progress', async (self: BoundTask, n: number) => {
-      for (let i = 1; i <= n; i++) await self.updateState('PROGRESS', { current: i, total: n });
-      return { done: n };
-    }, { bind: true });
+    registerRpcTsTasks(app);
     worker = new Worker(app, { queues: [queue], concurrency: 2, hostname: `${queue}@%h`, logger: testLogger() });
     await worker.start();
   });

@@ -9,12 +9,11 @@ import { createBackend, RpcBackend, RpcReplyError } from '../../src/backends/ind
 import { ResultTimeoutError } from '../../src/backend.ts';
 import { AsyncResult } from '../../src/result.ts';
 import { Worker } from '../../src/worker/worker.ts';
-import type { BoundTask } from '../../src/worker/task.ts';
 import { PythonError } from '../../protocol/exceptions.ts';
 import { ContentDisallowed } from '../../protocol/errors.ts';
 import type { ResultMeta } from '../../protocol/result.ts';
 import { AMQP_URL, redisUrl, requirePython, runPython, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
-import { openAmqp, sendTask, type RawAmqp } from '../helpers/rpc.ts';
+import { openAmqp, registerRpcTsTasks, sendTask, type RawAmqp } from '../helpers/rpc.ts';
 import { testLogger } from '../helpers/worker.ts';
 
 const PEER = 'test/python/rpc_peer.py';
@@ -233,21 +232,10 @@ describe('rpc://: a Python caller (Celery\'s RPCBackend) reads a TypeScript work
       // the worker consumes from Redis; rpc:// replies go through RabbitMQ
       createBackend: (url, o) => createBackend(url, { ...o, broker_url: AMQP_URL }),
     });
-    app.task('rpcts.add', (x: number, y: number) => x + y);
-    app.task('rpcts.fail', (msg: string) => {
-      throw new RangeError(msg);
-    });
+    registerRpcTsTasks(app);
     app.task('rpcts.custom_fail', () => {
       throw new CustomError('custom boom');
     });
-    app.task('rpcts.retry_once', (self: BoundTask, x: number) => {
-      if (self.request.retries < 1) return self.retry({ countdown: 0.2, exc: new TypeError('flaky once') });
-      return x * 2;
-    }, { bind: true });
-    app.task('rpcts.progress', async (self: BoundTask, n: number) => {
-      for (let i = 1; i <= n; i++) await self.updateState('PROGRESS', { current: i, total: n });
-      return { done: n };
-    }, { bind: true });
     worker = new Worker(app, { queues: [queue], concurrency: 2, hostname: `${queue}@%h`, logger: testLogger() });
     await worker.start();
   });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/net.ts';
 import { uniqueName } from '../helpers/peers.ts';
 import { portOpen, REDIS_SERVER, requireBinaries } from '../helpers/private-redis.ts';
 import { Celery } from '../../src/app.ts';
@@ -11,17 +11,6 @@ import { Worker } from '../../src/worker/worker.ts';
 import { createLogger } from '../../src/worker/log.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 test('worker started while Redis is down: retries on startup (Celery\'s log line), runs tasks once Redis is up', { timeout: 60_000 }, async (t) => {
   if (!requireBinaries(t)) return;

@@ -17,26 +17,15 @@ sys.path.insert(0, __import__('os').path.dirname(__file__))
 from celery.result import AsyncResult, GroupResult  # noqa: E402
 
 from backend_tasks import app  # noqa: E402
+from peer_json import exc_info, jsonable as _jsonable  # noqa: E402
 
 
 def describe_exc(exc):
-    return {
-        'type': type(exc).__name__,
-        'module': type(exc).__module__,
-        'args': [a if isinstance(a, (str, int, float, bool, type(None), list, dict)) else repr(a) for a in exc.args],
-        'repr': repr(exc),
-        'is_exception': isinstance(exc, BaseException),
-    }
+    return exc_info(exc, full=True)
 
 
 def jsonable(v):
-    if isinstance(v, BaseException):
-        return {'__exception__': describe_exc(v)}
-    try:
-        json.dumps(v)
-        return v
-    except TypeError:
-        return repr(v)
+    return _jsonable(v, full=True)
 
 
 def main():

@@ -3,9 +3,12 @@
 Broker and backend come from CELERIAC_BROKER_URL / CELERIAC_BACKEND_URL (Redis db 9 in the tests).
 """
 import os
-import time
+import sys
 
 from celery import Celery
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common_tasks import register  # noqa: E402
 
 app = Celery(
     'backend_tasks',
@@ -28,32 +31,4 @@ class CustomError(Exception):
     """A user exception: Python rebuilds it from exc_module/exc_type."""
 
 
-@app.task(name='backend_tasks.add')
-def add(x, y):
-    return x + y
-
-
-@app.task(name='backend_tasks.fail')
-def fail(msg, code):
-    raise CustomError(msg, code)
-
-
-@app.task(name='backend_tasks.progress', bind=True)
-def progress(self, n, delay=0.2):
-    for i in range(1, n + 1):
-        self.update_state(state='PROGRESS', meta={'current': i, 'total': n})
-        time.sleep(delay)
-    return {'done': n}
-
-
-@app.task(name='backend_tasks.retry_once', bind=True, max_retries=3)
-def retry_once(self, value):
-    if self.request.retries == 0:
-        raise self.retry(exc=CustomError('first attempt', value), countdown=0.3)
-    return value * 2
-
-
-@app.task(name='backend_tasks.sleep')
-def sleep(seconds):
-    time.sleep(seconds)
-    return seconds
+add, fail, progress, retry_once, sleep = register(app, 'backend_tasks', CustomError, progress_delay=0.2, retry_countdown=0.3)

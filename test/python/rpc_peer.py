@@ -15,20 +15,7 @@ import uuid
 
 from celery import Celery
 
-
-def exc_info(exc):
-    return {'type': type(exc).__name__, 'module': type(exc).__module__,
-            'args': [a if isinstance(a, (str, int, float, bool, type(None), list, dict)) else repr(a) for a in exc.args]}
-
-
-def jsonable(v):
-    if isinstance(v, BaseException):
-        return {'__exception__': exc_info(v)}
-    try:
-        json.dumps(v)
-        return v
-    except TypeError:
-        return repr(v)
+from peer_json import exc_info, jsonable
 
 
 def main():

@@ -5,9 +5,12 @@ Broker from CELERIAC_BROKER_URL (RabbitMQ); backend rpc:// unless CELERIAC_BACKE
 travels as a message to the caller's reply_to queue.
 """
 import os
-import time
+import sys
 
 from celery import Celery
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common_tasks import register  # noqa: E402
 
 app = Celery(
     'rpc_tasks',
@@ -28,32 +31,4 @@ class CustomError(Exception):
     """A user exception: it reaches TypeScript as excType CustomError, excModule rpc_tasks."""
 
 
-@app.task(name='rpc_tasks.add')
-def add(x, y):
-    return x + y
-
-
-@app.task(name='rpc_tasks.fail')
-def fail(msg, code):
-    raise CustomError(msg, code)
-
-
-@app.task(name='rpc_tasks.progress', bind=True)
-def progress(self, n, delay=0.1):
-    for i in range(1, n + 1):
-        self.update_state(state='PROGRESS', meta={'current': i, 'total': n})
-        time.sleep(delay)
-    return {'done': n}
-
-
-@app.task(name='rpc_tasks.retry_once', bind=True, max_retries=3)
-def retry_once(self, value):
-    if self.request.retries == 0:
-        raise self.retry(exc=CustomError('first attempt', value), countdown=0.2)
-    return value * 2
-
-
-@app.task(name='rpc_tasks.sleep')
-def sleep(seconds):
-    time.sleep(seconds)
-    return seconds
+add, fail, progress, retry_once, sleep = register(app, 'rpc_tasks', CustomError, progress_delay=0.1, retry_countdown=0.2)
