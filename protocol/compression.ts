@@ -10,56 +10,11 @@
  * | `lzma`, `xz`         | `application/x-lzma`   | @napi-rs/lzma (.xz container)    |
  * | `zstd`, `zstandard`  | `application/zstd`     | @bokuweb/zstd-wasm               |
  */
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import * as zlib from 'node:zlib';
 import { xz, lzma } from '@napi-rs/lzma';
 import { ProtocolError } from './errors.ts';
-
-const require = createRequire(import.meta.url);
-
-interface ZstdModule {
-  compress(buf: Uint8Array, level?: number): Uint8Array;
-  decompress(buf: Uint8Array, opts?: { defaultHeapSize?: number }): Uint8Array;
-}
-/** The bits of the WebAssembly global used here (the project's lib settings do not declare it). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: object };
-}
-interface EmscriptenModule {
-  instantiateWasm?: (imports: object, receive: (instance: { exports: object }, module: object) => unknown) => unknown;
-  init(buf?: unknown): unknown;
-  calledRun?: boolean;
-}
-let zstdModule: ZstdModule | null = null;
-
-/**
- * @bokuweb/zstd-wasm, initialised synchronously on first use. Its own `init()` is async (it reads and
- * instantiates the wasm with promises), which used to mean a top-level `await` here, and a module graph
- * with top-level await cannot be `require()`d. Emscripten's `instantiateWasm` hook lets us compile and
- * instantiate the same wasm synchronously instead (Node has no size limit on synchronous compilation),
- * so importing celeriac costs nothing and zstd works from the first call, from ESM and CommonJS alike.
- */
-function zstd(): ZstdModule {
-  if (zstdModule) return zstdModule;
-  const main = require.resolve('@bokuweb/zstd-wasm'); // dist/common/index.node.js (CommonJS)
-  const api = require(main) as ZstdModule;
-  const { Module } = require(join(dirname(main), 'module.js')) as { Module: EmscriptenModule };
-  if (!Module.calledRun) {
-    const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-    Module.instantiateWasm = (imports, receive) => {
-      const module = new wasm.Module(readFileSync(join(dirname(main), 'zstd.wasm')));
-      const instance = new wasm.Instance(module, imports);
-      receive(instance, module);
-      return instance.exports;
-    };
-    Module.init();
-    if (!Module.calledRun) throw new Error('@bokuweb/zstd-wasm did not initialise synchronously');
-  }
-  return (zstdModule = api);
-}
+import { zstd } from './zstd.ts';
 
 interface Bzip2Module {
   compressFile(input: Uint8Array, output?: unknown, blockSizeMultiplier?: number): Uint8Array | number[];
