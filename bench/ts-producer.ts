@@ -20,6 +20,12 @@ import { Celery } from '../src/app.ts';
 
 interface Cfg { mode: string; url: string; host: string; port: number; db: number; queue: string; n: number; warmup: number; window: number }
 const cfg = JSON.parse(process.argv[2] ?? '{}') as Cfg;
+/** CPU time at the start of the timed sends (diagnostics: `cpu` in the output is from there to the end). */
+let cpuAtT0: NodeJS.CpuUsage | undefined;
+const now = () => {
+  cpuAtT0 ??= process.cpuUsage();
+  return performance.now();
+};
 
 /** Runs `fn(i)` for i < n with at most `window` in flight. */
 async function windowed(n: number, window: number, fn: (i: number) => Promise<unknown>): Promise<void> {
@@ -39,7 +45,7 @@ async function celeriac(results: boolean, concurrent: boolean): Promise<number> 
   const opts = results ? { queue: cfg.queue } : { queue: cfg.queue, ignore_result: true };
   const warm = { ...opts, queue: `${cfg.queue}.warmup` };
   for (let i = 0; i < cfg.warmup; i++) await app.sendTask(name, [], {}, warm);
-  const t0 = performance.now();
+  const t0 = now();
   if (concurrent) await windowed(cfg.n, cfg.window, () => app.sendTask(name, [], {}, opts));
   else for (let i = 0; i < cfg.n; i++) await app.sendTask(name, [], {}, opts);
   const elapsed = (performance.now() - t0) / 1000;
@@ -59,7 +65,7 @@ async function celeryNode(): Promise<number> {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const redis = (client as any).broker.redis as { ping(): Promise<string> };
   await (warm as any).broker.redis.ping();
-  const t0 = performance.now();
+  const t0 = now();
   for (let i = 0; i < cfg.n; i++) client.sendTask('bench.noop', [], {});
   await new Promise((r) => setImmediate(r)); // sendTask publishes in a .then(): let every LPUSH be issued
   await redis.ping(); // ioredis answers in order: the PING returns after the last LPUSH
@@ -76,7 +82,7 @@ async function bull(kind: 'add' | 'add-conc' | 'addbulk'): Promise<number> {
   const q = new Queue(cfg.queue, { connection });
   const wq = new Queue(`${cfg.queue}.warmup`, { connection });
   for (let i = 0; i < cfg.warmup; i++) await wq.add('noop', {});
-  const t0 = performance.now();
+  const t0 = now();
   if (kind === 'add') for (let i = 0; i < cfg.n; i++) await q.add('noop', {});
   else if (kind === 'add-conc') await windowed(cfg.n, cfg.window, () => q.add('noop', {}));
   else {
@@ -103,5 +109,7 @@ const modes: Record<string, () => Promise<number>> = {
 const run = modes[cfg.mode];
 if (!run) throw new Error(`unknown mode ${cfg.mode}`);
 const elapsed = await run();
-process.stdout.write(JSON.stringify({ elapsed }) + '\n');
+const cpu = process.cpuUsage(cpuAtT0);
+// cpu: user+system seconds of this process during the timed sends (diagnostics only)
+process.stdout.write(JSON.stringify({ elapsed, cpu: (cpu.user + cpu.system) / 1e6 }) + '\n');
 process.exit(0);

@@ -59,6 +59,12 @@ export interface TaskHeadersInfo {
 
 const EMBED_KEYS = ['callbacks', 'errbacks', 'chain', 'chord'] as const;
 
+/** Whether an own enumerable property of `obj` is undefined (JSON and kombu leave those out). */
+function hasUndefined(obj: PyDict): boolean {
+  for (const k of Object.keys(obj)) if (obj[k] === undefined) return true;
+  return false;
+}
+
 /** `obj[key] = value`, also for the key `__proto__` (an ordinary key in Python dicts). */
 function put(obj: PyDict, key: string, value: PyValue): void {
   if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
@@ -76,8 +82,9 @@ function serializeBody(value: PyValue, serializer: string): { body: Uint8Array; 
   if (serializer === 'json' || serializer === 'application/json') {
     const text = pythonJsonDumps(value);
     if (text !== null) {
-      // as encodeKombuJson: Buffer.from pools small strings; a plain view of them
-      const b = Buffer.from(text, 'utf8');
+      // as encodeKombuJson: Buffer.from pools small strings; a plain view of them. The text is ASCII
+      // (ensure_ascii), so latin1 gives the same bytes as utf8 without measuring the UTF-8 length
+      const b = Buffer.from(text, 'latin1');
       return { body: new Uint8Array(b.buffer, b.byteOffset, b.byteLength), contentType: 'application/json', contentEncoding: 'utf-8' };
     }
   }
@@ -97,23 +104,34 @@ export function encodeTaskMessage(msg: TaskMessage, options: EncodeTaskOptions =
   const value: PyValue = [args, kwargs, embedOut];
   const serialized = serializeBody(value, options.serializer ?? 'json');
   let body = serialized.body;
-  const headers: PyDict = {};
+  let headers: PyDict;
   const h = msg.headers as PyDict;
-  for (const k of Object.keys(h)) {
-    const v = h[k];
-    // a stale `compression` header (from a decoded message) no longer describes this body
-    if (v !== undefined && k !== 'compression') put(headers, k, v);
+  if (h.compression === undefined && !hasUndefined(h)) {
+    headers = { ...h }; // own data properties in order (`__proto__` too), as the loop below
+  } else {
+    headers = {};
+    for (const k of Object.keys(h)) {
+      const v = h[k];
+      // a stale `compression` header (from a decoded message) no longer describes this body
+      if (v !== undefined && k !== 'compression') put(headers, k, v);
+    }
   }
   if (options.compression) {
     const c = compress(body, options.compression);
     body = c.body;
     headers.compression = c.compression;
   }
-  const properties: PyDict = {};
+  let properties: PyDict;
   const p = msg.properties as PyDict;
-  for (const k of Object.keys(p)) {
-    const v = p[k];
-    if (v !== undefined && k !== 'content_type' && k !== 'content_encoding') put(properties, k, v);
+  if (!hasUndefined(p)) {
+    const { content_type: _ct, content_encoding: _ce, ...rest } = p;
+    properties = rest;
+  } else {
+    properties = {};
+    for (const k of Object.keys(p)) {
+      const v = p[k];
+      if (v !== undefined && k !== 'content_type' && k !== 'content_encoding') put(properties, k, v);
+    }
   }
   return {
     body,

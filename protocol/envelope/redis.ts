@@ -37,15 +37,25 @@ function put(obj: PyDict, key: string, value: PyValue): void {
   else obj[key] = value;
 }
 
+/** Whether an own enumerable property of `obj` is undefined. */
+function hasUndefined(obj: PyDict): boolean {
+  for (const k of Object.keys(obj)) if (obj[k] === undefined) return true;
+  return false;
+}
+
 function bytesToBase64(body: Uint8Array): string {
   return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64');
 }
 
 /** Serialize a raw message to the JSON text kombu's Redis transport stores. */
 export function encodeRedisEnvelope(raw: RawMessage, options: EncodeRedisOptions = {}): string {
-  const properties: PyDict = {};
+  let properties: PyDict = {};
   const rawProperties = raw.properties as PyDict | undefined | null;
-  if (rawProperties) {
+  if (rawProperties && !hasUndefined(rawProperties)) {
+    // own data properties in order (`__proto__` too) but the transport's, as the loop below
+    const { priority: _p, delivery_info: _di, body_encoding: _be, delivery_tag: _dt, ...rest } = rawProperties;
+    properties = rest;
+  } else if (rawProperties) {
     for (const k of Object.keys(rawProperties)) {
       const v = rawProperties[k];
       if (v === undefined || k === 'priority' || TRANSPORT_PROPERTIES.has(k)) continue;
