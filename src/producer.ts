@@ -310,33 +310,56 @@ export interface PublishOptions {
  * {@link OperationalError} carries the last error. Other errors (e.g. encoding, routing) are not retried.
  * Without `retry`, a connection error becomes an {@link OperationalError} at once.
  */
-export async function publishWithRetry(broker: Broker, raw: RawMessage, target: PublishTarget, options: PublishOptions): Promise<void> {
+export function publishWithRetry(broker: Broker, raw: RawMessage, target: PublishTarget, options: PublishOptions): Promise<void> {
+  return publishFirst(broker, raw, target, options.connect).then(undefined, (err: unknown) => retryPublish(err, broker, raw, target, options));
+}
+
+/** The first attempt, without an async frame (most publishes succeed at once); every failure is a rejection. */
+function publishFirst(broker: Broker, raw: RawMessage, target: PublishTarget, connect: PublishOptions['connect']): Promise<void> {
+  try {
+    // nothing to wait for once connected (saves a tick per publish)
+    const connecting = connect?.();
+    return connecting ? connecting.then(() => broker.publish(raw, target)) : broker.publish(raw, target);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/** The retry loop of {@link publishWithRetry} after the first attempt failed with `first`. */
+async function retryPublish(first: unknown, broker: Broker, raw: RawMessage, target: PublishTarget, options: PublishOptions): Promise<void> {
   let intervals: Generator<number> | undefined;
   const max = options.retryPolicy.maxRetries;
   for (let retries = 0; ; retries++) {
-    try {
-      if (options.connect) {
-        const connecting = options.connect();
-        // nothing to wait for once connected (saves a tick per publish)
-        if (connecting) await connecting;
+    let err: unknown = first;
+    if (retries > 0) {
+      try {
+        if (options.connect) {
+          const connecting = options.connect();
+          if (connecting) await connecting;
+        }
+        await broker.publish(raw, target);
+        return;
+      } catch (e) {
+        err = e;
       }
-      await broker.publish(raw, target);
-      return;
-    } catch (err) {
-      if (!isConnectionError(err)) throw err;
-      if (!options.retry || (max !== null && retries >= max)) {
-        throw new OperationalError(
-          `cannot publish to ${broker.safeUrl} (exchange ${JSON.stringify(target.exchange)}, routing key ${JSON.stringify(target.routingKey)})` +
-            `${options.retry ? ` after ${retries} retries` : ''}: ${(err as Error).message}`,
-          { cause: err, retries },
-        );
-      }
-      intervals ??= retryIntervals(options.retryPolicy);
-      const interval = intervals.next().value as number;
-      options.onRetry?.(err, interval, retries);
-      await sleep(interval, options.signal);
     }
+    if (!isConnectionError(err)) throw err;
+    if (!options.retry || (max !== null && retries >= max)) {
+      throw new OperationalError(
+        `cannot publish to ${broker.safeUrl} (exchange ${JSON.stringify(target.exchange)}, routing key ${JSON.stringify(target.routingKey)})` +
+          `${options.retry ? ` after ${retries} retries` : ''}: ${(err as Error).message}`,
+        { cause: err, retries },
+      );
+    }
+    intervals ??= retryIntervals(options.retryPolicy);
+    const interval = intervals.next().value as number;
+    options.onRetry?.(err, interval, retries);
+    await sleep(interval, options.signal);
   }
+}
+
+function publishOptionsOf(prepared: PreparedTask, options: Pick<PublishOptions, 'onRetry' | 'signal' | 'connect'>): PublishOptions {
+  return { ...options, retry: prepared.retry, retryPolicy: prepared.retryPolicy };
 }
 
 /** Publish a prepared task: `backend.onTaskCall` first (unless ignore_result), then the retried publish. */
@@ -349,10 +372,11 @@ export function publishTask(
   // not async (one promise less per send), but still reports every failure as a rejection
   try {
     const declared = !prepared.ignoreResult && backend ? backend.onTaskCall?.(prepared.id) : undefined;
-    const publish: PublishOptions = { ...options, retry: prepared.retry, retryPolicy: prepared.retryPolicy };
     // a promise (the RPC backend declaring its reply queue): publish once it is declared
-    if (declared) return declared.then(() => publishWithRetry(broker, prepared.raw, prepared.target, publish));
-    return publishWithRetry(broker, prepared.raw, prepared.target, publish);
+    if (declared) return declared.then(() => publishWithRetry(broker, prepared.raw, prepared.target, publishOptionsOf(prepared, options)));
+    const { raw, target } = prepared;
+    // the first attempt needs none of the retry options: they are gathered only if it fails
+    return publishFirst(broker, raw, target, options.connect).then(undefined, (err: unknown) => retryPublish(err, broker, raw, target, publishOptionsOf(prepared, options)));
   } catch (err) {
     return Promise.reject(err);
   }
