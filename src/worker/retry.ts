@@ -37,6 +37,8 @@ export class TaskRetry extends Retry {
   readonly exc: unknown;
   /** The options the retry was published with. */
   readonly sent: SendTaskOptions | null;
+  /** Set once the RETRY state was stored before the retry was published (see {@link retryTask}). */
+  stored = false;
 
   constructor(exc: unknown, when: number | string | null, sent: SendTaskOptions | null, message: string | null = null) {
     const excs = exc === undefined || exc === null ? null : excRepr(exc);
@@ -99,11 +101,21 @@ export function retrySendOptions(req: Context, extra: SendTaskOptions): SendTask
 
 const RETRY_OWN = new Set(['args', 'kwargs', 'exc', 'throw', 'eta', 'countdown', 'maxRetries', 'max_retries']);
 
-/** Publishes a retry: what `BoundTask.retry` does (the worker passes `publish`). */
+/**
+ * Publishes a retry: what `BoundTask.retry` does (the worker passes `publish`).
+ *
+ * `storeRetry`, when given, stores the RETRY state BEFORE the retry message is published. Celery
+ * publishes first and stores RETRY when the task has returned, so a retry with a short countdown can
+ * run (here or on another worker) and store its FAILURE or SUCCESS before that RETRY lands, and the
+ * stale RETRY then overwrites it (only SUCCESS is protected): the result stays RETRY forever. Storing
+ * first makes the order of the records the order of the runs. A publish that fails afterwards fails
+ * the task, which stores FAILURE over the RETRY.
+ */
 export async function retryTask(
   self: BoundTask,
   options: RetryOptions,
   publish: (name: string, args: PyValue[], kwargs: PyDict, options: SendTaskOptions) => Promise<unknown>,
+  storeRetry?: (retry: TaskRetry) => Promise<void>,
 ): Promise<never | Error> {
   const req = self.request;
   const retries = req.retries + 1;
@@ -130,6 +142,10 @@ export async function retryTask(
   }
   const when = eta !== undefined ? (eta instanceof Date ? eta.toISOString() : eta) : (countdown ?? null);
   const ret = new TaskRetry(options.exc, when, sendOptions);
+  if (storeRetry) {
+    await storeRetry(ret);
+    ret.stored = true;
+  }
   try {
     await publish(self.name, args, kwargs, sendOptions);
   } catch (err) {

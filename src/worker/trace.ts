@@ -99,7 +99,15 @@ export class Tracer implements TaskSelfHost {
       const merged = registered ? ({ ...registered.sendDefaults, ...opts } as SendTaskOptions) : opts;
       // Task.retry applies a Signature, whose args are a tuple: argsrepr `(7,)`, as Celery's
       return this.app.sendTask(name, args, kwargs, { argsrepr: argsrepr(args), ...merged });
-    });
+    }, (ret) => this.storeRetry(self, ret));
+  }
+
+  /** The RETRY record, stored before the retry is published (see retryTask); same rules as handleRetry. */
+  private async storeRetry(self: BoundTask, ret: TaskRetry): Promise<void> {
+    const ctx = self.request;
+    const ignoreResult = ctx.ignore_result || (ctx.allHeaders['ignore_result'] === undefined && self.runtime.ignoreResult);
+    const storeErrors = ignoreResult ? self.runtime.storeErrorsEvenIfIgnored : true;
+    if (storeErrors) await this.store(ctx, RETRY, ret.exc ?? null, formatTraceback(ret));
   }
 
   private async store(ctx: Context, state: string, result: unknown, traceback: string | null = null, children: ResultTuple[] | null = null): Promise<void> {
@@ -208,7 +216,8 @@ export class Tracer implements TaskSelfHost {
     const traceback = formatTraceback(reason);
     const einfo: ErrorInfo = { exception: reason, traceback };
     try {
-      if (storeErrors) await this.store(ctx, RETRY, exc ?? null, traceback);
+      // stored already when retry() published it (see retryTask)
+      if (storeErrors && !(reason instanceof TaskRetry && reason.stored)) await this.store(ctx, RETRY, exc ?? null, traceback);
       if (runtime.hooks.onRetry) await runtime.hooks.onRetry(exc, ctx.id, ctx.args, ctx.kwargs, einfo, self);
     } catch (err) {
       this.logger.error(`Task ${ctx.name}[${ctx.id}] storing RETRY / onRetry failed: ${excRepr(err)}`);
