@@ -354,6 +354,19 @@ describe('worker ack / reject / store rules (in-memory broker)', () => {
     await w.start();
     const retried: unknown[] = [];
     const off = signals.task_retry.connect(({ reason }) => void retried.push((reason as Error).message));
+    // RETRY is stored before the retry is published: a fast retried run can never have its final
+    // state overwritten by this RETRY
+    const order: string[] = [];
+    const publish = broker.publish.bind(broker);
+    broker.publish = async (r, t) => {
+      if (t.exchange !== 'celeryev') order.push(`publish:${String(r.headers.id)}`);
+      return publish(r, t);
+    };
+    const store = backend.storeResult.bind(backend);
+    backend.storeResult = async (m) => {
+      order.push(`store:${m.status}`);
+      return store(m);
+    };
     broker.deliver(raw('t.retry', 'rt1', { headers: { tenant: 'a' } }));
     await until(() => backend.stored.length > 0);
     off();
@@ -367,6 +380,7 @@ describe('worker ack / reject / store rules (in-memory broker)', () => {
     assert.equal(backend.stored[0]!.status, 'RETRY');
     assert.deepEqual(backend.stored[0]!.result, { exc_type: 'TypeError', exc_message: ['later'], exc_module: 'builtins' });
     assert.deepEqual(retried, ["Retry in 5s: TypeError('later')"]);
+    assert.deepEqual(order, ['store:RETRY', 'publish:rt1']);
     await w.stop();
   });
 
