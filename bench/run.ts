@@ -16,6 +16,9 @@
  *   --mem-runs N      memory runs [1]
  *   --only LIST       producer,drain,rtt,memory
  *   --broker B        redis | amqp | both [both]: which broker sections run (memory is Redis only)
+ *   --amqp-tasks N    RabbitMQ producer: tasks per run [10000]  (RabbitMQ is slower: the full run
+ *   --amqp-drain-tasks N   RabbitMQ drain: tasks per run [6000]  stays under ~15 minutes)
+ *   --amqp-rtt N      RabbitMQ round trips per run and backend [500]
  *   --contenders LIST only these producer keys / drain worker kinds (e.g. celeriac-conc,celery-node,
  *                     celeriac,bullmq-c8): for quick A/B checks; ratios missing a side are n/a
  *   --out FILE        JSON results [bench/results/latest.json]; the table also goes to FILE.md
@@ -91,6 +94,9 @@ function parseArgs(argv: string[]) {
     memTasks: num('--mem-tasks', 100_000, 5000),
     memWindow: num('--mem-window', 30, 10),
     memRuns: num('--mem-runs', 1, 1),
+    amqpTasks: num('--amqp-tasks', 10_000, 1000),
+    amqpDrainTasks: num('--amqp-drain-tasks', 6000, 500),
+    amqpRtt: num('--amqp-rtt', 500, 100),
     warmup: quick ? 50 : 200,
     window: 1000,
     only: new Set(only),
@@ -254,14 +260,15 @@ type Samples = Record<string, number[]>;
 interface ProducerContender { key: string; label: string; run: (queue: string) => Promise<number> }
 
 function producerContenders(): ProducerContender[] {
-  const py = (results: boolean) => async (queue: string) =>
-    (await runJson<{ elapsed: number }>(PY, [join(HERE, 'python/producer.py'), JSON.stringify({ url: B.url, queue, n: opt.tasks, warmup: opt.warmup, results })])).elapsed;
+  const py = (results: boolean, confirm = false) => async (queue: string) =>
+    (await runJson<{ elapsed: number }>(PY, [join(HERE, 'python/producer.py'), JSON.stringify({ url: B.url, queue, n: opt.tasks, warmup: opt.warmup, results, confirm })])).elapsed;
   const ts = (mode: string) => async (queue: string) =>
     (await runJson<{ elapsed: number }>(NODE, [...TSX, join(HERE, 'ts-producer.ts'),
       JSON.stringify({ mode, url: B.url, host: HOST, port: PORT, db: DB, queue, n: opt.tasks, warmup: opt.warmup, window: opt.window })], { cwd: ROOT })).elapsed;
   if (B.name === 'amqp') {
     return [
       { key: 'python', label: 'Python Celery `send_task` loop, ignore_result (pyamqp, no publisher confirms: Celery\'s default)', run: py(false) },
+      { key: 'python-confirm', label: 'Python Celery `send_task` loop, ignore_result, `confirm_publish: True` (waits for each confirm)', run: py(false, true) },
       { key: 'celeriac-seq', label: 'celeriac `await sendTask` sequential, ignore_result (each send awaits its publisher confirm)', run: ts('celeriac-seq') },
       { key: 'celeriac-conc', label: `celeriac \`sendTask\` concurrent (${opt.window} in flight), ignore_result, publisher confirms`, run: ts('celeriac-conc') },
     ];
@@ -313,6 +320,7 @@ async function producerPhase() {
     ratios: {
       'celeriac-conc / python': ratio('celeriac-conc', 'python'),
       'celeriac-seq / python': ratio('celeriac-seq', 'python'),
+      ...(B.name === 'amqp' ? { 'celeriac-seq / python-confirm': ratio('celeriac-seq', 'python-confirm'), 'celeriac-conc / python-confirm': ratio('celeriac-conc', 'python-confirm') } : {}),
       'celeriac-res-conc / python-res': ratio('celeriac-res-conc', 'python-res'),
       'celeriac-res-seq / python-res': ratio('celeriac-res-seq', 'python-res'),
       'celeriac-conc / celery-node': ratio('celeriac-conc', 'celery-node'),
@@ -670,9 +678,9 @@ function report(env: ReturnType<typeof environment>, results: Record<string, any
       L.push('| producer | tasks/s |', '|---|---:|');
       for (const c of p.contenders) L.push(`| ${c.label} | ${f0(c.median)}${spread(c.rates)} |`);
       L.push('', 'celeriac publishes on a confirm channel: a send resolves when RabbitMQ has taken the message (safer than Celery\'s default, which writes to the socket ' +
-        'and returns; `broker_transport_options={"confirm_publish": True}` would make Python wait per message). Every run checks the queue holds all N messages.', '');
+        'and returns); with `confirm_publish` Python waits for each confirm too, the like-for-like comparison for sequential sends. Every run checks the queue holds all N messages.', '');
       L.push('| ratio (same run, median) | × |', '|---|---:|');
-      for (const k of ['celeriac-conc / python', 'celeriac-seq / python']) L.push(`| ${k} | ${f2(p.ratios[k])} |`);
+      for (const k of ['celeriac-conc / python', 'celeriac-seq / python', 'celeriac-seq / python-confirm', 'celeriac-conc / python-confirm']) L.push(`| ${k} | ${f2(p.ratios[k])} |`);
       L.push('');
       targets.push(['RabbitMQ publish vs Python `send_task`', `${f1(p.ratios['celeriac-conc / python'])}× concurrent, ${f1(p.ratios['celeriac-seq / python'])}× sequential`, '(no target)']);
     }
@@ -723,7 +731,8 @@ async function main() {
     env.rabbitmq_server = props?.version ?? 'unknown';
   }
   log(`environment: ${JSON.stringify(env)}`);
-  log(`options: ${JSON.stringify({ ...opt, only: [...opt.only] })}`);
+  const options = { ...opt, only: [...opt.only] }; // before the RabbitMQ section swaps in its sizes
+  log(`options: ${JSON.stringify(options)}`);
   await flush();
   const results: Record<string, unknown> = {};
   const t0 = Date.now();
@@ -737,6 +746,7 @@ async function main() {
     }
     if (opt.brokers.includes('amqp')) {
       B = AMQP_T;
+      Object.assign(opt, { tasks: opt.amqpTasks, drainTasks: opt.amqpDrainTasks, rtt: opt.amqpRtt });
       const a: Record<string, unknown> = {};
       results.amqp = a;
       if (opt.only.has('producer')) a.producer = await producerPhase();
@@ -750,7 +760,7 @@ async function main() {
   const md = report(env, results);
   process.stdout.write(md + '\n');
   mkdirSync(dirname(opt.out), { recursive: true });
-  writeFileSync(opt.out, JSON.stringify({ environment: env, options: { ...opt, only: [...opt.only] }, duration_s: (Date.now() - t0) / 1000, results, markdown: md }, null, 2) + '\n');
+  writeFileSync(opt.out, JSON.stringify({ environment: env, options, duration_s: (Date.now() - t0) / 1000, results, markdown: md }, null, 2) + '\n');
   writeFileSync(opt.out.replace(/\.json$/, '') + '.md', md + '\n');
   log(`wrote ${opt.out} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   redis.disconnect();
