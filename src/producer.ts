@@ -33,6 +33,8 @@ export interface TaskContext {
   /** Its delivery info; `priority` is inherited with `task_inherit_parent_priority`. */
   delivery_info?: { priority?: number | null } | null;
   deliveryInfo?: { priority?: number | null } | null;
+  /** Its trail (`request.children`): the sending app appends each result it adds to the parent (`add_to_parent`). */
+  children?: unknown[];
 }
 
 const taskContext = new AsyncLocalStorage<TaskContext>();
@@ -89,7 +91,7 @@ function routeOptions(o: NormalizedSendOptions): Record<string, unknown> {
   // what Celery's router sees: the snake_case options (not the message-only ones)
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) {
-    if (v === undefined || k === 'parent' || k === 'link' || k === 'linkError' || k === 'chain' || k === 'chord') continue;
+    if (v === undefined || k === 'parent' || k === 'addToParent' || k === 'link' || k === 'linkError' || k === 'chain' || k === 'chord') continue;
     out[toSnakeCase(k)] = v;
   }
   return out;

@@ -70,6 +70,12 @@ export interface SendTaskOptions {
   root_id?: string;
   /** The task this one is sent from; `null`: none. @default the task running in this async context */
   parent?: TaskContext | null;
+  /**
+   * Record the result in the sending task's `children` (Celery's `add_to_parent`, `add_trail`): stored
+   * with its result, read by `AsyncResult.children`. Only when sent while a task runs. @default true
+   */
+  addToParent?: boolean;
+  add_to_parent?: boolean;
   /** 2 persistent, 1 transient. @default the queue exchange's, then task_default_delivery_mode */
   deliveryMode?: number | 'persistent' | 'transient';
   delivery_mode?: number | 'persistent' | 'transient';
@@ -118,6 +124,7 @@ export interface NormalizedSendOptions {
   parentId?: string;
   rootId?: string;
   parent?: TaskContext | null;
+  addToParent?: boolean;
   deliveryMode?: number;
   groupId?: string;
   groupIndex?: number;
@@ -186,6 +193,7 @@ const CHECKS: { [K in keyof NormalizedSendOptions]-?: Check } = {
   parentId: str,
   rootId: str,
   parent: (n, v) => (isPlainObject(v) && typeof (v as PyDict).id === 'string' ? v : fail(n, 'a task context {id, root_id}', v)),
+  addToParent: bool,
   deliveryMode: checkDeliveryMode,
   groupId: str,
   groupIndex: intGe0,
