@@ -14,7 +14,7 @@
  */
 import { chain as chainSig, chord as chordDict, chunks as chunksSig, cloneSignature, group as groupDict, immutableSignature, signature, xmap, xstarmap } from '../protocol/canvas.ts';
 import { LamportClock } from '../protocol/events.ts';
-import type { ResultRef } from '../protocol/result.ts';
+import { asTuple, type ResultRef } from '../protocol/result.ts';
 import type { SignatureDict } from '../protocol/types.ts';
 import { isPlainObject, type PyDict, type PyValue } from '../protocol/values.ts';
 import type { Broker, QueueDeclaration } from './broker.ts';
@@ -24,8 +24,8 @@ import { createBroker as defaultCreateBroker } from './brokers/index.ts';
 import { resolveConfig, toCamelCase, toSnakeCase, type Settings, type SettingsInput } from './config.ts';
 import { ConfigurationError } from './errors.ts';
 import {
-  anonNodename, buildTaskMessage, generateOid, normalizeSendOptions, publishTask,
-  type NormalizedSendOptions, type PreparedTask, type SendTaskOptions,
+  anonNodename, buildTaskMessage, currentTaskContext, generateOid, normalizeSendOptions, publishTask,
+  type NormalizedSendOptions, type PreparedTask, type SendTaskOptions, type TaskContext,
 } from './producer.ts';
 import { Control } from './control.ts';
 import { AppEvents } from './events/index.ts';
@@ -286,6 +286,12 @@ export class Celery {
     const backend = prepared.ignoreResult || this.conf.resultBackend === null ? null : this.backend;
     await publishTask(prepared, this.broker, backend, this.publishOptions);
     if (this.conf.taskSendSentEvent) await this.events.taskSent(prepared);
+    // Celery's add_to_parent: the sending task's trail (its stored `children`) gets this result
+    const o = options as { addToParent?: boolean; add_to_parent?: boolean; parent?: TaskContext | null };
+    if ((o.addToParent ?? o.add_to_parent) !== false) {
+      const parent = o.parent === undefined ? currentTaskContext() : o.parent;
+      parent?.children?.push(asTuple(prepared.id));
+    }
     return this.AsyncResult<R>(prepared.id);
   }
 

@@ -14,14 +14,17 @@ import { groupAsTuple, refToTuple, type ResultRef } from '../../protocol/result.
 import type { SignatureDict } from '../../protocol/types.ts';
 import { isPlainObject, type PyDict, type PyValue } from '../../protocol/values.ts';
 import type { Celery } from '../app.ts';
-import { normalizeSendOptions, type SendTaskOptions } from '../producer.ts';
+import { currentTaskContext, normalizeSendOptions, type SendTaskOptions } from '../producer.ts';
 import {
   appendOption, chordParts, descend, ensureChordsAllowed, freeze, freezeGroupTasks, groupSig, kindOf, maybeSignature, prepareSteps, tasksOf,
 } from './freeze.ts';
 import { nativeChords } from './chord.ts';
 
-/** Options `Task.apply_async` takes that are not message options (dropped, as Python consumes them). */
-const NON_MESSAGE = new Set(['add_to_parent', 'producer', 'connection', 'router', 'result_cls', 'publisher', 'route_name', 'interval', 'countdown_unlock', 'eager']);
+/**
+ * Options `Task.apply_async` takes that are not message options (dropped, as Python consumes them).
+ * `add_to_parent` is kept: the app reads it (the sending task's trail) and keeps it off the message.
+ */
+const NON_MESSAGE = new Set(['producer', 'connection', 'router', 'result_cls', 'publisher', 'route_name', 'interval', 'countdown_unlock', 'eager']);
 
 /** Signature options (snake_case) → send options; unknown or invalid ones are dropped. */
 export function toSendOptions(options: PyDict): SendTaskOptions {
@@ -150,8 +153,14 @@ function prepared(app: Celery, tasks: SignatureDict[], groupId: string, rootId: 
   return out;
 }
 
-/** `group.apply_async`: members share the group id, get their index; the last one sets the chord size. */
+/**
+ * `group.apply_async`: members share the group id, get their index; the last one sets the chord size.
+ * Members are sent with `add_to_parent=False`; the group's own result joins the running task's trail
+ * (its `children`) unless the call says `add_to_parent=False` (a named parameter in Celery, so the
+ * group's own options do not set it).
+ */
 async function applyGroup(app: Celery, g: SignatureDict, args: readonly PyValue[], kwargs: PyDict, options: PyDict): Promise<ResultRef> {
+  const addToParent = options['add_to_parent'] !== false;
   if (options['link'] !== undefined) throw new TypeError('Cannot add link to group: use a chord');
   if (options['link_error'] !== undefined) throw new TypeError('Cannot add link to group: do that on individual tasks');
   const tasks = tasksOf(g);
@@ -173,11 +182,13 @@ async function applyGroup(app: Celery, g: SignatureDict, args: readonly PyValue[
     const chordObj = chord ?? sig.options['chord'] ?? null;
     chordSize += descend(sig);
     if (chordObj && i === members.length - 1) await nativeChords(app)?.setChordSize(groupId, chordSize);
-    await applyAsync(app, sig, args, kwargs, { ...rest, chord: chordObj });
+    await applyAsync(app, sig, args, kwargs, { ...rest, chord: chordObj, add_to_parent: false });
     results.push(res);
   }
-  if (results.length === 1 && results[0]!.kind === 'group') return results[0]!;
-  return { kind: 'group', id: groupId, parent: null, results };
+  // group(A.s() | group(B.s(), C.s())): the inner GroupResult stands for the group
+  const result: ResultRef = results.length === 1 && results[0]!.kind === 'group' ? results[0]! : { kind: 'group', id: groupId, parent: null, results };
+  if (addToParent) currentTaskContext()?.children?.push(refToTuple(result));
+  return result;
 }
 
 /** `_chord.apply_async`: the body gets the call options; the header becomes a group with the chord's task id. */

@@ -123,10 +123,9 @@ export function registerBuiltins(app: Celery): void {
       task: 'celery.chunks', args: [], options: {}, subtask_type: null, immutable: true,
       kwargs: { task: param(self, 0, 'task'), it: param(self, 1, 'it'), n: param(self, 2, 'n') },
     };
-    // Celery returns (and stores) the GroupResult, which is also the task's child (`add_trail`)
-    const result = refToTuple(await applyAsync(app, chunksGroup(sig)));
-    self.request.children.push(result);
-    return result as unknown as PyValue;
+    // Celery returns (and stores) the GroupResult, which is also the task's child: the group adds
+    // itself to the running task's trail (`add_trail`)
+    return refToTuple(await applyAsync(app, chunksGroup(sig))) as unknown as PyValue;
   });
 
   add('celery.group', async (self) => {
@@ -134,7 +133,7 @@ export function registerBuiltins(app: Celery): void {
     const result = param(self, 1, 'result');
     const groupId = param<string>(self, 2, 'group_id');
     const partialArgs = param<PyValue[]>(self, 3, 'partial_args') ?? [];
-    for (const t of tasks) await applyAsync(app, maybeSignature(t), partialArgs, {}, { group_id: groupId });
+    for (const t of tasks) await applyAsync(app, maybeSignature(t), partialArgs, {}, { group_id: groupId, add_to_parent: false });
     const addToParent = param<boolean | null>(self, 4, 'add_to_parent');
     if (addToParent !== false && result !== null) self.request.children.push(refToTuple(resultRefOf(result)));
     return result;
@@ -161,9 +160,8 @@ export function registerBuiltins(app: Celery): void {
       : maybeSignature(headerValue);
     const g = header.subtask_type === 'group' ? groupSig(tasksOf(header)) : groupSig([header]);
     // Celery returns the body's AsyncResult (stored as its tuple, the header GroupResult as its parent);
-    // the header GroupResult, applied while the task runs, is its child
+    // the header GroupResult, applied while the task runs, adds itself to the task's children
     const bodyRef = await applyAsync(app, chordSig(g, body), partialArgs, {}, options);
-    if (bodyRef.parent) self.request.children.push(refToTuple(bodyRef.parent));
     return refToTuple(bodyRef) as unknown as PyValue;
   }, { ignoreResult: false });
 }

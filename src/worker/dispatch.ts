@@ -60,14 +60,19 @@ export async function applyGroup(host: DispatchHost, sigs: SignatureDict[], args
   const g = groupToMessages(sigs, { parentId: options.parentId, rootId: options.rootId });
   const ids: string[] = [];
   for (const member of g.members) {
-    const extra: PyDict = { parent_id: options.parentId, root_id: options.rootId };
+    // members are not the sending task's children (Celery's group sends them with add_to_parent=False)
+    const extra: PyDict = { parent_id: options.parentId, root_id: options.rootId, add_to_parent: false };
     if (options.priority !== undefined && options.priority !== null) extra.priority = options.priority;
     ids.push(await applySignature(host, member, args, extra));
   }
   return ids;
 }
 
-/** Success: link callbacks, then the next chain step. Returns the result tuples of what was sent (`children`). */
+/**
+ * Success: link callbacks, then the next chain step. Sent in the finished task's context, they join its
+ * trail (`TaskContext.children`) as Celery's `add_trail` records them: a callback chain as its first
+ * step, callback groups as GroupResults. Returns the results it sent (a chain as its last step).
+ */
 export async function dispatchCallbacksAndChain(
   host: DispatchHost,
   retval: unknown,

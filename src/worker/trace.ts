@@ -3,7 +3,8 @@
  *
  * Order, as in Celery:
  *   task_prerun → STARTED (track_started, not ignore_result) → beforeStart → the function
- *   success: link callbacks + next chain step (before storing, so they are `children`) → SUCCESS →
+ *   success: link callbacks + next chain step (before storing: like everything the task sent, they join
+ *            its trail, `request.children`, stored as `children`) → SUCCESS →
  *            onSuccess → task_success → log "succeeded in Xs: repr"
  *   Retry:   RETRY stored with the causing error → onRetry → task_retry → log "retry: ..."
  *   Reject / Ignore: nothing stored (REJECTED / IGNORED); the worker rejects / acks
@@ -17,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { EncodeError } from '../../protocol/errors.ts';
 import { Ignore, Reject, Retry } from '../../protocol/exceptions.ts';
 import { argsrepr, saferepr, type ReprValue } from '../../protocol/repr.ts';
-import { buildResultMeta, type ResultTuple } from '../../protocol/result.ts';
+import { buildResultMeta } from '../../protocol/result.ts';
 import { FAILURE, IGNORED, REJECTED, RETRY, STARTED, SUCCESS } from '../../protocol/states.ts';
 import type { PyValue } from '../../protocol/values.ts';
 import type { Celery } from '../app.ts';
@@ -110,10 +111,11 @@ export class Tracer implements TaskSelfHost {
     if (storeErrors) await this.store(ctx, RETRY, ret.exc ?? null, formatTraceback(ret));
   }
 
-  private async store(ctx: Context, state: string, result: unknown, traceback: string | null = null, children: ResultTuple[] | null = null): Promise<void> {
+  /** Stores a state of the task; `children` is its trail so far (`request.children`, as Celery stores it with every state). */
+  private async store(ctx: Context, state: string, result: unknown, traceback: string | null = null): Promise<void> {
     if (!this.backend) return;
     await this.backend.storeResult(buildResultMeta({
-      taskId: ctx.id, state, result, traceback, request: toResultRequest(ctx, children), extended: this.resultExtended,
+      taskId: ctx.id, state, result, traceback, request: toResultRequest(ctx, ctx.children), extended: this.resultExtended,
     }), ctx);
   }
 
@@ -125,7 +127,8 @@ export class Tracer implements TaskSelfHost {
   trace(runtime: TaskRuntime, ctx: Context, onReturned?: () => void): Promise<TraceResult> {
     const rootId = ctx.root_id || ctx.id;
     const inherit = this.app.conf.taskInheritParentPriority;
-    return runInTaskContext({ id: ctx.id, root_id: rootId, delivery_info: { priority: ctx.delivery_info.priority } }, () =>
+    // `children`: the trail (the request's own list), where what the task sends adds its result
+    return runInTaskContext({ id: ctx.id, root_id: rootId, delivery_info: { priority: ctx.delivery_info.priority }, children: ctx.children }, () =>
       this.run(runtime, ctx, rootId, inherit ? ctx.delivery_info.priority : null, onReturned),
     );
   }
@@ -160,8 +163,10 @@ export class Tracer implements TaskSelfHost {
       onReturned?.();
       if (ok) {
         try {
-          const children = [...ctx.children, ...await dispatchCallbacksAndChain(this, retval, ctx.callbacks, ctx.chain, { parentId: id, rootId, priority })];
-          if (publishResult) await this.store(ctx, SUCCESS, retval, null, children);
+          // sent in this task's context, the callbacks and the next chain step join its trail after what
+          // the task itself sent (Celery applies them while the task is still the current worker task)
+          await dispatchCallbacksAndChain(this, retval, ctx.callbacks, ctx.chain, { parentId: id, rootId, priority });
+          if (publishResult) await this.store(ctx, SUCCESS, retval, null);
           // mark_as_done: a chord member reports to its chord whether or not its result is stored
           if (ctx.chord) await onChordPartReturn(this.app, ctx, SUCCESS, retval);
           state = SUCCESS;

@@ -1,0 +1,76 @@
+"""Python side of the children (trail) interop test (test/interop/canvas-children.test.ts).
+
+As a worker module: `celery -A children_tasks worker -Q $CELERIAC_PY_QUEUE`. `chpy.*` tasks run here;
+each scenario task sends work while it runs, and Celery records what it sent in `request.children`
+(`add_trail`), stored with its result. The TypeScript worker has the same tasks as `chts.*`.
+As a script: reads {"code": "..."} on stdin, runs it and prints the JSON of the variable `out`.
+"""
+import json
+import os
+import sys
+
+from celery import Celery, chain, chord, group, signature
+from celery.result import AsyncResult
+
+URL = os.environ["CELERIAC_BROKER_URL"]
+BACKEND = os.environ.get("CELERIAC_BACKEND_URL") or URL
+PYQ = os.environ["CELERIAC_PY_QUEUE"]
+TSQ = os.environ["CELERIAC_TS_QUEUE"]
+DEFQ = os.environ["CELERIAC_DEFAULT_QUEUE"]
+app = Celery("children_tasks", broker=URL, backend=BACKEND)
+app.conf.update(
+    task_default_queue=DEFQ,
+    task_routes={"chpy.*": {"queue": PYQ}, "chts.*": {"queue": TSQ}},
+    worker_hijack_root_logger=False,
+)
+app.conf.update(json.loads(os.environ.get("CELERIAC_CONF") or "{}"))
+
+
+@app.task(name="chpy.leaf")
+def leaf(*args):
+    return sum(args)
+
+
+@app.task(name="chpy.tsum")
+def tsum(values):
+    return sum(values)
+
+
+@app.task(name="chpy.scenario")
+def scenario(kind, *args):
+    """Sends what `kind` says while it runs; returns `kind`."""
+    if kind == "none":
+        pass
+    elif kind == "one":
+        leaf.delay(1)
+    elif kind == "two":
+        leaf.delay(1)
+        leaf.apply_async((2,))
+    elif kind == "send_task":
+        app.send_task("chpy.leaf", (1,))
+    elif kind == "not_added":
+        leaf.apply_async((1,), add_to_parent=False)
+        app.send_task("chpy.leaf", (2,), add_to_parent=False)
+        group(leaf.s(3), leaf.s(4)).apply_async(add_to_parent=False)
+    elif kind == "group":
+        group(leaf.s(1), leaf.s(2)).apply_async()
+    elif kind == "chain":
+        chain(leaf.s(1), leaf.s(2), leaf.s(3)).apply_async()
+    elif kind == "chain_in_group":
+        group(chain(leaf.s(1), leaf.s(2)), leaf.s(3)).apply_async()
+    elif kind == "chord":
+        chord([leaf.s(1), leaf.s(2)], tsum.s()).apply_async()
+    elif kind == "fail":
+        leaf.delay(1)
+        raise ValueError("failed after sending")
+    else:
+        raise ValueError(f"unknown scenario {kind}")
+    return kind
+
+
+if __name__ == "__main__":
+    code = json.loads(sys.stdin.read())["code"]
+    scope = {"app": app, "chain": chain, "chord": chord, "group": group, "signature": signature,
+             "AsyncResult": AsyncResult, "json": json}
+    exec(code, scope)
+    print(json.dumps(scope.get("out")))
