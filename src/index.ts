@@ -19,7 +19,7 @@ export type { SendTaskOptions, TaskContext } from './producer.ts';
 export { ConfigurationError, QueueNotFoundError, OperationalError } from './errors.ts';
 
 // results
-export { AsyncResult, GroupResult, resultFromTuple } from './result.ts';
+export { AsyncResult, GroupResult, IncompleteStream, collect, iterdeps, resultFromTuple } from './result.ts';
 export { Control } from './control.ts';
 export type { GetOptions, AsyncResultOptions, RevokeControl } from './result.ts';
 export { ResultTimeoutError, NoResultBackendError, BackendStoreError } from './backend.ts';

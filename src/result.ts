@@ -61,6 +61,15 @@ export class SyncSubtaskError extends CeleriacError {
   override readonly code = 'EWOULDBLOCK';
 }
 
+/**
+ * `collect()` / `iterdeps()` reached a result that is not ready while `intermediate` is false
+ * (Celery's `celery.exceptions.IncompleteStream`).
+ */
+export class IncompleteStream extends CeleriacError {
+  override name = 'IncompleteStream';
+  override readonly code = 'EINCOMPLETE';
+}
+
 let taskContextProbe: () => boolean = () => false;
 
 /** The worker installs a probe that returns true while a task body is running (`task_join_will_block`). */
@@ -211,6 +220,16 @@ export class AsyncResult<T = unknown> {
     const children = (await this.meta()).children;
     if (!children) return null;
     return children.map((c) => resultFromTuple(c, this.backend, this.control));
+  }
+
+  /** `iterdeps()`: `[parent, node]` pairs of the result tree, breadth first (see {@link iterdeps}). */
+  iterdeps(options: { intermediate?: boolean } = {}): AsyncGenerator<[AnyResult | null, AnyResult]> {
+    return iterdeps(this, options);
+  }
+
+  /** `collect()`: `[result, value]` for this result and every child it left, as they complete (see {@link collect}). */
+  collect(options: GetOptions & { intermediate?: boolean } = {}): AsyncGenerator<[AnyResult, unknown]> {
+    return collect(this, options);
   }
 
   /** `result_extended` fields, when the worker stored them. */
@@ -396,5 +415,39 @@ export class GroupResult {
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return `<GroupResult: ${this.id} [${this.results.map((r) => r.id).join(', ')}]>`;
+  }
+}
+
+/** The children of a node: a task's stored `children`, a group's members. */
+async function childrenOf(node: AnyResult): Promise<AnyResult[]> {
+  return node instanceof GroupResult ? [...node.results] : ((await node.children()) ?? []);
+}
+
+/**
+ * Celery's `ResultBase.iterdeps(intermediate=False)`: yields `[parent, node]` for the result and,
+ * breadth first, every child of a ready node. Reaching a node that is not ready throws
+ * {@link IncompleteStream}, unless `intermediate` is true (then its children are just not followed).
+ */
+export async function* iterdeps(root: AnyResult, options: { intermediate?: boolean } = {}): AsyncGenerator<[AnyResult | null, AnyResult]> {
+  const queue: [AnyResult | null, AnyResult][] = [[null, root]];
+  while (queue.length > 0) {
+    const [parent, node] = queue.shift()!;
+    yield [parent, node];
+    if (await node.ready()) {
+      for (const child of await childrenOf(node)) queue.push([node, child]);
+    } else if (!options.intermediate) {
+      throw new IncompleteStream(`Found the end of a stream of results but the stream was not ready: ${node.id} is not ready`);
+    }
+  }
+}
+
+/**
+ * Celery's `AsyncResult.collect()`: `[result, value]` for the result and every result in its tree
+ * (children the tasks stored, group members), each value from `get()` with `options`.
+ */
+export async function* collect(root: AnyResult, options: GetOptions & { intermediate?: boolean } = {}): AsyncGenerator<[AnyResult, unknown]> {
+  const { intermediate, ...get } = options;
+  for await (const [, node] of iterdeps(root, { intermediate: intermediate ?? false })) {
+    yield [node, await node.get(get)];
   }
 }
