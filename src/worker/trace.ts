@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { EncodeError } from '../../protocol/errors.ts';
 import { Ignore, Reject, Retry } from '../../protocol/exceptions.ts';
 import { argsrepr, saferepr, type ReprValue } from '../../protocol/repr.ts';
-import { buildResultMeta } from '../../protocol/result.ts';
+import { asTuple, buildResultMeta } from '../../protocol/result.ts';
 import { FAILURE, IGNORED, REJECTED, RETRY, STARTED, SUCCESS } from '../../protocol/states.ts';
 import type { PyValue } from '../../protocol/values.ts';
 import type { Celery } from '../app.ts';
@@ -108,14 +108,16 @@ export class Tracer implements TaskSelfHost {
     const ctx = self.request;
     const ignoreResult = ctx.ignore_result || (ctx.allHeaders['ignore_result'] === undefined && self.runtime.ignoreResult);
     const storeErrors = ignoreResult ? self.runtime.storeErrorsEvenIfIgnored : true;
-    if (storeErrors) await this.store(ctx, RETRY, ret.exc ?? null, formatTraceback(ret));
+    // Celery's retry() applies the retry signature (same id) before RETRY is stored, and that send lands
+    // in the task's trail: Python's RETRY record lists the task itself among its children
+    if (storeErrors) await this.store(ctx, RETRY, ret.exc ?? null, formatTraceback(ret), [...ctx.children, asTuple(ctx.id)]);
   }
 
   /** Stores a state of the task; `children` is its trail so far (`request.children`, as Celery stores it with every state). */
-  private async store(ctx: Context, state: string, result: unknown, traceback: string | null = null): Promise<void> {
+  private async store(ctx: Context, state: string, result: unknown, traceback: string | null = null, children = ctx.children): Promise<void> {
     if (!this.backend) return;
     await this.backend.storeResult(buildResultMeta({
-      taskId: ctx.id, state, result, traceback, request: toResultRequest(ctx, ctx.children), extended: this.resultExtended,
+      taskId: ctx.id, state, result, traceback, request: toResultRequest(ctx, children), extended: this.resultExtended,
     }), ctx);
   }
 

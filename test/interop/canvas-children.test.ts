@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { Celery } from '../../src/app.ts';
 import { AsyncResult, GroupResult } from '../../src/result.ts';
 import { Worker } from '../../src/worker/worker.ts';
+import type { BoundTask } from '../../src/worker/task.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyValue } from '../../protocol/values.ts';
 import { requirePython, runPython, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
@@ -137,6 +138,13 @@ describe(`[${b.name}] children: what a running task sends, stored as Celery stor
       }
       return kind;
     });
+    app.task('chts.retry_once', async (self: BoundTask) => {
+      if (self.request.retries === 0) {
+        await leaf.delay(1);
+        return self.retry({ countdown: 3 });
+      }
+      return 'retried';
+    }, { bind: true });
     worker = new Worker(app, { queues: [TSQ, DEFQ], concurrency: 16, hostname: `${TSQ}@%h`, logger: testLogger() });
     await worker.start();
     pyWorker = await startPythonWorker(
@@ -180,6 +188,29 @@ describe(`[${b.name}] children: what a running task sends, stored as Celery stor
       for (const lang of LANGS) assert.deepEqual(views[lang].ts, views[lang].py);
     });
   }
+
+  test('retry: the RETRY record lists what the task sent and the retry itself (same id); the next run starts a new trail', async (t) => {
+    if (skip) return t.skip();
+    const ids = { py: (await app.sendTask('chpy.retry_once')).id, ts: (await app.sendTask('chts.retry_once')).id };
+    const retryShape = async (id: string) => {
+      const end = Date.now() + 20_000;
+      for (;;) {
+        const raw = await redis!.get(`celery-task-meta-${id}`);
+        const m = raw ? (JSON.parse(raw) as { status: string; children: unknown }) : null;
+        if (m?.status === 'RETRY') return shape(m.children, id);
+        if (Date.now() > end) throw new Error(`${id} never stored RETRY (last: ${m?.status ?? 'nothing'})`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const seen = { py: await retryShape(ids.py), ts: await retryShape(ids.ts) };
+    assert.deepEqual(seen.ts, seen.py);
+    assert.deepEqual(seen.py, [T(0), [['self', null], null]]);
+    for (const lang of LANGS) {
+      const m = await storedMeta(ids[lang]);
+      assert.equal(m.status, 'SUCCESS');
+      assert.deepEqual(m.children, []);
+    }
+  });
 
   test('a task with a link callback that also sends a task: its own child first, then the callback', async (t) => {
     if (skip) return t.skip();

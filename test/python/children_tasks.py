@@ -68,6 +68,15 @@ def scenario(kind, *args):
     return kind
 
 
+@app.task(name="chpy.retry_once", bind=True)
+def retry_once(self):
+    """Sends a task, then retries once: the RETRY record lists what it sent and the retry itself."""
+    if self.request.retries == 0:
+        leaf.delay(1)
+        raise self.retry(countdown=3)
+    return "retried"
+
+
 if __name__ == "__main__":
     code = json.loads(sys.stdin.read())["code"]
     scope = {"app": app, "chain": chain, "chord": chord, "group": group, "signature": signature,
