@@ -16,9 +16,9 @@
  *   --mem-runs N      memory runs [1]
  *   --only LIST       producer,drain,rtt,memory
  *   --broker B        redis | amqp | both [both]: which broker sections run (memory is Redis only)
- *   --amqp-tasks N    RabbitMQ producer: tasks per run [10000]  (RabbitMQ is slower: the full run
- *   --amqp-drain-tasks N   RabbitMQ drain: tasks per run [6000]  stays under ~15 minutes)
- *   --amqp-rtt N      RabbitMQ round trips per run and backend [500]
+ *   --amqp-tasks N    RabbitMQ producer: tasks per run [5000]  (RabbitMQ is slower: the full run
+ *   --amqp-drain-tasks N   RabbitMQ drain: tasks per run [4000]  stays around 15 minutes)
+ *   --amqp-rtt N      RabbitMQ round trips per run and backend [300]
  *   --contenders LIST only these producer keys / drain worker kinds (e.g. celeriac-conc,celery-node,
  *                     celeriac,bullmq-c8): for quick A/B checks; ratios missing a side are n/a
  *   --out FILE        JSON results [bench/results/latest.json]; the table also goes to FILE.md
@@ -94,9 +94,9 @@ function parseArgs(argv: string[]) {
     memTasks: num('--mem-tasks', 100_000, 5000),
     memWindow: num('--mem-window', 30, 10),
     memRuns: num('--mem-runs', 1, 1),
-    amqpTasks: num('--amqp-tasks', 10_000, 1000),
-    amqpDrainTasks: num('--amqp-drain-tasks', 6000, 500),
-    amqpRtt: num('--amqp-rtt', 500, 100),
+    amqpTasks: num('--amqp-tasks', 5000, 1000),
+    amqpDrainTasks: num('--amqp-drain-tasks', 4000, 500),
+    amqpRtt: num('--amqp-rtt', 300, 100),
     warmup: quick ? 50 : 200,
     window: 1000,
     only: new Set(only),
