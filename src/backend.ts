@@ -4,6 +4,7 @@
  */
 import { CeleriacError } from '../protocol/errors.ts';
 import type { ResultMeta } from '../protocol/result.ts';
+import type { SignatureDict } from '../protocol/types.ts';
 import type { PyValue } from '../protocol/values.ts';
 
 export interface WaitOptions {
@@ -29,8 +30,36 @@ export interface StoreRequest {
   correlation_id?: string | null;
 }
 
+/** The parts of a task request `on_chord_part_return` reads. */
+export interface ChordPartRequest {
+  id: string;
+  group: string | null;
+  group_index: number | null;
+  /** The chord body (`request.chord`). */
+  chord: SignatureDict | PyValue | null;
+}
+
+/** What completing a chord needs from the app (the canvas engine implements it). */
+export interface ChordHost {
+  /** `callback.delay(resl)`. */
+  delay(callback: SignatureDict | PyValue, args: PyValue[]): Promise<void>;
+  /** `chord_error_from_stack(callback, exc)`: errbacks of the body, body stored as FAILURE. */
+  chordErrorFromStack(callback: SignatureDict | PyValue, exc: Error): Promise<void>;
+  /** `GroupResult.restore(gid)` + `join(propagate=True)` of a saved complex header, or null when none is saved. */
+  joinSavedGroup(groupId: string): Promise<PyValue[] | null>;
+}
+
+/** A backend's native chord join (Celery's `set_chord_size`, `add_to_chord`, `on_chord_part_return`). */
+export interface NativeChords {
+  setChordSize(groupId: string, size: number): Promise<void>;
+  addToChord(groupId: string): Promise<void>;
+  onChordPartReturn(request: ChordPartRequest, state: string, result: unknown, host: ChordHost): Promise<void>;
+}
+
 export interface ResultBackend {
   readonly safeUrl: string;
+  /** Native chord support (Redis); a backend without it has chords joined by `celery.chord_unlock`. */
+  readonly chords?: NativeChords;
   connect(): Promise<void>;
   /**
    * Stores a record; a SUCCESS already stored is never overwritten (Celery's rule). Wakes waiting clients.

@@ -12,6 +12,7 @@
  *   calls the body's errbacks (Celery's `chord_error_from_stack`, done by the {@link ChordHost}).
  */
 import type { Redis } from 'ioredis';
+import type { ChordHost, ChordPartRequest, NativeChords } from '../backend.ts';
 import { ChordError } from '../../protocol/exceptions.ts';
 import {
   chordJoinKey, chordSizeKey, chordTotalKey, encodeResult, parseChordJoinMember, type ResultTuple,
@@ -21,25 +22,6 @@ import { dumps, getSerializer, loads } from '../../protocol/serialization/index.
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyValue } from '../../protocol/values.ts';
 import { excRepr } from '../worker/retry.ts';
-
-/** The parts of a task request `on_chord_part_return` reads. */
-export interface ChordPartRequest {
-  id: string;
-  group: string | null;
-  group_index: number | null;
-  /** The chord body (`request.chord`). */
-  chord: SignatureDict | PyValue | null;
-}
-
-/** What completing a chord needs from the app (the canvas engine implements it). */
-export interface ChordHost {
-  /** `callback.delay(resl)`. */
-  delay(callback: SignatureDict | PyValue, args: PyValue[]): Promise<void>;
-  /** `chord_error_from_stack(callback, exc)`: errbacks of the body, body stored as FAILURE. */
-  chordErrorFromStack(callback: SignatureDict | PyValue, exc: Error): Promise<void>;
-  /** `GroupResult.restore(gid)` + `join(propagate=True)` of a saved complex header, or null when none is saved. */
-  joinSavedGroup(groupId: string): Promise<PyValue[] | null>;
-}
 
 export interface RedisChordOptions {
   client: Redis;
@@ -55,7 +37,7 @@ export interface RedisChordOptions {
   log?: (message: string) => void;
 }
 
-export class RedisChord {
+export class RedisChord implements NativeChords {
   private readonly o: RedisChordOptions;
   private readonly contentType: string;
   private readonly contentEncoding: string;

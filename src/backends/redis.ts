@@ -16,6 +16,7 @@ import type { WaitOptions, ResultBackend } from '../backend.ts';
 import { abortReason, BackendStoreError, settleWait } from '../backend.ts';
 import { parseRedisUrl, ConfigurationError, type RedisConnectOptions, type RedisUseSsl } from '../redis/url.ts';
 import { connectRedis, corkUntilNextTick, guardRedisClient } from '../redis/client.ts';
+import { RedisChord } from './redis-chord.ts';
 import { CeleriacError } from '../../protocol/errors.ts';
 import { dumps, loads, getSerializer } from '../../protocol/serialization/index.ts';
 import { groupKey, parseResultMeta, taskKey, type ResultMeta } from '../../protocol/result.ts';
@@ -26,6 +27,8 @@ import type { PyValue } from '../../protocol/values.ts';
 export interface RedisBackendTransportOptions extends RedisConnectOptions {
   /** Prepended to every key (`_` added unless it ends in one of `:_-.`), as Celery does. */
   global_keyprefix?: string;
+  /** Chord results kept in a ZSET scored by `group_index` (default true) or, when false, a list. */
+  result_chord_ordered?: boolean;
 }
 
 /** Settings with Celery's names. */
@@ -106,6 +109,8 @@ export class RedisBackend implements ResultBackend {
   /** The normalized global key prefix ('' when none). */
   readonly keyprefix: string;
   readonly client: Redis;
+  /** Celery's native chord join on this Redis (`set_chord_size`, `on_chord_part_return`: redis-chord.ts). */
+  readonly chords: RedisChord;
 
   private readonly contentType: string;
   private readonly contentEncoding: string;
@@ -156,6 +161,10 @@ export class RedisBackend implements ResultBackend {
     this.client = guardRedisClient(new Redis(target.options));
     this.client.on('error', (err: Error) => {
       this.lastError = err;
+    });
+    this.chords = new RedisChord({
+      client: this.client, keyprefix: this.keyprefix, expires: this.expires, serializer: this.serializer,
+      accept: this.accept, ordered: transport.result_chord_ordered !== false,
     });
     this.client.defineCommand('celeriacStoreResult', { numberOfKeys: 1, lua: STORE_RESULT });
     // the script reads the status itself only when this side would accept (and could decode) the record

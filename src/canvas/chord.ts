@@ -1,7 +1,7 @@
 /**
  * Chord completion and errbacks, the backend-side parts of Celery's canvas
- * (`celery/backends/base.py`): `on_chord_part_return` (native on Redis, through
- * {@link RedisChord}; other backends rely on `celery.chord_unlock`), `chord_error_from_stack`,
+ * (`celery/backends/base.py`): `on_chord_part_return` (through the backend's native `chords` where
+ * it has them, as Redis does; other backends rely on `celery.chord_unlock`), `chord_error_from_stack`,
  * and `_call_task_errbacks` with both of Celery's calling conventions:
  *
  * - "new style": an errback task registered in THIS worker whose function takes more than one
@@ -14,31 +14,14 @@ import { FAILURE } from '../../protocol/states.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyDict, PyValue } from '../../protocol/values.ts';
 import type { Celery } from '../app.ts';
-import { RedisChord, type ChordHost, type ChordPartRequest } from '../backends/redis-chord.ts';
-import { RedisBackend } from '../backends/redis.ts';
+import type { ChordHost, ChordPartRequest, NativeChords } from '../backend.ts';
 import { GroupResult } from '../result.ts';
 import { applyAsync } from './apply.ts';
 import { groupSig, maybeSignature } from './freeze.ts';
 
-const NATIVE = new WeakMap<object, RedisChord | null>();
-
 /** The backend's native chord support (Redis), or null (chords then use `celery.chord_unlock`). */
-export function nativeChords(app: Celery): RedisChord | null {
-  const backend = app.backend;
-  let n = NATIVE.get(backend);
-  if (n === undefined) {
-    n = null;
-    if (backend instanceof RedisBackend) {
-      const transport = app.conf.resultBackendTransportOptions as Record<string, unknown>;
-      n = new RedisChord({
-        client: backend.client, keyprefix: backend.keyprefix, expires: backend.expires,
-        serializer: backend.serializer, accept: backend.accept,
-        ordered: transport['result_chord_ordered'] !== false,
-      });
-    }
-    NATIVE.set(backend, n);
-  }
-  return n;
+export function nativeChords(app: Celery): NativeChords | null {
+  return app.backend.chords ?? null;
 }
 
 /** A request-like object: what errbacks and chord completion read. */
