@@ -4,6 +4,7 @@
  * (kept exact as `bigint` when outside the safe range) and `NaN` / `Infinity` literals.
  */
 import { pythonJsonText } from './pyjson.ts';
+import { pythonJsonDumps } from './pywrite.ts';
 import { DecodeError, EncodeError, ProtocolError } from '../errors.ts';
 import { Decimal, PyDate, PyDateTime, PyTime, UUID, isPlainObject, isoformatUTC } from '../values.ts';
 import type { PyValue } from '../values.ts';
@@ -524,11 +525,9 @@ export function isPlainJson(v: unknown, depth = 0): boolean {
  * {@link EncodeError} naming the path.
  */
 export function stringifyKombuJson(value: PyValue): string {
-  // the common case: nothing to tag, so the engine's own JSON.stringify (no replacer) gives the same text
-  if (isPlainJson(value, 0)) {
-    const out = JSON.stringify(value);
-    if (out !== undefined) return pythonJsonText(out);
-  }
+  // the common case, nothing to tag: one direct pass (null when the value needs the replacer below)
+  const plain = pythonJsonDumps(value);
+  if (plain !== null) return plain;
   let sentinels = false;
   const replacer = function (this: Record<string, unknown>, key: string): unknown {
     const v = this[key];

@@ -1,14 +1,15 @@
 /**
- * Property: the producer's direct JSON writer (pywrite.ts) gives exactly the text of the general kombu-JSON
- * path (`stringifyKombuJson`: JSON.stringify + Python's separators, ensure_ascii, float exponents) for
- * every plain JSON value, and declines (null) everything else, which then takes the general path.
+ * Property: the direct JSON writer (pywrite.ts, which `stringifyKombuJson` and the producer use for plain
+ * values) gives exactly JSON.stringify's text rewritten the Python way (`pythonJsonText`: separators,
+ * ensure_ascii, float exponents) for every plain JSON value, and declines (null) everything else, which
+ * then takes the general replacer path.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isPlainJson, stringifyKombuJson } from '../../protocol/serialization/json.ts';
 import { pythonJsonDumps, pythonJsonStr } from '../../protocol/serialization/pywrite.ts';
-import { pythonJsonString } from '../../protocol/serialization/pyjson.ts';
+import { pythonJsonString, pythonJsonText } from '../../protocol/serialization/pyjson.ts';
 import { pyValue } from './arbitraries.ts';
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 300) * 3;
@@ -22,9 +23,10 @@ const plain = fc.letrec((tie) => ({
   obj: fc.dictionary(fc.oneof(str, fc.constantFrom('0', '10', '2', '-1', '01')), fc.oneof(tie('v'), fc.constant(undefined)), { maxKeys: 5 }),
 })).v;
 
-test('pythonJsonDumps = stringifyKombuJson for plain JSON values', () => {
+test('pythonJsonDumps = pythonJsonText(JSON.stringify) = stringifyKombuJson for plain JSON values', () => {
   fc.assert(fc.property(plain, (v) => {
     assert.equal(isPlainJson(v), true);
+    assert.equal(pythonJsonDumps(v), pythonJsonText(JSON.stringify(v)));
     assert.equal(pythonJsonDumps(v), stringifyKombuJson(v as never));
   }), { numRuns: RUNS });
 });
@@ -33,7 +35,10 @@ test('pythonJsonDumps declines what is not plain JSON, and matches the general p
   fc.assert(fc.property(pyValue('json'), (v) => {
     const direct = pythonJsonDumps(v);
     if (direct === null) assert.equal(isPlainJson(v), false);
-    else assert.equal(direct, stringifyKombuJson(v));
+    else {
+      assert.equal(direct, pythonJsonText(JSON.stringify(v)));
+      assert.equal(direct, stringifyKombuJson(v));
+    }
   }), { numRuns: RUNS });
   for (const v of [NaN, Infinity, 10n, new Date(0), new Uint8Array(1), () => 1, Symbol('s'), undefined, { a: () => 1 }, [1, { b: 2n }]]) {
     assert.equal(pythonJsonDumps(v), null);
