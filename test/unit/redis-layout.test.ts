@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { keyToPattern, lookupQueues, prepareBind, topicMatch } from '../../src/brokers/redis/exchange.ts';
-import { joinUnacked, markRedelivered, pyJsonString, splitUnacked } from '../../src/brokers/redis/jsontext.ts';
+import { joinUnacked, markRedelivered, splitUnacked } from '../../src/brokers/redis/jsontext.ts';
+import { pythonJsonStr } from '../../protocol/serialization/pywrite.ts';
 import { messagePriority, QueueCycle, RedisKeys } from '../../src/brokers/redis/keys.ts';
 import { resolveRedisOptions } from '../../src/brokers/redis/options.ts';
 
@@ -76,5 +77,5 @@ test('unacked hash values: [envelope, exchange, routing_key] with the envelope b
   const v = joinUnacked(Buffer.from(env), 'ex', 'ké');
   assert.equal(v.toString(), `[${env}, "ex", "k\\u00e9"]`);
   assert.deepEqual(splitUnacked(v.toString()), { envelope: env, exchange: 'ex', routingKey: 'ké' });
-  assert.equal(pyJsonString('a\x7f\u2028"'), '"a\\u007f\\u2028\\""');
+  assert.equal(pythonJsonStr('a\x7f\u2028"'), '"a\\u007f\\u2028\\""');
 });

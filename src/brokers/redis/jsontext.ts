@@ -5,6 +5,7 @@
  * restored message is the original text plus `"redelivered": true` where kombu puts it (for a message
  * Python wrote, byte-identical to what kombu's restore writes).
  */
+import { pythonJsonStr } from '../../../protocol/serialization/pywrite.ts';
 
 interface Member {
   key: string;
@@ -94,10 +95,6 @@ class Scanner {
   }
 }
 
-/** Python `json.dumps(s)` of a string (ensure_ascii: everything outside printable ASCII as `\uXXXX`). */
-export function pyJsonString(s: string): string {
-  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 /** The last member named `key` (Python dicts keep the last duplicate). */
 function member(members: Member[], key: string): Member | undefined {
@@ -150,6 +147,6 @@ export function joinUnacked(envelope: Buffer, exchange: string, routingKey: stri
   return Buffer.concat([
     Buffer.from('['),
     envelope,
-    Buffer.from(`, ${pyJsonString(exchange)}, ${pyJsonString(routingKey)}]`),
+    Buffer.from(`, ${pythonJsonStr(exchange)}, ${pythonJsonStr(routingKey)}]`),
   ]);
 }
