@@ -602,6 +602,15 @@ const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
 const spread = (xs: number[]) => (xs.length > 1 ? ` (${f0(Math.min(...xs))}–${f0(Math.max(...xs))})` : '');
+
+/** Drain table rows, one per worker kind: its rate without results, then with results stored. */
+function drainRows(d: any, kinds: string[]): string[] {
+  const cell = (k: string) => {
+    const r = d.rows.find((x: any) => x.key === k);
+    return r ? f0(r.median) + spread(r.rates) : '—';
+  };
+  return kinds.map((kind) => `| ${d.labels[kind]} | ${cell(kind)} | ${cell(`${kind}+results`)} |`);
+}
 const verdict = (ok: boolean) => (ok ? '**met**' : '**missed**');
 
 function report(env: ReturnType<typeof environment>, results: Record<string, any>): string {
@@ -631,12 +640,7 @@ function report(env: ReturnType<typeof environment>, results: Record<string, any
     const d = results.drain;
     L.push(`## 2. Worker drain rate, no-op task (${f0(d.n)} messages preloaded, timed from the first message taken to the last done)`, '');
     L.push('| worker | no results: tasks/s | results stored: tasks/s |', '|---|---:|---:|');
-    const row = (k: string) => d.rows.find((r: any) => r.key === k);
-    for (const kind of ['py-prefork', 'py-threads', 'celeriac', 'celery-node', 'bullmq-c2', 'bullmq-c8']) {
-      const a = row(kind);
-      const b = row(`${kind}+results`);
-      L.push(`| ${d.labels[kind]} | ${a ? f0(a.median) + spread(a.rates) : '—'} | ${b ? f0(b.median) + spread(b.rates) : '—'} |`);
-    }
+    L.push(...drainRows(d, ['py-prefork', 'py-threads', 'celeriac', 'celery-node', 'bullmq-c2', 'bullmq-c8']));
     L.push('', 'Celery-format workers all read the same kombu messages, published beforehand by celeriac\'s producer. "No results": the task is `ignore_result` ' +
       '(done = queue empty and no unacked message); "results stored": done = every `celery-task-meta-<id>` key exists. celery-node cannot skip storing results and ' +
       'has no unacked hash. BullMQ: `removeOnComplete` for "no results", the default (return value kept in the job hash) for "results stored".', '');
@@ -688,12 +692,7 @@ function report(env: ReturnType<typeof environment>, results: Record<string, any
       const d = a.drain;
       L.push(`### RabbitMQ 2. Worker drain rate, no-op task (${f0(d.n)} messages preloaded)`, '');
       L.push('| worker | no results: tasks/s | results in Redis: tasks/s |', '|---|---:|---:|');
-      const row = (k: string) => d.rows.find((r: any) => r.key === k);
-      for (const kind of ['py-prefork', 'celeriac']) {
-        const x = row(kind);
-        const y = row(`${kind}+results`);
-        L.push(`| ${d.labels[kind]} | ${x ? f0(x.median) + spread(x.rates) : '—'} | ${y ? f0(y.median) + spread(y.rates) : '—'} |`);
-      }
+      L.push(...drainRows(d, ['py-prefork', 'celeriac']));
       L.push('', 'Messages published beforehand by celeriac\'s producer (the same kombu messages for both workers). Timed from the first message taken (message_count < N) ' +
         'until message_count is 0 — RabbitMQ does not report unacked messages to a client, so up to the prefetch window (8 for both: concurrency 2 × 4) may still be ' +
         'running then, < 0.1% of N — and, with results, until every `celery-task-meta-<id>` key exists in Redis.', '');
