@@ -7,13 +7,12 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { Celery } from '../../src/app.ts';
 import { AsyncResult, GroupResult } from '../../src/result.ts';
-import { Worker } from '../../src/worker/worker.ts';
 import type { BoundTask } from '../../src/worker/task.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyValue } from '../../protocol/values.ts';
-import { requirePython, runPython, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
+import { requirePython, runPython, uniqueName } from '../helpers/peers.ts';
 import { brokerMatrix, deleteAmqpQueues, type BrokerCase } from '../helpers/matrix.ts';
-import { testLogger } from '../helpers/worker.ts';
+import { startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
 
 for (const b of brokerMatrix(3)) childrenSuite(b);
 
@@ -48,8 +47,7 @@ const pyEnv = () => ({
 });
 
 let app: Celery;
-let worker: Worker | undefined;
-let pyWorker: PythonWorker | null = null;
+let fleet: MixedFleet | undefined;
 let redis: Redis | undefined;
 let skip = false;
 
@@ -145,18 +143,14 @@ describe(`[${b.name}] children: what a running task sends, stored as Celery stor
       }
       return 'retried';
     }, { bind: true });
-    worker = new Worker(app, { queues: [TSQ, DEFQ], concurrency: 16, hostname: `${TSQ}@%h`, logger: testLogger() });
-    await worker.start();
-    pyWorker = await startPythonWorker(
-      ['-A', 'children_tasks', 'worker', '-Q', PYQ, '-P', 'threads', '-c', '8', '-n', `${PYQ}@%h`, '--without-mingle', '--without-gossip', '-l', 'info'],
-      { cwd: 'test/python', env: pyEnv() },
-    );
+    fleet = await startMixedFleet(app, {
+      module: 'children_tasks', pyQueue: PYQ, tsQueues: [TSQ, DEFQ], tsConcurrency: 16, pyConcurrency: 8, env: pyEnv(),
+    });
   });
 
   after(async () => {
     if (skip) return;
-    await pyWorker?.stop();
-    await worker?.stop();
+    await fleet?.stop();
     await app?.close();
     await redis?.quit();
     if (b.name === 'amqp') await deleteAmqpQueues([PYQ, TSQ, DEFQ], [PYQ, TSQ, DEFQ]);

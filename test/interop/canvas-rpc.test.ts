@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { Celery } from '../../src/app.ts';
 import { AsyncResult, GroupResult } from '../../src/result.ts';
-import { Worker } from '../../src/worker/worker.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyValue } from '../../protocol/values.ts';
-import { AMQP_URL, redisUrl, requirePython, runPython, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
+import { AMQP_URL, redisUrl, requirePython, runPython, uniqueName } from '../helpers/peers.ts';
 import { deleteAmqpQueues, selectedBrokers } from '../helpers/matrix.ts';
-import { testLogger } from '../helpers/worker.ts';
+import { startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
 
 const NOTES = redisUrl(3);
 const PYQ = uniqueName('crpy');
@@ -24,8 +23,7 @@ const pyEnv = () => ({
 });
 
 let app: Celery;
-let worker: Worker;
-let pyWorker: PythonWorker | null = null;
+let fleet: MixedFleet | undefined;
 let skip = false;
 
 const sig = (name: string, args: PyValue[] = []): SignatureDict => app.signature(name, args);
@@ -52,18 +50,14 @@ if (selectedBrokers().includes('amqp')) describe('[amqp] canvas with the rpc:// 
     app.task('cts.add', (x: number, y?: number) => x + (y ?? 0));
     app.task('cts.mul', (x: number, y: number) => x * y);
     app.task('cts.tsum', (values: number[]) => values.reduce((a, b) => a + b, 0));
-    worker = new Worker(app, { queues: [TSQ, DEFQ], concurrency: 8, hostname: `${TSQ}@%h`, logger: testLogger() });
-    await worker.start();
-    pyWorker = await startPythonWorker(
-      ['-A', 'canvas_tasks', 'worker', '-Q', PYQ, '-P', 'threads', '-c', '8', '-n', `${PYQ}@%h`, '--without-mingle', '--without-gossip', '-l', 'info'],
-      { cwd: 'test/python', env: pyEnv() },
-    );
+    fleet = await startMixedFleet(app, {
+      module: 'canvas_tasks', pyQueue: PYQ, tsQueues: [TSQ, DEFQ], tsConcurrency: 8, pyConcurrency: 8, env: pyEnv(),
+    });
   });
 
   after(async () => {
     if (skip) return;
-    await pyWorker?.stop();
-    await worker?.stop();
+    await fleet?.stop();
     await app?.close();
     await deleteAmqpQueues([PYQ, TSQ, DEFQ], [PYQ, TSQ, DEFQ]);
   });

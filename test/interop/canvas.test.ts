@@ -6,14 +6,13 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { Celery } from '../../src/app.ts';
 import { AsyncResult, GroupResult } from '../../src/result.ts';
-import { Worker } from '../../src/worker/worker.ts';
 import type { BoundTask } from '../../src/worker/task.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyValue } from '../../protocol/values.ts';
 import { PythonError } from '../../protocol/exceptions.ts';
-import { requirePython, runPython, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
+import { requirePython, runPython, uniqueName } from '../helpers/peers.ts';
 import { brokerMatrix, deleteAmqpQueues, type BrokerCase } from '../helpers/matrix.ts';
-import { testLogger } from '../helpers/worker.ts';
+import { startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
 
 for (const b of brokerMatrix(3)) canvasSuite(b);
 
@@ -30,8 +29,7 @@ const pyEnv = () => ({
 });
 
 let app: Celery;
-let worker: Worker;
-let pyWorker: PythonWorker | null = null;
+let fleet: MixedFleet | undefined;
 let redis: Redis;
 let skip = false;
 
@@ -99,18 +97,14 @@ describe(`[${b.name}] canvas across Python Celery and TypeScript workers`, () =>
       self.replace(app.chain(sig('cpy.add', [x, 1]), sig('cts.mul', [10]))), { bind: true });
     app.task('cts.replace_with_group', (self: BoundTask, x: number) =>
       self.replace(app.group([sig('cpy.add', [x, 1]), sig('cts.add', [x, 2])])), { bind: true });
-    worker = new Worker(app, { queues: [TSQ, DEFQ], concurrency: 32, hostname: `${TSQ}@%h`, logger: testLogger() });
-    await worker.start();
-    pyWorker = await startPythonWorker(
-      ['-A', 'canvas_tasks', 'worker', '-Q', PYQ, '-P', 'threads', '-c', '16', '-n', `${PYQ}@%h`, '--without-mingle', '--without-gossip', '-l', 'info'],
-      { cwd: 'test/python', env: pyEnv() },
-    );
+    fleet = await startMixedFleet(app, {
+      module: 'canvas_tasks', pyQueue: PYQ, tsQueues: [TSQ, DEFQ], tsConcurrency: 32, pyConcurrency: 16, env: pyEnv(),
+    });
   });
 
   after(async () => {
     if (skip) return;
-    await pyWorker?.stop();
-    await worker?.stop();
+    await fleet?.stop();
     await app?.close();
     await redis?.quit();
     if (b.name === 'amqp') await deleteAmqpQueues([PYQ, TSQ, DEFQ], [PYQ, TSQ, DEFQ]);

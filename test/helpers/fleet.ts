@@ -1,0 +1,41 @@
+/**
+ * A mixed fleet for the canvas suites: a celeriac Worker on the TypeScript queues and a real Python
+ * Celery worker (threads pool) on its own queue, started side by side and stopped in reverse.
+ */
+import type { Celery } from '../../src/app.ts';
+import { Worker } from '../../src/worker/worker.ts';
+import { startPythonWorker } from './peers.ts';
+import { testLogger } from './worker.ts';
+
+export interface MixedFleetOptions {
+  /** The Python module (in test/python) that defines the Python tasks and the app. */
+  module: string;
+  /** The queue the Python worker consumes (also its node name). */
+  pyQueue: string;
+  /** The queues the TypeScript worker consumes; the first one names its node. */
+  tsQueues: string[];
+  tsConcurrency: number;
+  pyConcurrency: number;
+  /** The Python worker's environment (broker, backend, queue names...). */
+  env: NodeJS.ProcessEnv;
+}
+
+export interface MixedFleet {
+  stop(): Promise<void>;
+}
+
+export async function startMixedFleet(app: Celery, o: MixedFleetOptions): Promise<MixedFleet> {
+  const worker = new Worker(app, { queues: o.tsQueues, concurrency: o.tsConcurrency, hostname: `${o.tsQueues[0]}@%h`, logger: testLogger() });
+  await worker.start();
+  const py = await startPythonWorker(
+    ['-A', o.module, 'worker', '-Q', o.pyQueue, '-P', 'threads', '-c', String(o.pyConcurrency), '-n', `${o.pyQueue}@%h`,
+      '--without-mingle', '--without-gossip', '-l', 'info'],
+    { cwd: 'test/python', env: o.env },
+  );
+  return {
+    async stop() {
+      await py.stop();
+      await worker.stop();
+    },
+  };
+}
