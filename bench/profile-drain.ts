@@ -1,7 +1,7 @@
 /**
  * Profiles the celeriac worker draining a preloaded queue (not part of `npm run bench`):
  *
- *   node --import tsx bench/profile-drain.ts [N=20000] [res] [--concurrency C] [--no-prof]
+ *   node --import tsx bench/profile-drain.ts [N=20000] [res] [--concurrency C] [--no-prof] [--prof-dir DIR]
  *
  * Preloads N no-op messages on Redis db 15, starts bench/ts-worker.ts under `node --cpu-prof`
  * (profile written to bench/results/prof/), prints the drain rate and the worker's CPU time per 1000
@@ -33,7 +33,8 @@ const lane = async () => {
 };
 await Promise.all(Array.from({ length: 500 }, lane));
 await app.close();
-const dir = join(HERE, 'results/prof');
+const di = process.argv.indexOf('--prof-dir');
+const dir = di > 0 ? process.argv[di + 1]! : join(HERE, 'results/prof');
 const prof = process.argv.includes('--no-prof') ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`];
 const cpuMs = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');

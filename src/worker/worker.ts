@@ -36,10 +36,11 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism, hostname as osHostname } from 'node:os';
 import { DecodeError } from '../../protocol/errors.ts';
 import { NotRegistered, Reject, TaskRevokedError } from '../../protocol/exceptions.ts';
-import { decodeTaskHeaders, decodeTaskMessage } from '../../protocol/message.ts';
+import { decodeBody, decodeTaskHeaders, parseTaskBody, taskMessageFromBody, type TaskHeadersInfo } from '../../protocol/message.ts';
 import { buildResultMeta } from '../../protocol/result.ts';
 import { FAILURE, REJECTED, IGNORED, RETRY, REVOKED, SUCCESS } from '../../protocol/states.ts';
 import type { TaskMessage } from '../../protocol/types.ts';
+import { isPlainObject } from '../../protocol/values.ts';
 import type { Celery } from '../app.ts';
 import type { ResultBackend } from '../backend.ts';
 import type { Consumer, Delivery, QueueDeclaration } from '../broker.ts';
@@ -307,10 +308,10 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
 
   private async receive(delivery: Delivery): Promise<void> {
     const raw = delivery.raw;
-    let name: string | null = null;
+    let info: TaskHeadersInfo;
     try {
-      const info = decodeTaskHeaders(raw);
-      name = info.task;
+      info = decodeTaskHeaders(raw);
+      const name = info.task;
       if (info.protocol === 2 && name !== null && !this.runtimeFor(name)) {
         return await this.onUnknownTask(delivery, name, info.id ?? '');
       }
@@ -319,7 +320,11 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     }
     let msg: TaskMessage;
     try {
-      msg = decodeTaskMessage(raw, { accept: this.app.conf.acceptContent });
+      // decodeTaskMessage, without validating the headers and properties a second time
+      const decoded = decodeBody(raw, { accept: this.app.conf.acceptContent });
+      msg = info.headers !== null && !(isPlainObject(decoded) && Object.hasOwn(decoded, 'args'))
+        ? { protocol: 2, headers: info.headers, properties: info.properties, body: parseTaskBody(decoded), deliveryInfo: info.deliveryInfo }
+        : taskMessageFromBody(raw, decoded);
     } catch (err) {
       if (err instanceof DecodeError) return this.onDecodeError(delivery, err);
       return this.onInvalidTask(delivery, err);

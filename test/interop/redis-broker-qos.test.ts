@@ -222,3 +222,37 @@ test('batch fetch: waiting messages are taken in order, recorded exactly as komb
   assert.equal(await redis.zcard(`${prefix}unacked_index`), 0);
   await consumer.cancel();
 });
+
+test('a BRPOP\'s message is recorded in the same script that takes what else waits: byte for byte as QoS.append, up to prefetch, in order', async (t) => {
+  const prefix = newPrefix();
+  const q = uniqueName('rb.brpop-more');
+  const redis = rawClient();
+  t.after(() => redis.quit());
+  const broker = new RedisBroker(URL, { global_keyprefix: prefix });
+  const got: Delivery[] = [];
+  const consumer = broker.consume([q], (d) => got.push(d), { prefetch: 4 });
+  t.after(() => broker.close());
+  await sleep(300); // the consumer is now blocked in BRPOP on the empty queue
+  const raws = ['b1', 'b2', 'b3', 'b4', 'b5', 'b6'].map((id) => taskRaw(id));
+  const { encodeRedisEnvelope } = await import('../../protocol/index.ts');
+  const envs = raws.map((r, i) => Buffer.from(encodeRedisEnvelope({ ...r, deliveryTag: `bt${i + 1}`, deliveryInfo: { exchange: '', routing_key: q } })));
+  await redis.lpush(`${prefix}${q}`, ...envs); // one command: BRPOP wakes with b1, b2..b6 are already there
+  const deadline = Date.now() + 5000;
+  while (got.length < 4 && Date.now() < deadline) await sleep(20);
+  await sleep(200);
+  assert.deepEqual(ids(got), ['b1', 'b2', 'b3', 'b4'], 'one BRPOP + 3 more: the prefetch room');
+  assert.equal(await redis.llen(`${prefix}${q}`), 2);
+  const { joinUnacked } = await import('../../src/brokers/redis/jsontext.ts');
+  for (const [i, d] of got.entries()) {
+    assert.deepEqual(await redis.hgetBuffer(`${prefix}unacked`, `bt${i + 1}`), joinUnacked(envs[i]!, '', q));
+  }
+  assert.equal(await redis.zcard(`${prefix}unacked_index`), 4);
+  for (const d of got) await d.ack();
+  while (got.length < 6 && Date.now() < deadline) await sleep(20);
+  assert.deepEqual(ids(got), ['b1', 'b2', 'b3', 'b4', 'b5', 'b6']);
+  for (const d of got.slice(4)) await d.ack();
+  await sleep(100);
+  assert.equal(await redis.hlen(`${prefix}unacked`), 0, 'acks (sent through the script) removed every record');
+  assert.equal(await redis.zcard(`${prefix}unacked_index`), 0);
+  await consumer.cancel();
+});

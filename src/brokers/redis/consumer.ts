@@ -17,7 +17,7 @@ import type { ConsumeOptions, Consumer, Delivery } from '../../broker.ts';
 import { BrokerError, InvalidMessageError } from '../errors.ts';
 import { QueueCycle, type RedisKeys } from './keys.ts';
 import type { ResolvedRedisOptions } from './options.ts';
-import type { Fetched, UnackedStore } from './qos.ts';
+import type { Fetched, Taken, UnackedStore } from './qos.ts';
 
 /** Most messages one batch fetch takes when prefetch is unlimited (0). */
 const UNLIMITED_BATCH = 100;
@@ -284,7 +284,7 @@ export class RedisConsumer implements Consumer {
         }
         if (reply) {
           this.mayBeEmpty = false; // something arrived: look for more without blocking next
-          await this.handle(reply[0].toString('utf8'), reply[1], keyToQueue);
+          await this.handle(reply[0].toString('utf8'), reply[1], keyToQueue, keys, queues.length);
         }
       }
     } finally {
@@ -348,7 +348,12 @@ export class RedisConsumer implements Consumer {
     return i < 0 ? bare : bare.slice(0, i);
   }
 
-  private async handle(key: string, element: Buffer, keyToQueue: Map<string, string>): Promise<void> {
+  /**
+   * A message a BRPOP took: recorded as unacked before it is delivered. Where scripts run, the same
+   * command also takes what else is waiting, up to the prefetch room (see `FETCH_BATCH`); when that
+   * comes back short the next wait is a BRPOP again, with no empty fetch in between.
+   */
+  private async handle(key: string, element: Buffer, keyToQueue: Map<string, string>, keys: string[], nq: number): Promise<void> {
     const { store, client } = this.host;
     const queue = this.queueOf(key, keyToQueue);
     this.cycle.rotate(queue);
@@ -368,8 +373,18 @@ export class RedisConsumer implements Consumer {
       return;
     }
     const tag = raw.deliveryTag ?? '';
+    let more: Fetched[] = [];
     try {
-      await store.append(tag, element, raw.deliveryInfo.exchange, raw.deliveryInfo.routing_key);
+      if (this.batching && keys.length === nq * this.host.options.prioritySteps.length) {
+        // round_robin over several queues: the key order changed with this delivery; take it alone
+        const rotate = this.host.options.queueOrderStrategy === 'round_robin' && nq > 1;
+        const room = rotate ? 0 : this.prefetch > 0 ? Math.max(0, this.prefetch - this.held.size - this.reserved - 1) : UNLIMITED_BATCH - 1;
+        const taken = { tag, envelope: element, exchange: raw.deliveryInfo.exchange, routingKey: raw.deliveryInfo.routing_key };
+        more = await this.recordTaken(keys, nq, room, taken);
+        this.mayBeEmpty = more.length < room;
+      } else {
+        await store.append(tag, element, raw.deliveryInfo.exchange, raw.deliveryInfo.routing_key);
+      }
     } catch (err) {
       // not recorded as unacked: give it back rather than deliver it untracked
       await client.rpush(key, element).catch((e: Error) => this.lost(queue, key, element, e));
@@ -378,6 +393,19 @@ export class RedisConsumer implements Consumer {
       return;
     }
     this.deliver(new RedisDelivery(this, raw, queue, tag));
+    if (more.length > 0) await this.handleFetched(more, keyToQueue);
+  }
+
+  /** fetchBatch with a BRPOP's message to record; append's MULTI if the server refuses the script. */
+  private async recordTaken(keys: string[], nq: number, room: number, taken: Taken): Promise<Fetched[]> {
+    try {
+      return await this.host.store.fetchBatch(keys, nq, room, false, taken);
+    } catch (err) {
+      if (!isReplyError(err)) throw err;
+      this.fetchFailed(err); // batching off, reported
+      await this.host.store.append(taken.tag, taken.envelope, taken.exchange, taken.routingKey);
+      return [];
+    }
   }
 
   /** Delivers messages taken (and recorded as unacked) by a batch fetch, in the order they were taken. */

@@ -56,8 +56,12 @@ return 0
  * ARGV[1]  max messages           ARGV[2]  the index score (unix time, seconds)
  * ARGV[3]  nq (number of queues)  ARGV[4]  "1" = round_robin: the queue that delivered goes last (as
  *          kombu's cycle rotates between two BRPOPs)
- * ARGV[5..] delivery tags acked (or rejected without requeue) since the last write: removed first
+ * ARGV[5]  r: the number of messages the caller already took (a BRPOP) and records here, as
+ *          `QoS.append` does, before popping more; ARGV[6..5+2r] their (tag, unacked value) pairs
+ * ARGV[6+2r..] delivery tags acked (or rejected without requeue) since the last write: removed first
  *          (`ZREM unacked_index <tag>...; HDEL unacked <tag>...`, kombu `_remove_from_indices`)
+ *
+ * With max = 0 and no keys it only records and/or removes: one command instead of a MULTI/EXEC.
  *
  * Returns a flat array [key, envelope, tag, exchange, routing_key, ...]. A message the script cannot
  * record byte-identically (not JSON, no string delivery_tag, no delivery_info, an exchange or routing
@@ -69,11 +73,17 @@ local max = tonumber(ARGV[1])
 local now = ARGV[2]
 local nq = tonumber(ARGV[3])
 local rotate = ARGV[4] == '1'
-local ns = (#KEYS - 2) / nq
-for i = 5, #ARGV, 1000 do
+local nrec = tonumber(ARGV[5])
+local ns = nq > 0 and (#KEYS - 2) / nq or 0
+for i = 6 + 2 * nrec, #ARGV, 1000 do
   local last = math.min(i + 999, #ARGV)
   redis.call('ZREM', KEYS[2], unpack(ARGV, i, last))
   redis.call('HDEL', KEYS[1], unpack(ARGV, i, last))
+end
+for i = 1, nrec do
+  local tag = ARGV[4 + 2 * i]
+  redis.call('ZADD', KEYS[2], now, tag)
+  redis.call('HSET', KEYS[1], tag, ARGV[5 + 2 * i])
 end
 local order = {}
 for i = 1, nq do order[i] = i end

@@ -31,6 +31,14 @@ interface ScriptClient {
   celeriacReleaseMutex(key: string, token: string): Promise<number>;
 }
 
+/** A message a BRPOP took, to be recorded as unacked by {@link UnackedStore.fetchBatch}. */
+export interface Taken {
+  tag: string;
+  envelope: Buffer;
+  exchange: string;
+  routingKey: string;
+}
+
 /** One message taken by {@link UnackedStore.fetchBatch}, already recorded as unacked. */
 export interface Fetched {
   key: string;
@@ -58,6 +66,8 @@ export class UnackedStore {
   private removals: PendingRemoval[] = [];
   /** Batch fetches in flight: while one is, removals wait to ride with the next one. */
   private fetching = 0;
+  /** The server runs our scripts (until it refuses one: then removals go in a MULTI). */
+  private scripting = true;
 
   constructor(
     client: Redis,
@@ -85,17 +95,20 @@ export class UnackedStore {
   /**
    * Pops up to `max` messages without blocking from `keys` (priority-major, `nq` queues per priority
    * step, in BRPOP order), each recorded as unacked atomically with its pop (see `FETCH_BATCH`).
+   * `taken` (a message the caller's BRPOP took) is recorded first, as {@link append} would, in the
+   * same command: a BRPOP's delivery then costs one round trip, not a MULTI and a fetch after it.
    */
-  async fetchBatch(keys: readonly string[], nq: number, max: number, rotate: boolean): Promise<Fetched[]> {
+  async fetchBatch(keys: readonly string[], nq: number, max: number, rotate: boolean, taken?: Taken): Promise<Fetched[]> {
     // acks already released their prefetch slots: Redis must apply them first, so they ride along
     const removals = this.removals;
     this.removals = [];
     this.fetching++;
     let reply: Buffer[];
     try {
+      const record: Array<string | Buffer> = taken ? ['1', taken.tag, joinUnacked(taken.envelope, taken.exchange, taken.routingKey)] : ['0'];
       reply = await this.client.celeriacFetchBatchBuffer(
         2 + keys.length, this.keys.unacked, this.keys.unackedIndex, ...keys,
-        String(max), String(Date.now() / 1000), String(nq), rotate ? '1' : '0', ...removals.map((r) => r.tag),
+        String(max), String(Date.now() / 1000), String(nq), rotate ? '1' : '0', ...record, ...removals.map((r) => r.tag),
       );
     } catch (err) {
       this.fetching--;
@@ -181,14 +194,32 @@ export class UnackedStore {
     if (batch.length === 0 || (this.fetching > 0 && !now)) return;
     this.removals = [];
     const tags = batch.map((r) => r.tag);
-    this.client.multi().zrem(this.keys.unackedIndex, ...tags).hdel(this.keys.unacked, ...tags).exec().then(
-      (res) => {
-        execOk(res, tags.length === 1 ? `acknowledging ${tags[0]}` : `acknowledging ${tags.length} deliveries (${tags.join(', ')})`);
+    this.removeNow(tags).then(
+      () => {
         for (const r of batch) r.resolve();
       },
-    ).catch((err: Error) => {
-      for (const r of batch) r.reject(err);
-    });
+      (err: Error) => {
+        for (const r of batch) r.reject(err);
+      },
+    );
+  }
+
+  /**
+   * `ZREM unacked_index <tag>...; HDEL unacked <tag>...`, atomically: through the fetch script with
+   * nothing to fetch (one command), or, where the server refuses scripts, in a MULTI as kombu does.
+   */
+  private async removeNow(tags: string[]): Promise<void> {
+    if (this.scripting) {
+      try {
+        await this.client.celeriacFetchBatchBuffer(2, this.keys.unacked, this.keys.unackedIndex, '0', '0', '0', '0', '0', ...tags);
+        return;
+      } catch (err) {
+        if (!(err instanceof Error && err.name === 'ReplyError')) throw err;
+        this.scripting = false; // scripting disabled or not allowed: MULTI from now on
+      }
+    }
+    const res = await this.client.multi().zrem(this.keys.unackedIndex, ...tags).hdel(this.keys.unacked, ...tags).exec();
+    execOk(res, tags.length === 1 ? `acknowledging ${tags[0]}` : `acknowledging ${tags.length} deliveries (${tags.join(', ')})`);
   }
 
   /**
