@@ -195,6 +195,7 @@ export class WorkerEventer {
 
   /** strategy.default: `task-received`, after the revoked/expired check. */
   taskReceived(req: Request): void {
+    if (!this.taskEvents) return; // the fields are not worth building for nothing
     const c = req.context;
     void this.send('task-received', req, {
       name: req.name, args: c.argsrepr ?? argsrepr(c.args), kwargs: c.kwargsrepr ?? kwargsrepr(c.kwargs),
@@ -204,10 +205,11 @@ export class WorkerEventer {
 
   private taskStarted(req: Request): void {
     this.processed++;
-    void this.send('task-started', req);
+    if (this.taskEvents) void this.send('task-started', req);
   }
 
   private taskFinished(req: Request, r: TraceResult): void {
+    if (!this.taskEvents) return; // (a repr and a traceback per task otherwise, filtered out by the dispatcher)
     switch (r.state) {
       case SUCCESS:
         void this.send('task-succeeded', req, { result: reprResult(r.retval), runtime: r.runtime });

@@ -13,6 +13,8 @@ export interface WorkerLogger {
   warning(message: string): void;
   error(message: string): void;
   critical(message: string): void;
+  /** Whether `level` is written; optional (when absent, messages are always built). */
+  isEnabledFor?(level: LogLevel): boolean;
 }
 
 /** `warn` → `warning`, `fatal` → `critical`, case-insensitive; throws on an unknown name. */
@@ -35,8 +37,16 @@ export function createLogger(level: LogLevel = 'warning', write: (line: string) 
   const at = (lvl: LogLevel) => (message: string) => {
     if (LOG_LEVELS[lvl] >= min) write(`[${asctime()}: ${lvl.toUpperCase()}/MainProcess] ${message}`);
   };
-  return { debug: at('debug'), info: at('info'), warning: at('warning'), error: at('error'), critical: at('critical') };
+  return {
+    debug: at('debug'), info: at('info'), warning: at('warning'), error: at('error'), critical: at('critical'),
+    isEnabledFor: (lvl) => LOG_LEVELS[lvl] >= min,
+  };
+}
+
+/** Whether a message at `level` would be written: lets the per-task lines skip building reprs for nothing. */
+export function logs(logger: WorkerLogger, level: LogLevel): boolean {
+  return logger.isEnabledFor?.(level) ?? true;
 }
 
 /** A logger that drops everything. */
-export const silentLogger: WorkerLogger = { debug() {}, info() {}, warning() {}, error() {}, critical() {} };
+export const silentLogger: WorkerLogger = { debug() {}, info() {}, warning() {}, error() {}, critical() {}, isEnabledFor: () => false };

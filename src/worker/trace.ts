@@ -27,7 +27,7 @@ import { runInTaskContext, type SendTaskOptions } from '../producer.ts';
 import { signals, type SignalRequest } from '../signals.ts';
 import { callTaskErrbacks, chainElemRequest, onChordPartReturn } from '../canvas/chord.ts';
 import { dispatchCallbacksAndChain } from './dispatch.ts';
-import type { WorkerLogger } from './log.ts';
+import { logs, type WorkerLogger } from './log.ts';
 import { toResultRequest, type Context } from './request.ts';
 import { excRepr, retryTask, TaskRetry, withAutoretry } from './retry.ts';
 import { BoundTask, type ErrorInfo, type RetryOptions, type TaskRuntime, type TaskSelfHost } from './task.ts';
@@ -148,7 +148,7 @@ export class Tracer implements TaskSelfHost {
     let retval: unknown = null;
     const base = { sender: runtime.name, task_id: id, task: runtime.name, args, kwargs };
     try {
-      await signals.task_prerun.send(base);
+      if (signals.task_prerun.hasReceivers) await signals.task_prerun.send(base);
       if (runtime.trackStarted && !ignoreResult) {
         await this.store(ctx, STARTED, { pid: process.pid, hostname: this.hostname });
       }
@@ -181,8 +181,8 @@ export class Tracer implements TaskSelfHost {
       if (state === SUCCESS) {
         try {
           if (hooks.onSuccess) await hooks.onSuccess(retval, id, args, kwargs, self);
-          await signals.task_success.send({ sender: runtime.name, result: retval, request: signalRequest(ctx) });
-          this.logger.info(`Task ${name}[${id}] succeeded in ${T}s: ${reprValue(retval, this.reprMax)}`);
+          if (signals.task_success.hasReceivers) await signals.task_success.send({ sender: runtime.name, result: retval, request: signalRequest(ctx) });
+          if (logs(this.logger, 'info')) this.logger.info(`Task ${name}[${id}] succeeded in ${T}s: ${reprValue(retval, this.reprMax)}`);
         } catch (err) {
           this.logger.error(`Task ${name}[${id}] onSuccess handler raised: ${excRepr(err)}`);
         }
@@ -213,7 +213,7 @@ export class Tracer implements TaskSelfHost {
       retval = err;
       if (storeErrors) await this.store(ctx, FAILURE, err, formatTraceback(err)).catch(() => undefined);
     } finally {
-      await signals.task_postrun.send({ ...base, retval, state });
+      if (signals.task_postrun.hasReceivers) await signals.task_postrun.send({ ...base, retval, state });
     }
     return { state, retval, runtime: (performance.now() - t0) / 1000 };
   }

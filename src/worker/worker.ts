@@ -54,7 +54,7 @@ import type { ControlledWorker } from './control/state.ts';
 import { Pidbox } from './pidbox.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { connectOnStartup } from './connect.ts';
-import { createLogger, type WorkerLogger } from './log.ts';
+import { createLogger, logs, type WorkerLogger } from './log.ts';
 import { Request, toResultRequest } from './request.ts';
 import { resolveTask, type TaskHooks, type TaskRuntime } from './task.ts';
 import { signalRequest, Tracer, type TraceResult } from './trace.ts';
@@ -336,13 +336,13 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     } catch (err) {
       return this.onInvalidTask(delivery, err);
     }
-    this.logger.info(`Task ${req.name}[${req.id}] received`);
+    if (logs(this.logger, 'info')) this.logger.info(`Task ${req.name}[${req.id}] received`);
     this.emit('task-received', req);
     if ((req.expires && req.isExpired()) || this.isRevoked(req)) {
       return this.revoke(req, req.isExpired() ? 'expired' : 'revoked');
     }
     this.events.taskReceived(req);
-    await signals.task_received.send({ sender: this.hostname, request: signalRequest(req.context) });
+    if (signals.task_received.hasReceivers) await signals.task_received.send({ sender: this.hostname, request: signalRequest(req.context) });
     if (this.state !== 'running') return;
     const eta = req.eta?.getTime();
     if (eta !== undefined && eta > Date.now()) this.hold(req, eta);
