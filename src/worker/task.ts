@@ -146,8 +146,11 @@ export interface TaskSelfHost {
 export class BoundTask {
   /** Set by `retry({maxRetries})` so autoretry keeps the override (Celery's `override_max_retries`). */
   overrideMaxRetries: number | null | undefined = undefined;
-  /** Aborted at the soft time limit (reason `SoftTimeLimitExceeded`) or the hard one. */
-  readonly abortController = new AbortController();
+  #abortController: AbortController | undefined;
+  /** Aborted at the soft time limit (reason `SoftTimeLimitExceeded`) or the hard one; made on first use. */
+  get abortController(): AbortController {
+    return (this.#abortController ??= new AbortController());
+  }
 
   constructor(
     readonly runtime: TaskRuntime,

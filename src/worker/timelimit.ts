@@ -35,16 +35,17 @@ export function resolveTimeLimits(
 }
 
 /**
- * Runs `fn` under the limits. `controller` is the task's AbortController (its signal is `self.signal`).
+ * Runs `fn` under the limits. `controllerOf` gives the task's AbortController (its signal is `self.signal`; made only when a limit is set).
  * `onLimit` is told which limit fired, for the worker's log line.
  */
 export function runWithTimeLimits<T>(
   fn: () => Promise<T>,
   limits: TimeLimits,
-  controller: AbortController,
+  controllerOf: () => AbortController,
   onLimit: (kind: 'soft' | 'hard', seconds: number) => void,
 ): Promise<T> {
   if (limits.hard === null && limits.soft === null) return fn();
+  const controller = controllerOf();
   return new Promise<T>((resolve, reject) => {
     const timers: NodeJS.Timeout[] = [];
     const settle = (f: () => void) => {

@@ -156,7 +156,7 @@ export class Tracer implements TaskSelfHost {
       try {
         if (hooks.beforeStart) await hooks.beforeStart(id, args, kwargs, self);
         const limits = resolveTimeLimits(ctx.timelimit, runtime);
-        retval = await withAutoretry(self, runtime, () => runWithTimeLimits(() => callTask(runtime, self, args, kwargs), limits, self.abortController,
+        retval = await withAutoretry(self, runtime, () => runWithTimeLimits(() => callTask(runtime, self, args, kwargs), limits, () => self.abortController,
           (kind, seconds) => this.logger.error(`${kind === 'soft' ? 'Soft' : 'Hard'} time limit (${seconds}s) exceeded for ${name}[${id}]`)));
         ok = true;
       } catch (err) {
@@ -167,7 +167,7 @@ export class Tracer implements TaskSelfHost {
         try {
           // sent in this task's context, the callbacks and the next chain step join its trail after what
           // the task itself sent (Celery applies them while the task is still the current worker task)
-          await dispatchCallbacksAndChain(this, retval, ctx.callbacks, ctx.chain, { parentId: id, rootId, priority });
+          if (ctx.callbacks?.length || ctx.chain?.length) await dispatchCallbacksAndChain(this, retval, ctx.callbacks, ctx.chain, { parentId: id, rootId, priority });
           if (publishResult) await this.store(ctx, SUCCESS, retval, null);
           // mark_as_done: a chord member reports to its chord whether or not its result is stored
           if (ctx.chord) await onChordPartReturn(this.app, ctx, SUCCESS, retval);
