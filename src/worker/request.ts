@@ -25,14 +25,15 @@ const CELERY_KEYS = new Set([
  * in `apply_async(headers=...)`, plus anything a transport added), or null when there are none.
  */
 export function customHeaders(headers: PyDict): PyDict | null {
-  const out: PyDict = {};
-  let any = false;
-  for (const [k, v] of Object.entries(headers)) {
+  let out: PyDict | null = null;
+  for (const k of Object.keys(headers)) {
+    const v = headers[k];
     if (CELERY_KEYS.has(k) || v === undefined) continue;
-    out[k] = v;
-    any = true;
+    out ??= {};
+    if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[k] = v;
   }
-  return any ? out : null;
+  return out;
 }
 
 /** `request.delivery_info` as the worker builds it. */
