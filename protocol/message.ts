@@ -61,7 +61,8 @@ const EMBED_KEYS = ['callbacks', 'errbacks', 'chain', 'chord'] as const;
 
 /** Whether an own enumerable property of `obj` is undefined (JSON and kombu leave those out). */
 function hasUndefined(obj: PyDict): boolean {
-  for (const k of Object.keys(obj)) if (obj[k] === undefined) return true;
+  // for-in walks the own keys in Object.keys order (without allocating them), then inherited ones
+  for (const k in obj) if (obj[k] === undefined && Object.hasOwn(obj, k)) return true;
   return false;
 }
 
@@ -80,7 +81,7 @@ function put(obj: PyDict, key: string, value: PyValue): void {
  */
 function serializeBody(value: PyValue, serializer: string): { body: Uint8Array; contentType: string; contentEncoding: string } {
   if (serializer === 'json' || serializer === 'application/json') {
-    const text = pythonJsonDumps(value);
+    const text = jsonBody(value as [PyValue, PyValue, PyDict]);
     if (text !== null) {
       // as encodeKombuJson: Buffer.from pools small strings; a plain view of them. The text is ASCII
       // (ensure_ascii), so latin1 gives the same bytes as utf8 without measuring the UTF-8 length
@@ -89,6 +90,18 @@ function serializeBody(value: PyValue, serializer: string): { body: Uint8Array; 
     }
   }
   return dumps(value, serializer);
+}
+
+/** The embed of a message without callbacks, errbacks, chain or chord (the usual one). */
+const NULL_EMBED = '{"callbacks": null, "errbacks": null, "chain": null, "chord": null}';
+
+/** `pythonJsonDumps([args, kwargs, embed])`, with the usual embed written as a constant. */
+function jsonBody(value: [PyValue, PyValue, PyDict]): string | null {
+  const [args, kwargs, embed] = value;
+  if (embed.callbacks !== null || embed.errbacks !== null || embed.chain !== null || embed.chord !== null) return pythonJsonDumps(value);
+  const a = pythonJsonDumps(args, 1);
+  const k = a === null ? null : pythonJsonDumps(kwargs, 1);
+  return k === null ? null : `[${a}, ${k}, ${NULL_EMBED}]`;
 }
 
 /** Serialize (and optionally compress) a task message. The body is always written in protocol v2 form. */
@@ -121,17 +134,11 @@ export function encodeTaskMessage(msg: TaskMessage, options: EncodeTaskOptions =
     body = c.body;
     headers.compression = c.compression;
   }
-  let properties: PyDict;
+  const properties: PyDict = {};
   const p = msg.properties as PyDict;
-  if (!hasUndefined(p)) {
-    const { content_type: _ct, content_encoding: _ce, ...rest } = p;
-    properties = rest;
-  } else {
-    properties = {};
-    for (const k of Object.keys(p)) {
-      const v = p[k];
-      if (v !== undefined && k !== 'content_type' && k !== 'content_encoding') put(properties, k, v);
-    }
+  for (const k of Object.keys(p)) {
+    const v = p[k];
+    if (v !== undefined && k !== 'content_type' && k !== 'content_encoding') put(properties, k, v);
   }
   return {
     body,

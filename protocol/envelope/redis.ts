@@ -19,6 +19,7 @@
 import { v4 as uuid4 } from 'uuid';
 import { ProtocolError } from '../errors.ts';
 import { parseKombuJson, stringifyKombuJson } from '../serialization/index.ts';
+import { ShapeText } from '../serialization/pyshape.ts';
 import { pythonJsonDumps, pythonJsonStr } from '../serialization/pywrite.ts';
 import type { DeliveryInfo, RawMessage } from '../types.ts';
 import { isPlainObject, type PyDict, type PyValue } from '../values.ts';
@@ -29,6 +30,8 @@ const TRANSPORT_PROPERTIES = new Set(['delivery_info', 'body_encoding', 'deliver
 export interface EncodeRedisOptions {
   /** The envelope's `delivery_tag`; a fresh uuid4 by default (kombu: one per publish). */
   deliveryTag?: string;
+  /** Where the message is addressed (the envelope's `delivery_info`); `raw.deliveryInfo` by default. */
+  deliveryInfo?: DeliveryInfo;
 }
 
 /** `obj[key] = value` that also works for the key `__proto__` (a plain key in Python). */
@@ -47,8 +50,72 @@ function bytesToBase64(body: Uint8Array): string {
   return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64');
 }
 
-/** Serialize a raw message to the JSON text kombu's Redis transport stores. */
+/**
+ * Serialize a raw message to the JSON text kombu's Redis transport stores. The text is ASCII (Python's
+ * `ensure_ascii`): one byte per character.
+ */
 export function encodeRedisEnvelope(raw: RawMessage, options: EncodeRedisOptions = {}): string {
+  const rawDelivery = (options.deliveryInfo ?? raw.deliveryInfo) as PyDict | undefined | null;
+  const deliveryTag = options.deliveryTag ?? raw.deliveryTag ?? uuid4();
+  return writeEnvelope(raw, rawDelivery, deliveryTag) ?? encodeEnvelope(raw, rawDelivery, deliveryTag);
+}
+
+// ---- the usual envelope, written from remembered segments -----------------------------------------
+
+/** Headers and properties of consecutive messages mostly repeat (see pyshape.ts). */
+const HEADERS = new ShapeText();
+const PROPERTIES = new ShapeText(['priority', ...TRANSPORT_PROPERTIES]);
+let contentText = { encoding: '', type: '', text: '' };
+let deliveryText = { exchange: '', routingKey: '', text: '{"exchange": "", "routing_key": ""}' };
+
+/** `{"exchange": ..., "routing_key": ...}` of a delivery info with nothing else kombu writes; else null. */
+function deliveryInfoText(d: PyDict | undefined | null): string | null {
+  const exchange: unknown = d?.exchange ?? '';
+  const routingKey: unknown = d?.routing_key ?? '';
+  if (d) {
+    for (const k in d) {
+      const v = d[k];
+      if (v !== undefined && k !== 'exchange' && k !== 'routing_key' && !(k === 'redelivered' && v !== true)) return null;
+    }
+  }
+  const last = deliveryText;
+  if (exchange === last.exchange && routingKey === last.routingKey) return last.text;
+  if (typeof exchange !== 'string' || typeof routingKey !== 'string') return null;
+  const text = `{"exchange": ${pythonJsonStr(exchange)}, "routing_key": ${pythonJsonStr(routingKey)}}`;
+  deliveryText = { exchange, routingKey, text };
+  return text;
+}
+
+/**
+ * The envelope {@link encodeEnvelope} writes, for plain JSON headers and properties of a remembered shape
+ * (the messages a producer sends); null for anything else.
+ */
+function writeEnvelope(raw: RawMessage, rawDelivery: PyDict | undefined | null, deliveryTag: string): string | null {
+  const { contentEncoding, contentType } = raw;
+  if (typeof contentEncoding !== 'string' || typeof contentType !== 'string') return null;
+  const di = deliveryInfoText(rawDelivery);
+  if (di === null) return null;
+  const h = HEADERS.members(raw.headers ?? {});
+  if (h === null) return null;
+  const rawProperties = raw.properties as PyDict | undefined | null;
+  const p = rawProperties ? PROPERTIES.members(rawProperties) : '';
+  if (p === null) return null;
+  const priority = rawProperties?.priority;
+  const pr = priority === undefined || priority === null ? '0' : pythonJsonDumps(priority);
+  if (pr === null) return null;
+  let content = contentText;
+  if (content.encoding !== contentEncoding || content.type !== contentType) {
+    const text = `", "content-encoding": ${pythonJsonStr(contentEncoding)}, "content-type": ${pythonJsonStr(contentType)}, "headers": {`;
+    content = contentText = { encoding: contentEncoding, type: contentType, text };
+  }
+  // base64 needs no escaping; the members come without their braces
+  return `{"body": "${bytesToBase64(raw.body)}${content.text}${h}}, "properties": {${p}${p === '' ? '' : ', '}"delivery_info": ${di}, ` +
+    `"priority": ${pr}, "body_encoding": "base64", "delivery_tag": ${pythonJsonStr(deliveryTag)}}}`;
+}
+
+// ---- any envelope ----------------------------------------------------------------------------------
+
+function encodeEnvelope(raw: RawMessage, rawDelivery: PyDict | undefined | null, deliveryTag: string): string {
   let properties: PyDict = {};
   const rawProperties = raw.properties as PyDict | undefined | null;
   if (rawProperties && !hasUndefined(rawProperties)) {
@@ -62,7 +129,6 @@ export function encodeRedisEnvelope(raw: RawMessage, options: EncodeRedisOptions
       put(properties, k, v);
     }
   }
-  const rawDelivery = raw.deliveryInfo as PyDict | undefined | null;
   const deliveryInfo: PyDict = { exchange: rawDelivery?.exchange ?? '', routing_key: rawDelivery?.routing_key ?? '' };
   if (rawDelivery) {
     for (const k of Object.keys(rawDelivery)) {
@@ -76,7 +142,7 @@ export function encodeRedisEnvelope(raw: RawMessage, options: EncodeRedisOptions
   const priority = raw.properties?.priority;
   properties.priority = priority === undefined || priority === null ? 0 : priority;
   properties.body_encoding = 'base64';
-  properties.delivery_tag = options.deliveryTag ?? raw.deliveryTag ?? uuid4();
+  properties.delivery_tag = deliveryTag;
   const body = bytesToBase64(raw.body);
   const headers = raw.headers ?? {};
   const { contentEncoding, contentType } = raw;
@@ -86,12 +152,8 @@ export function encodeRedisEnvelope(raw: RawMessage, options: EncodeRedisOptions
     const h = pythonJsonDumps(headers);
     const p = h === null ? null : pythonJsonDumps(properties);
     if (p !== null) {
-      const text = `{"body": "${body}", "content-encoding": ${pythonJsonStr(contentEncoding)}, "content-type": ${pythonJsonStr(contentType)}, ` +
+      return `{"body": "${body}", "content-encoding": ${pythonJsonStr(contentEncoding)}, "content-type": ${pythonJsonStr(contentType)}, ` +
         `"headers": ${h}, "properties": ${p}}`;
-      // flattened now (V8 flattens a string in place when measuring it): the pieces it was concatenated
-      // from die young instead of surviving, as a rope, the collections while the message is in flight
-      Buffer.byteLength(text);
-      return text;
     }
   }
   const envelope: PyDict = {

@@ -25,7 +25,8 @@ export function pythonJsonStr(s: string): string {
 const KEY_TEXT = new Map<string, string>();
 const KEY_TEXT_MAX = 4096;
 
-function keyText(k: string): string {
+/** `"<key>": ` as Python writes a member's key. */
+export function pythonJsonKey(k: string): string {
   let t = KEY_TEXT.get(k);
   if (t === undefined) {
     t = `${pythonJsonStr(k)}: `;
@@ -73,7 +74,7 @@ function write(v: unknown, depth: number): string {
         if (x === undefined) continue; // JSON.stringify leaves the key out
         if (first) first = false;
         else out += ', ';
-        out += keyText(k) + write(x, depth + 1);
+        out += pythonJsonKey(k) + write(x, depth + 1);
       }
       return out + '}';
     }
@@ -85,10 +86,11 @@ function write(v: unknown, depth: number): string {
 
 /**
  * `json.dumps(value)` as Python writes it, or null when `value` is not plain JSON (see the module notes).
+ * `depth`: how deep `value` sits in the value being written (the nesting limit counts from there).
  */
-export function pythonJsonDumps(value: unknown): string | null {
+export function pythonJsonDumps(value: unknown, depth = 0): string | null {
   try {
-    return write(value, 0);
+    return write(value, depth);
   } catch (err) {
     if (err === NOT_PLAIN) return null;
     throw err;
