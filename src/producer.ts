@@ -19,6 +19,7 @@ import { resolveRetryPolicy, toSnakeCase, type RetryPolicy, type Settings } from
 import { ConfigurationError, OperationalError, isConnectionError } from './errors.ts';
 import { withCountdown, type RouteResult, type Router, type StaticRoute } from './routing.ts';
 import { normalizeSendOptions, type NormalizedSendOptions, type SendTaskOptions } from './send-options.ts';
+import { uuid4 as fastUuid4 } from './uuid4.ts';
 
 export { normalizeSendOptions };
 export type { NormalizedSendOptions, SendTaskOptions };
@@ -191,7 +192,7 @@ export function buildTaskMessage(
     o = { ...fromRoute, ...o };
   }
 
-  const id = o.taskId ?? uuid4();
+  const id = o.taskId ?? fastUuid4();
   let rootId = o.rootId;
   let parentId = o.parentId;
   let priority = o.priority;

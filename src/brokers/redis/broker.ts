@@ -10,7 +10,6 @@
  * - restoring one of our own deliveries whose exchange/routing key no longer reach a queue puts it back
  *   on the queue it came from (kombu would drop it).
  */
-import { randomUUID } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { encodeRedisEnvelope } from '../../../protocol/index.ts';
 import type { RawMessage } from '../../../protocol/types.ts';
@@ -26,6 +25,8 @@ import { inferExchangeType, lookupQueues, prepareBind, type Binding } from './ex
 import { messagePriority, RedisKeys } from './keys.ts';
 import { resolveRedisOptions, type RedisTransportOptions, type ResolvedRedisOptions } from './options.ts';
 import { execOk, UnackedStore } from './qos.ts';
+import { PushBatch } from './push-batch.ts';
+import { uuid4 } from '../../uuid4.ts';
 
 /** Most values one batched LPUSH carries (see RedisBroker.pushBatched). */
 const MAX_PUSH_BATCH = 1000;
@@ -49,10 +50,9 @@ export class RedisBroker implements Broker, ConsumerHost {
   private readonly declared = new Set<string>();
   /** Declarations already made, by object (the router hands out the same objects), with what was declared. */
   private readonly declaredObjects = new WeakMap<QueueDeclaration, readonly [string, string | undefined, string | undefined, string | undefined]>();
-  /** The list the pending batched LPUSH goes to, its values and their publishers (see pushBatched). */
-  private pushKey: string | undefined;
-  private pushValues: string[] = [];
-  private pushWaiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  /** The pending batched LPUSH (see pushBatched). */
+  private pushBatch: PushBatch | undefined;
+  private lastListKey: { queue: string; pri: number; key: string } | undefined;
   private pushScheduled = false;
   private readonly consumers = new Set<RedisConsumer>();
   private readonly fanoutConsumers = new Set<RedisFanoutConsumer>();
@@ -180,16 +180,33 @@ export class RedisBroker implements Broker, ConsumerHost {
    * kombu `basic_publish`: a fresh `delivery_tag`, `delivery_info` = the exchange and routing key, then
    * LPUSH to each queue's priority key (direct/topic/default exchange) or PUBLISH (fanout).
    */
-  async publish(raw: RawMessage, target: PublishTarget): Promise<void> {
-    if (this.closed) throw new BrokerError(`broker ${this.safeUrl} is closed`);
-    const declare = target.declare;
-    if (declare) for (const q of declare) if (!this.isDeclared(q)) await this.declareOnce(q);
+  publish(raw: RawMessage, target: PublishTarget): Promise<void> {
+    // not async: the usual publish (declared queue, default exchange) is one batched LPUSH, and its
+    // promise is shared by the whole batch; every failure is still a rejection
+    try {
+      if (this.closed) throw new BrokerError(`broker ${this.safeUrl} is closed`);
+      const declare = target.declare;
+      if (declare) for (const q of declare) if (!this.isDeclared(q)) return this.declareAndPublish(raw, target);
+      const { exchange, routingKey } = target;
+      // the default exchange routes to the queue named by the routing key: no lookup (and no await) needed
+      if (exchange || !routingKey) return this.publishRouted(raw, target);
+      const envelope = encodeRedisEnvelope(raw, { deliveryTag: uuid4(), deliveryInfo: { exchange, routing_key: routingKey } });
+      return this.pushBatched(this.listKey(routingKey, raw), envelope);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private async declareAndPublish(raw: RawMessage, target: PublishTarget): Promise<void> {
+    for (const q of target.declare!) if (!this.isDeclared(q)) await this.declareOnce(q);
+    await this.publish(raw, target);
+  }
+
+  /** The publishes that are not to a queue by name through the default exchange. */
+  private async publishRouted(raw: RawMessage, target: PublishTarget): Promise<void> {
     const { exchange, routingKey } = target;
     const type = exchange ? target.exchangeType ?? this.exchangeTypes.get(exchange) : 'direct';
-    const envelope = encodeRedisEnvelope(
-      { ...raw, deliveryInfo: { exchange, routing_key: routingKey } },
-      { deliveryTag: randomUUID() },
-    );
+    const envelope = encodeRedisEnvelope(raw, { deliveryTag: uuid4(), deliveryInfo: { exchange, routing_key: routingKey } });
     if (type === 'fanout') {
       this.flushPush();
       corkUntilNextTick(this.client);
@@ -200,21 +217,30 @@ export class RedisBroker implements Broker, ConsumerHost {
       throw new BrokerError(`exchange ${JSON.stringify(exchange)}: headers exchanges are not supported on Redis (kombu routes direct, topic and fanout)`);
     }
     if (!exchange && !routingKey) throw new UnroutableError(exchange, routingKey, 'the default exchange needs the queue name as routing key');
-    // the default exchange routes to the queue named by the routing key: no lookup (and no await) needed
     const queues = exchange ? await this.route(exchange, routingKey, type) : [routingKey];
     if (queues.length === 0) {
       throw new UnroutableError(exchange, routingKey,
         `no binding in ${JSON.stringify(this.keys.bindingKey(exchange))} matches (declare the queue first, or set deadletter_queue); kombu would drop it silently`);
     }
-    const pri = messagePriority(raw.properties?.priority);
     if (queues.length === 1) {
-      await this.pushBatched(this.keys.prefixed(this.keys.queueKey(queues[0]!, pri)), envelope);
+      await this.pushBatched(this.listKey(queues[0]!, raw), envelope);
     } else {
+      const pri = messagePriority(raw.properties?.priority);
       this.flushPush(); // commands keep the order they were issued in
       const m = this.client.multi();
       for (const q of queues) m.lpush(this.keys.prefixed(this.keys.queueKey(q, pri)), envelope);
       execOk(await m.exec(), `publishing to ${queues.join(', ')}`);
     }
+  }
+
+  /** The (prefixed) list of `queue` for the priority of `raw`; the last one is remembered. */
+  private listKey(queue: string, raw: RawMessage): string {
+    const pri = messagePriority(raw.properties?.priority);
+    const last = this.lastListKey;
+    if (last !== undefined && last.queue === queue && last.pri === pri) return last.key;
+    const key = this.keys.prefixed(this.keys.queueKey(queue, pri));
+    this.lastListKey = { queue, pri, key };
+    return key;
   }
 
   /**
@@ -223,19 +249,20 @@ export class RedisBroker implements Broker, ConsumerHost {
    * BRPOP/RPOP take v1 first). One command instead of n saves the client (command objects, promises,
    * reply parsing) and the server (command dispatch) most of the per-message work. A publish to
    * another key, or any other publishing command, sends the pending LPUSH first, so commands keep
-   * their order. Every publish of the batch resolves (or fails) with the reply of that LPUSH.
+   * their order. Every publish of the batch gets the same promise: the reply of that LPUSH.
    */
   private pushBatched(key: string, envelope: string): Promise<void> {
-    if (this.pushKey !== key || this.pushValues.length >= MAX_PUSH_BATCH) {
+    let batch = this.pushBatch;
+    if (batch === undefined || batch.key !== key || batch.count >= MAX_PUSH_BATCH) {
       this.flushPush();
-      this.pushKey = key;
+      batch = this.pushBatch = new PushBatch(key);
       if (!this.pushScheduled) {
         this.pushScheduled = true;
         process.nextTick(this.flushPushTick);
       }
     }
-    this.pushValues.push(envelope);
-    return new Promise<void>((resolve, reject) => this.pushWaiters.push({ resolve, reject }));
+    batch.add(envelope);
+    return batch.done;
   }
 
   private readonly flushPushTick = (): void => {
@@ -244,22 +271,11 @@ export class RedisBroker implements Broker, ConsumerHost {
   };
 
   private flushPush(): void {
-    const key = this.pushKey;
-    if (key === undefined) return;
-    const values = this.pushValues;
-    const waiters = this.pushWaiters;
-    this.pushKey = undefined;
-    this.pushValues = [];
-    this.pushWaiters = [];
+    const batch = this.pushBatch;
+    if (batch === undefined) return;
+    this.pushBatch = undefined;
     corkUntilNextTick(this.client);
-    this.client.lpush(key, ...values).then(
-      () => {
-        for (const w of waiters) w.resolve();
-      },
-      (err: unknown) => {
-        for (const w of waiters) w.reject(err);
-      },
-    );
+    batch.settle(this.client.sendCommand(batch.command()) as Promise<unknown>);
   }
 
   // ---- consuming -----------------------------------------------------------------------------------
