@@ -280,14 +280,29 @@ export class Celery {
     return this.send<R>(name, args, kwargs, options, {});
   }
 
-  private async send<R>(name: string, args: readonly PyValue[], kwargs: PyDict, options: SendTaskOptions, extra: { task?: unknown; argsAsTuple?: boolean }): Promise<AsyncResult<R>> {
-    this.assertOpen();
-    const prepared = this.prepareTask(name, args, kwargs, options, extra);
-    const backend = prepared.ignoreResult || this.conf.resultBackend === null ? null : this.backend;
-    await publishTask(prepared, this.broker, backend, this.publishOptions);
+  private send<R>(name: string, args: readonly PyValue[], kwargs: PyDict, options: SendTaskOptions, extra: { task?: unknown; argsAsTuple?: boolean }): Promise<AsyncResult<R>> {
+    let prepared: PreparedTask;
+    let published: Promise<void>;
+    try {
+      this.assertOpen();
+      prepared = this.prepareTask(name, args, kwargs, options, extra);
+      const backend = prepared.ignoreResult || this.conf.resultBackend === null ? null : this.backend;
+      published = publishTask(prepared, this.broker, backend, this.publishOptions);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const o = options as { addToParent?: boolean; add_to_parent?: boolean; parent?: TaskContext | null };
+    if (this.conf.taskSendSentEvent || ((o.addToParent ?? o.add_to_parent) !== false && (o.parent ?? currentTaskContext()))) {
+      return this.afterSend<R>(published, prepared, o);
+    }
+    const id = prepared.id;
+    return published.then(() => this.AsyncResult<R>(id));
+  }
+
+  private async afterSend<R>(published: Promise<void>, prepared: PreparedTask, o: { addToParent?: boolean; add_to_parent?: boolean; parent?: TaskContext | null }): Promise<AsyncResult<R>> {
+    await published;
     if (this.conf.taskSendSentEvent) await this.events.taskSent(prepared);
     // Celery's add_to_parent: the sending task's trail (its stored `children`) gets this result
-    const o = options as { addToParent?: boolean; add_to_parent?: boolean; parent?: TaskContext | null };
     if ((o.addToParent ?? o.add_to_parent) !== false) {
       const parent = o.parent === undefined ? currentTaskContext() : o.parent;
       parent?.children?.push(asTuple(prepared.id));
