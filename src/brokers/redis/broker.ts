@@ -50,6 +50,8 @@ export class RedisBroker implements Broker, ConsumerHost {
   private readonly declared = new Set<string>();
   /** Declarations already made, by object (the router hands out the same objects), with what was declared. */
   private readonly declaredObjects = new WeakMap<QueueDeclaration, readonly [string, string | undefined, string | undefined, string | undefined]>();
+  /** Declarations in progress (see declareShared). */
+  private readonly declaring = new Map<QueueDeclaration, Promise<void>>();
   /** The pending batched LPUSH (see pushBatched). */
   private pushBatch: PushBatch | undefined;
   private lastListKey: { queue: string; pri: number; key: string } | undefined;
@@ -198,8 +200,20 @@ export class RedisBroker implements Broker, ConsumerHost {
   }
 
   private async declareAndPublish(raw: RawMessage, target: PublishTarget): Promise<void> {
-    for (const q of target.declare!) if (!this.isDeclared(q)) await this.declareOnce(q);
+    for (const q of target.declare!) if (!this.isDeclared(q)) await this.declareShared(q);
     await this.publish(raw, target);
+  }
+
+  /** {@link declareOnce}, shared by the publishes that find the queue undeclared while it is being declared. */
+  private declareShared(queue: QueueDeclaration): Promise<void> {
+    let declaring = this.declaring.get(queue);
+    if (declaring === undefined) {
+      declaring = this.declareOnce(queue);
+      this.declaring.set(queue, declaring);
+      const forget = () => this.declaring.delete(queue);
+      declaring.then(forget, forget);
+    }
+    return declaring;
   }
 
   /** The publishes that are not to a queue by name through the default exchange. */
