@@ -136,9 +136,9 @@ export function encodeTaskMessage(msg: TaskMessage, options: EncodeTaskOptions =
   }
   const properties: PyDict = {};
   const p = msg.properties as PyDict;
-  for (const k of Object.keys(p)) {
+  for (const k in p) {
     const v = p[k];
-    if (v !== undefined && k !== 'content_type' && k !== 'content_encoding') put(properties, k, v);
+    if (v !== undefined && k !== 'content_type' && k !== 'content_encoding' && Object.hasOwn(p, k)) put(properties, k, v);
   }
   return {
     body,

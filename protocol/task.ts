@@ -105,6 +105,12 @@ function dateIso(d: Date, what: string): string {
   return d instanceof PyDateTime ? d.isoformat : isoformatUTC(d);
 }
 
+/** Whether `o` has an own enumerable key (saferepr of one without is `{}`). */
+function hasOwnKeys(o: object): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return true;
+  return false;
+}
+
 function maybeList(v: SignatureDict | SignatureDict[] | null | undefined): SignatureDict[] | null {
   if (v === undefined || v === null) return null;
   return Array.isArray(v) ? v : [v];
@@ -188,8 +194,8 @@ export function createTaskMessage(options: CreateTaskOptions): TaskMessage {
     timelimit: [options.timeLimit ?? null, options.softTimeLimit ?? null],
     root_id: options.rootId || id,
     parent_id: options.parentId ?? null,
-    argsrepr: options.argsrepr ?? makeArgsrepr(args, 1024, options.argsAsTuple ?? true),
-    kwargsrepr: options.kwargsrepr ?? makeKwargsrepr(kwargs, 1024),
+    argsrepr: options.argsrepr ?? (args.length === 0 ? (options.argsAsTuple ?? true ? '()' : '[]') : makeArgsrepr(args, 1024, options.argsAsTuple ?? true)),
+    kwargsrepr: options.kwargsrepr ?? (hasOwnKeys(kwargs) ? makeKwargsrepr(kwargs, 1024) : '{}'),
     origin: options.origin ?? null,
     ignore_result: options.ignoreResult ?? false,
     replaced_task_nesting: options.replacedTaskNesting ?? 0,

@@ -225,7 +225,6 @@ for (const camel of OPTION_NAMES) {
 export function normalizeSendOptions(input: SendTaskOptions | Record<string, unknown> = {}, where = 'send option'): NormalizedSendOptions {
   if (!isPlainObject(input)) throw new ConfigurationError(`${where}s must be an object`);
   const out: Record<string, unknown> = {};
-  let seen: Record<string, string> | undefined;
   for (const key of Object.keys(input)) {
     const value = (input as Record<string, unknown>)[key];
     const spelling = SPELLINGS.get(key);
@@ -233,9 +232,8 @@ export function normalizeSendOptions(input: SendTaskOptions | Record<string, unk
       // the common case: a known option, in one of its two spellings
       const camel = spelling[0];
       if (value === undefined || (value === null && camel !== 'parent')) continue;
-      seen ??= {};
-      if (seen[camel]) throw new ConfigurationError(`${where} ${spelling[1]} is given twice (as ${seen[camel]} and ${key})`);
-      seen[camel] = key;
+      // set already: by the other spelling (an object has each key once)
+      if (camel in out) throw new ConfigurationError(`${where} ${spelling[1]} is given twice (as ${key === camel ? spelling[1] : camel} and ${key})`);
       out[camel] = value === null ? null : spelling[2](spelling[1], value);
       continue;
     }
@@ -248,9 +246,7 @@ export function normalizeSendOptions(input: SendTaskOptions | Record<string, unk
       );
     }
     if (value === undefined || (value === null && camel !== 'parent')) continue;
-    seen ??= {};
-    if (seen[camel]) throw new ConfigurationError(`${where} ${toSnakeCase(camel)} is given twice (as ${seen[camel]} and ${key})`);
-    seen[camel] = key;
+    if (camel in out) throw new ConfigurationError(`${where} ${toSnakeCase(camel)} is given twice (as ${key === camel ? toSnakeCase(camel) : camel} and ${key})`);
     out[camel] = value === null ? null : check(toSnakeCase(camel), value);
   }
   return out as NormalizedSendOptions;
