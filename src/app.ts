@@ -24,7 +24,7 @@ import { createBroker as defaultCreateBroker } from './brokers/index.ts';
 import { resolveConfig, toCamelCase, toSnakeCase, type Settings, type SettingsInput } from './config.ts';
 import { ConfigurationError } from './errors.ts';
 import {
-  anonNodename, buildTaskMessage, currentTaskContext, generateOid, normalizeSendOptions, publishTask,
+  anonNodename, buildTaskMessage, currentTaskContext, generateOid, normalizeSendOptions, publishTask, publishTaskThen,
   type NormalizedSendOptions, type PreparedTask, type SendTaskOptions, type TaskContext,
 } from './producer.ts';
 import { Control } from './control.ts';
@@ -281,22 +281,19 @@ export class Celery {
   }
 
   private send<R>(name: string, args: readonly PyValue[], kwargs: PyDict, options: SendTaskOptions, extra: { task?: unknown; argsAsTuple?: boolean }): Promise<AsyncResult<R>> {
-    let prepared: PreparedTask;
-    let published: Promise<void>;
     try {
       this.assertOpen();
-      prepared = this.prepareTask(name, args, kwargs, options, extra);
+      const prepared = this.prepareTask(name, args, kwargs, options, extra);
       const backend = prepared.ignoreResult || this.conf.resultBackend === null ? null : this.backend;
-      published = publishTask(prepared, this.broker, backend, this.publishOptions);
+      const o = options as { addToParent?: boolean; add_to_parent?: boolean; parent?: TaskContext | null };
+      if (this.conf.taskSendSentEvent || ((o.addToParent ?? o.add_to_parent) !== false && (o.parent ?? currentTaskContext()))) {
+        return this.afterSend<R>(publishTask(prepared, this.broker, backend, this.publishOptions), prepared, o);
+      }
+      const id = prepared.id;
+      return publishTaskThen(prepared, this.broker, backend, this.publishOptions, () => this.AsyncResult<R>(id));
     } catch (err) {
       return Promise.reject(err);
     }
-    const o = options as { addToParent?: boolean; add_to_parent?: boolean; parent?: TaskContext | null };
-    if (this.conf.taskSendSentEvent || ((o.addToParent ?? o.add_to_parent) !== false && (o.parent ?? currentTaskContext()))) {
-      return this.afterSend<R>(published, prepared, o);
-    }
-    const id = prepared.id;
-    return published.then(() => this.AsyncResult<R>(id));
   }
 
   private async afterSend<R>(published: Promise<void>, prepared: PreparedTask, o: { addToParent?: boolean; add_to_parent?: boolean; parent?: TaskContext | null }): Promise<AsyncResult<R>> {

@@ -372,14 +372,31 @@ export function publishTask(
   backend: ResultBackend | null,
   options: Pick<PublishOptions, 'onRetry' | 'signal' | 'connect'> = {},
 ): Promise<void> {
+  return publishTaskThen(prepared, broker, backend, options, noop);
+}
+
+function noop(): void {}
+
+/**
+ * {@link publishTask}, resolving with `published()` once the message is published: one promise less
+ * per send than `publishTask(...).then(published)`.
+ */
+export function publishTaskThen<T>(
+  prepared: PreparedTask,
+  broker: Broker,
+  backend: ResultBackend | null,
+  options: Pick<PublishOptions, 'onRetry' | 'signal' | 'connect'>,
+  published: () => T,
+): Promise<T> {
   // not async (one promise less per send), but still reports every failure as a rejection
   try {
     const declared = !prepared.ignoreResult && backend ? backend.onTaskCall?.(prepared.id) : undefined;
     // a promise (the RPC backend declaring its reply queue): publish once it is declared
-    if (declared) return declared.then(() => publishWithRetry(broker, prepared.raw, prepared.target, publishOptionsOf(prepared, options)));
+    if (declared) return declared.then(() => publishWithRetry(broker, prepared.raw, prepared.target, publishOptionsOf(prepared, options))).then(published);
     const { raw, target } = prepared;
     // the first attempt needs none of the retry options: they are gathered only if it fails
-    return publishFirst(broker, raw, target, options.connect).then(undefined, (err: unknown) => retryPublish(err, broker, raw, target, publishOptionsOf(prepared, options)));
+    return publishFirst(broker, raw, target, options.connect).then(published, (err: unknown) =>
+      retryPublish(err, broker, raw, target, publishOptionsOf(prepared, options)).then(published));
   } catch (err) {
     return Promise.reject(err);
   }
