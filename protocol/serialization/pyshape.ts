@@ -52,8 +52,8 @@ function same(v: unknown, fixed: unknown): boolean {
   return !Array.isArray(v) && isEmptyPlain(v);
 }
 
-/** How many keys may change value before a {@link ShapeText} stops keeping segments (then: null). */
-const MAX_CHANGING = 16;
+/** How many changing keys a {@link ShapeText} remembers (then it starts over: custom header names are many). */
+const MAX_CHANGING = 256;
 /** How many shapes a {@link ShapeText} remembers (e.g. messages with and without custom headers). */
 const MAX_SHAPES = 4;
 
@@ -93,6 +93,8 @@ export class ShapeText {
   /** Keys seen with another value than a segment held: written each time from then on. */
   readonly #changing = new Set<string>();
   readonly #skip: ReadonlySet<string> | null;
+  /** Objects in a row that matched no remembered shape. */
+  #misses = 0;
 
   /** `skip`: keys whose members are left out of the text (matched, never written). */
   constructor(skip: readonly string[] = []) {
@@ -120,8 +122,14 @@ export class ShapeText {
         break;
       }
     }
-    shape ??= this.#learn(o);
-    if (shape === null) return null;
+    if (shape !== null) this.#misses = 0;
+    else {
+      // objects that never repeat a shape: learning each would cost more than writing it (the caller's
+      // general path); after a run of misses, only every 16th is learned
+      if (++this.#misses > 8 && this.#misses % 16 !== 0) return null;
+      shape = this.#learn(o);
+      if (shape === null) return null;
+    }
     const { keys, varying, segments } = shape;
     let out = segments[0]!;
     for (let j = 0; j < varying.length; j++) {
@@ -139,6 +147,7 @@ export class ShapeText {
     const skip = this.#skip;
     const last = this.#shapes[0];
     const fixed: unknown[] = [];
+    if (this.#changing.size > MAX_CHANGING) this.#changing.clear();
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
       const v = o[k];
@@ -152,7 +161,6 @@ export class ShapeText {
       if (before !== VARYING && before !== SKIPPED && !same(v, before)) this.#changing.add(k);
       fixed.push(isFixable(v) && !this.#changing.has(k) ? v : VARYING);
     }
-    if (this.#changing.size > MAX_CHANGING) return null;
     const segments: string[] = [];
     const varying: number[] = [];
     let seg = '';
