@@ -273,13 +273,16 @@ export function amqpDecimalToPy(places: number, digitsUint32: number): Decimal {
   return new Decimal(neg ? `-${text}` : text);
 }
 
-function fromField(v: unknown, path: string, depth: number): PyValue {
-  if (depth > 200) throw new ProtocolError('headers', 'headers nested too deeply', { path });
+/**
+ * One decoded value → PyValue. Runs for every header of every delivery, so the error path is built only on
+ * an error: `path` is the parent's path and `key` this value's key (a string) or index (a number).
+ */
+function fromField(v: unknown, path: string, key: string | number | null, depth: number): PyValue {
+  if (depth > 200) throw new ProtocolError('headers', 'headers nested too deeply', { path: childPath(path, key) });
   if (v === null || v === undefined) return null;
   switch (typeof v) {
     case 'boolean':
     case 'string':
-      return v;
     case 'number':
       return v;
     case 'bigint':
@@ -288,7 +291,10 @@ function fromField(v: unknown, path: string, depth: number): PyValue {
       break;
   }
   if (v instanceof Uint8Array) return new Uint8Array(v); // a Buffer ('x') → a plain copy
-  if (Array.isArray(v)) return v.map((x, i) => fromField(x, `${path}[${i}]`, depth + 1));
+  if (Array.isArray(v)) {
+    const here = childPath(path, key);
+    return v.map((x: unknown, i) => (isFlat(x) && depth < 200 ? x : fromField(x, here, i, depth + 1)));
+  }
   if (v instanceof Date) return v;
   if (typeof v === 'object') {
     const o = v as Record<string, unknown>;
@@ -299,24 +305,35 @@ function fromField(v: unknown, path: string, depth: number): PyValue {
       if (type === 'decimal' && isPlainObject(value) && typeof value.places === 'number' && typeof value.digits === 'number') {
         return amqpDecimalToPy(value.places, value.digits);
       }
-      return fromField(value, path, depth + 1);
+      return fromField(value, path, key, depth + 1);
     }
+    const here = childPath(path, key);
     const out: PyDict = {};
-    for (const [k, x] of Object.entries(o)) {
-      const f = fromField(x, `${path}.${k}`, depth + 1);
+    for (const k of Object.keys(o)) {
+      const x = o[k];
+      const f = isFlat(x) && depth < 200 ? x : fromField(x, here, k, depth + 1);
       if (k === '__proto__') Object.defineProperty(out, k, { value: f, enumerable: true, writable: true, configurable: true });
       else out[k] = f;
     }
     return out;
   }
-  throw new ProtocolError('headers', `unsupported AMQP header value of type ${typeof v}`, { path });
+  throw new ProtocolError('headers', `unsupported AMQP header value of type ${typeof v}`, { path: childPath(path, key) });
+}
+
+/** A value fromField returns as it is (checked inline: most headers are strings, numbers or booleans). */
+function isFlat(x: unknown): x is string | number | boolean {
+  return typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean';
+}
+
+function childPath(path: string, key: string | number | null): string {
+  return key === null ? path : typeof key === 'number' ? `${path}[${key}]` : `${path}.${key}`;
 }
 
 /** Convert an amqplib-decoded header table to PyValues (null / undefined → `{}`). */
 export function fromAmqpHeaders(headers: { [key: string]: unknown } | null | undefined): PyDict {
   if (headers === null || headers === undefined) return {};
   if (typeof headers !== 'object' || Array.isArray(headers)) throw new ProtocolError('headers', 'AMQP headers must be a table');
-  return fromField(headers, 'headers', 0) as PyDict;
+  return fromField(headers, 'headers', null, 0) as PyDict;
 }
 
 /**

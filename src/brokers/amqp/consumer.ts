@@ -5,6 +5,10 @@
  * {@link AmqpConsumer.resume} opens a new channel and consumes again; deliveries of the lost channel
  * were requeued by RabbitMQ and come back (flagged redelivered), so nothing is lost.
  *
+ * Acks are coalesced per tick into one `basic.ack(multiple=true)` where no unsettled delivery lies below
+ * (acks.ts); rejects go out at once. Pending acks are flushed before cancel() and close(), so a warm
+ * shutdown does not hand finished tasks back to RabbitMQ.
+ *
  * A message whose properties cannot be decoded is rejected without requeue (dead-lettered when the
  * queue has a dead-letter exchange) and reported as an {@link InvalidAmqpMessageError}.
  */
@@ -12,6 +16,7 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { RawMessage } from '../../../protocol/types.ts';
 import type { ConsumeOptions, Consumer, Delivery } from '../../broker.ts';
 import { BrokerConnectionError, BrokerError } from '../errors.ts';
+import { ChannelAcks } from './acks.ts';
 import { fromDelivery } from './message.ts';
 
 /** A message that could not be mapped to a RawMessage; it was rejected (requeue=false). */
@@ -38,36 +43,46 @@ export class AmqpDelivery implements Delivery {
   readonly raw: RawMessage;
   readonly queue: string;
   private settled = false;
-  constructor(private readonly consumer: AmqpConsumer, private readonly channel: Channel, private readonly msg: ConsumeMessage, raw: RawMessage, queue: string) {
+  constructor(private readonly consumer: AmqpConsumer, private readonly acks: ChannelAcks, private readonly tag: number, raw: RawMessage, queue: string) {
     this.raw = raw;
     this.queue = queue;
   }
-  private settle(what: string, op: () => void): Promise<void> {
-    if (this.settled) return Promise.resolve();
-    this.settled = true;
-    if (!this.consumer.isLive(this.channel)) {
-      return Promise.reject(new BrokerConnectionError(
+  /** The error of a settle that could not be written: `cause` null = the channel was closed first. */
+  private failure(what: string, cause: unknown): BrokerConnectionError {
+    if (cause === null) {
+      return new BrokerConnectionError(
         `cannot ${what} message ${String(this.raw.headers.id ?? this.raw.deliveryTag)} from ${JSON.stringify(this.queue)} on ${this.consumer.host.safeUrl}: ` +
           'its channel was closed (RabbitMQ requeued it; it will be delivered again)',
-      ));
+      );
     }
-    try {
-      op();
-      return Promise.resolve();
-    } catch (err) {
-      return Promise.reject(new BrokerConnectionError(`${what} on ${this.consumer.host.safeUrl} failed: ${(err as Error).message}`, { cause: err }));
-    }
+    return new BrokerConnectionError(`${what} on ${this.consumer.host.safeUrl} failed: ${(cause as Error).message}`, { cause });
   }
+  /** Resolves once the ack is written: coalesced with this tick's other acks (acks.ts). */
   ack(): Promise<void> {
-    return this.settle('ack', () => this.channel.ack(this.msg));
+    if (this.settled) return Promise.resolve();
+    this.settled = true;
+    if (!this.consumer.isLive(this.acks.channel)) return Promise.reject(this.failure('ack', null));
+    return new Promise((resolve, reject) => {
+      this.acks.ack({ tag: this.tag, resolve, fail: (cause) => reject(this.failure('ack', cause)) });
+    });
   }
   reject(requeue: boolean): Promise<void> {
-    return this.settle('reject', () => this.channel.reject(this.msg, requeue));
+    if (this.settled) return Promise.resolve();
+    this.settled = true;
+    if (!this.consumer.isLive(this.acks.channel)) return Promise.reject(this.failure('reject', null));
+    try {
+      this.acks.reject(this.tag, requeue);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(this.failure('reject', err));
+    }
   }
 }
 
 export class AmqpConsumer implements Consumer {
   private channel: Channel | null = null;
+  /** The acks of {@link channel} (null with it). */
+  private acks: ChannelAcks | null = null;
   private tags: string[] = [];
   private prefetch: number;
   private cancelled = false;
@@ -109,19 +124,22 @@ export class AmqpConsumer implements Consumer {
       }
       try {
         const ch = await conn.createChannel();
+        const acks = new ChannelAcks(ch, () => this.channel === ch);
         this.channel = ch;
+        this.acks = acks;
         ch.on('error', (err: Error) => this.report(new BrokerError(`consumer channel on ${this.host.safeUrl}: ${err.message}`, { cause: err })));
         ch.on('close', () => this.onChannelClosed(ch));
         await ch.prefetch(this.prefetch, this.host.qosGlobal);
         const tags: string[] = [];
         for (const q of this.queues) {
-          const ok = await ch.consume(q, (m) => this.deliver(ch, q, m), { noAck: false });
+          const ok = await ch.consume(q, (m) => this.deliver(ch, q, m, acks), { noAck: false });
           tags.push(ok.consumerTag);
         }
         this.tags = tags;
         return;
       } catch (err) {
         this.channel = null;
+        this.acks = null;
         this.report(new BrokerError(`cannot consume ${this.queues.join(', ')} on ${this.host.safeUrl}: ${(err as Error).message}`, { cause: err }));
         if (this.cancelled) return;
         await new Promise((r) => setTimeout(r, 2000).unref());
@@ -132,16 +150,19 @@ export class AmqpConsumer implements Consumer {
   private onChannelClosed(ch: Channel): void {
     if (this.channel !== ch) return;
     this.channel = null;
+    this.acks = null;
     this.tags = [];
     if (!this.cancelled) void this.resume();
   }
 
-  private deliver(ch: Channel, queue: string, msg: ConsumeMessage | null): void {
+  private deliver(ch: Channel, queue: string, msg: ConsumeMessage | null, acks?: ChannelAcks): void {
     if (msg === null) {
       // basic.cancel from the server (queue deleted, node down): consume again
       this.report(new BrokerError(`RabbitMQ cancelled the consumer of ${JSON.stringify(queue)} on ${this.host.safeUrl}; consuming again`));
       if (this.channel === ch) {
+        acks?.flush(); // finished tasks stay finished: their acks go out before the channel closes
         this.channel = null;
+        this.acks = null;
         void ch.close().catch(() => undefined);
         setTimeout(() => void this.resume(), 1000).unref();
       }
@@ -152,6 +173,7 @@ export class AmqpConsumer implements Consumer {
       raw = fromDelivery(msg);
     } catch (err) {
       try {
+        acks?.flush(); // in channel order: this tick's acks first
         ch.reject(msg, false);
       } catch {
         // channel gone: RabbitMQ requeues it
@@ -159,8 +181,11 @@ export class AmqpConsumer implements Consumer {
       this.report(new InvalidAmqpMessageError(queue, (err as Error).message, err));
       return;
     }
+    acks ??= new ChannelAcks(ch, () => this.channel === ch);
+    const tag = msg.fields.deliveryTag;
+    acks.track(tag);
     try {
-      this.onMessage(new AmqpDelivery(this, ch, msg, raw, queue));
+      this.onMessage(new AmqpDelivery(this, acks, tag, raw, queue));
     } catch (err) {
       this.report(new BrokerError(`the message handler for ${JSON.stringify(queue)} threw: ${(err as Error).message}`, { cause: err }));
     }
@@ -173,11 +198,12 @@ export class AmqpConsumer implements Consumer {
     if (ch) void ch.prefetch(n, this.host.qosGlobal).catch((err: Error) => this.report(new BrokerError(`basic.qos(${n}) failed: ${err.message}`, { cause: err })));
   }
 
-  /** basic.cancel each consumer; held deliveries stay unacked on the channel until the broker closes. */
+  /** Flushes pending acks, basic.cancel each consumer; held deliveries stay unacked on the channel until the broker closes. */
   async cancel(): Promise<void> {
     if (this.cancelled) return;
     this.cancelled = true;
     await this.resuming?.catch(() => undefined);
+    this.acks?.flush();
     const ch = this.channel;
     if (ch) {
       for (const tag of this.tags) await ch.cancel(tag).catch(() => undefined);
@@ -185,11 +211,14 @@ export class AmqpConsumer implements Consumer {
     this.host.consumerDone(this);
   }
 
-  /** Closing the channel gives every unacked delivery back to RabbitMQ. */
+  /** Flushes pending acks; closing the channel gives every other unacked delivery back to RabbitMQ. */
   async close(): Promise<void> {
     this.cancelled = true;
+    // acks asked for before close() are written before channel.close (same channel buffer, in order)
+    this.acks?.flush();
     const ch = this.channel;
     this.channel = null;
+    this.acks = null;
     if (ch) await ch.close().catch(() => undefined);
   }
 }
