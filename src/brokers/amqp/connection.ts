@@ -30,6 +30,9 @@ export async function openConnection(ep: AmqpEndpoint, s: ConnectSettings): Prom
   const socketOptions: Record<string, unknown> = {
     ...tlsSocketOptions(s.useSsl, ep),
     clientProperties: { product: 'celeriac', connection_name: s.clientName ?? 'celeriac' },
+    // py-amqp sets TCP_NODELAY (amqp/transport.py KNOWN_TCP_OPTS defaults); amqplib leaves Nagle on,
+    // which holds small frames (acks, publishes) back until the previous segment is acknowledged
+    noDelay: true,
   };
   if (timeoutSeconds > 0) socketOptions.timeout = Math.round(timeoutSeconds * 1000);
   const options = {
