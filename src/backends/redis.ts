@@ -15,7 +15,8 @@ import { Redis } from 'ioredis';
 import type { WaitOptions, ResultBackend } from '../backend.ts';
 import { abortReason, BackendStoreError, settleWait } from '../backend.ts';
 import { parseRedisUrl, ConfigurationError, type RedisConnectOptions, type RedisUseSsl } from '../redis/url.ts';
-import { connectRedis, corkUntilNextTick, guardRedisClient } from '../redis/client.ts';
+import { connectRedis, guardRedisClient } from '../redis/client.ts';
+import { StoreBatcher, type StoreReply } from './redis-store.ts';
 import { RedisChord } from './redis-chord.ts';
 import { CeleriacError } from '../../protocol/errors.ts';
 import { dumps, loads, getSerializer } from '../../protocol/serialization/index.ts';
@@ -53,41 +54,6 @@ export interface RedisBackendOptions {
 /** Celery's `RedisBackend._MAX_STR_VALUE_SIZE` (512 MB). */
 const MAX_VALUE_SIZE = 536870912;
 const DEFAULT_EXPIRES = 86400;
-
-/**
- * `_store_result` + `_set` in one atomic step.
- * KEYS[1] the record key (also the channel). ARGV[1] the encoded record; ARGV[2] expiry in seconds
- * (0: SET, no expiry); ARGV[3] 'json' / 'msgpack': read the stored record's status here, '': never;
- * ARGV[4] the stored record the caller read and found not SUCCESS ('' if none).
- * Returns 1 stored (SETEX/SET then PUBLISH, as Celery's MULTI does), 0 a stored SUCCESS was kept, or the
- * stored record when its status could not be read here (nothing written: the caller decides).
- */
-const STORE_RESULT = `
-local cur = redis.call('GET', KEYS[1])
-if cur and #cur > 0 and cur ~= ARGV[4] then
-  local st
-  if ARGV[3] == 'json' then
-    local ok, doc = pcall(cjson.decode, cur)
-    if ok and type(doc) == 'table' then st = doc['status'] end
-  elseif ARGV[3] == 'msgpack' then
-    local ok, doc = pcall(cmsgpack.unpack, cur)
-    if ok and type(doc) == 'table' then st = doc['status'] end
-  end
-  if type(st) ~= 'string' then return cur end
-  if st == 'SUCCESS' then return 0 end
-end
-if tonumber(ARGV[2]) > 0 then
-  redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-redis.call('PUBLISH', KEYS[1], ARGV[1])
-return 1
-`;
-
-interface ScriptClient {
-  celeriacStoreResultBuffer(key: string, value: Buffer, expires: number, format: string, seen: Buffer | string): Promise<Buffer | number | null>;
-}
 
 /** An error reply from the Redis server (as opposed to a connection problem). */
 function isReplyError(err: unknown): boolean {
@@ -129,6 +95,8 @@ export class RedisBackend implements ResultBackend {
   private scripting = true;
   /** How the script reads a stored record's status: 'json', 'msgpack', or '' (hand it back to decode here). */
   private readonly statusFormat: string;
+  /** The STORE_RESULT script, first attempts of a tick in one call (redis-store.ts). */
+  private readonly stores: StoreBatcher;
   /** Last connection error, for diagnostics (ioredis errors carry no credentials). */
   lastError: Error | null = null;
 
@@ -166,10 +134,10 @@ export class RedisBackend implements ResultBackend {
       client: this.client, keyprefix: this.keyprefix, expires: this.expires, serializer: this.serializer,
       accept: this.accept, ordered: transport.result_chord_ordered !== false,
     });
-    this.client.defineCommand('celeriacStoreResult', { numberOfKeys: 1, lua: STORE_RESULT });
     // the script reads the status itself only when this side would accept (and could decode) the record
     const accepted = this.accept.some((a) => a === this.serializer || a === this.contentType);
     this.statusFormat = accepted && (this.serializer === 'json' || this.serializer === 'msgpack') ? this.serializer : '';
+    this.stores = new StoreBatcher(this.client, this.expires ?? 0, this.statusFormat);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -331,10 +299,9 @@ export class RedisBackend implements ResultBackend {
     if (!this.scripting) return this.storeClassic(key, value, meta.task_id);
     let seen: Buffer | string = '';
     for (;;) {
-      let reply: Buffer | number | null;
+      let reply: StoreReply;
       try {
-        corkUntilNextTick(this.client);
-        reply = await (this.client as unknown as ScriptClient).celeriacStoreResultBuffer(key, value, this.expires ?? 0, this.statusFormat, seen);
+        reply = await (seen === '' ? this.stores.store(key, value) : this.stores.storeSeen(key, value, seen));
       } catch (err) {
         if (!isReplyError(err) || !this.scripting) throw storeError(key, err);
         // scripting refused (disabled, ACL...): Celery's own GET + MULTI/EXEC from now on

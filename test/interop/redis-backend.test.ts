@@ -304,6 +304,32 @@ describe("Celery's storage rules", () => {
     assert.equal((await backend.getTaskMeta(f)).result, 2);
   });
 
+  test('stores issued in one tick (sent together) follow the same rules, each answered for itself', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => id(`tick-${i}`));
+    // ids[0]: SUCCESS already stored (kept); ids[1]: FAILURE stored (replaced); ids[2]: a record in a
+    // content type the backend does not accept (handed back by the script: the store fails as Celery's)
+    await backend.storeResult(buildResultMeta({ taskId: ids[0]!, state: 'SUCCESS', result: 'first' }));
+    await backend.storeResult(buildResultMeta({ taskId: ids[1]!, state: 'FAILURE', result: new Error('x') }));
+    await raw.set(`celery-task-meta-${ids[2]}`, 'not json at all');
+    const sub = raw.duplicate();
+    const published = new Set<string>();
+    sub.on('message', (channel: string) => published.add(channel));
+    await sub.subscribe(...ids.map((t) => `celery-task-meta-${t}`));
+    const outcomes = await Promise.allSettled(ids.map((taskId, i) => backend.storeResult(buildResultMeta({ taskId, state: 'SUCCESS', result: i }))));
+    assert.equal(outcomes[2]!.status, 'rejected', 'the undecodable record makes that store fail, as in Celery');
+    assert.ok(outcomes.every((o, i) => i === 2 || o.status === 'fulfilled'));
+    const metas = await backend.getMany(ids.filter((_, i) => i !== 2));
+    assert.equal(metas[0]!.result, 'first', 'a stored SUCCESS is kept');
+    assert.deepEqual(metas.slice(1).map((m) => [m.status, m.result]), ids.slice(1).filter((_, i) => i !== 1).map((_, k) => ['SUCCESS', k === 0 ? 1 : k + 2]));
+    assert.equal(await raw.get(`celery-task-meta-${ids[2]}`), 'not json at all', 'nothing written over it');
+    const ttl = await raw.ttl(`celery-task-meta-${ids[5]}`);
+    assert.ok(ttl > 86390 && ttl <= 86400, String(ttl));
+    for (let i = 0; i < 100 && published.size < 38; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual([...published].sort(), ids.slice(1).filter((_, i) => i !== 1).map((t) => `celery-task-meta-${t}`).sort(),
+      'every record written was published once on its channel; the kept SUCCESS and the refused one were not');
+    await sub.quit();
+  });
+
   test('result_expires: SETEX with the default day, a custom TTL, and SET without expiry for 0/null', async () => {
     const a = id('ttl-default');
     await backend.storeResult(buildResultMeta({ taskId: a, state: 'SUCCESS', result: 1 }));
