@@ -480,14 +480,18 @@ export function proto1ToProto2(messageHeaders: PyDict, body: PyDict): { headers:
   return { headers, body: { args, kwargs, embed: v1Embed(body) }, utc: v1Utc(body) };
 }
 
-/** Turn a decoded body plus the message into a v2 {@link TaskMessage} (see module notes for the cases). */
-export function taskMessageFromBody(raw: RawMessage, decoded: PyValue): TaskMessage {
+/**
+ * Turn a decoded body plus the message into a v2 {@link TaskMessage} (see module notes for the cases).
+ * `info`, what {@link decodeTaskHeaders} returned for `raw` when the caller already has it, saves
+ * validating the headers and properties of a v2 message a second time.
+ */
+export function taskMessageFromBody(raw: RawMessage, decoded: PyValue, info?: TaskHeadersInfo): TaskMessage {
   const h = rawHeaders(raw);
-  const deliveryInfo = deliveryInfoOf(raw);
+  const deliveryInfo = info?.deliveryInfo ?? deliveryInfoOf(raw);
   const hasTask = h.task !== undefined;
   if (hasTask && !(isPlainObject(decoded) && Object.hasOwn(decoded, 'args'))) {
-    const headers = normalizeTaskHeaders(h);
-    return { protocol: 2, headers, properties: normalizeTaskProperties(raw, headers.id), body: parseTaskBody(decoded), deliveryInfo };
+    const headers = info?.headers ?? normalizeTaskHeaders(h);
+    return { protocol: 2, headers, properties: info?.headers ? info.properties : normalizeTaskProperties(raw, headers.id), body: parseTaskBody(decoded), deliveryInfo };
   }
   if (!isPlainObject(decoded)) {
     throw new ProtocolError('body', `message has no task header and its body is not a protocol 1 task dict (got ${describe(decoded)})`, { path: 'body' });
@@ -513,8 +517,8 @@ export function taskMessageFromBody(raw: RawMessage, decoded: PyValue): TaskMess
 export function decodeTaskMessage(raw: RawMessage, options: DecodeTaskOptions = {}): TaskMessage {
   checkRaw(raw);
   // a v2 message's header errors are reported before anything touches the body
-  if (rawHeaders(raw).task !== undefined) decodeTaskHeaders(raw);
-  return taskMessageFromBody(raw, decodeBody(raw, options));
+  const info = rawHeaders(raw).task !== undefined ? decodeTaskHeaders(raw) : undefined;
+  return taskMessageFromBody(raw, decodeBody(raw, options), info);
 }
 
 /**

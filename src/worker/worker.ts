@@ -36,11 +36,10 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism, hostname as osHostname } from 'node:os';
 import { DecodeError } from '../../protocol/errors.ts';
 import { NotRegistered, Reject, TaskRevokedError } from '../../protocol/exceptions.ts';
-import { decodeBody, decodeTaskHeaders, parseTaskBody, taskMessageFromBody, type TaskHeadersInfo } from '../../protocol/message.ts';
+import { decodeBody, decodeTaskHeaders, taskMessageFromBody, type TaskHeadersInfo } from '../../protocol/message.ts';
 import { buildResultMeta } from '../../protocol/result.ts';
 import { FAILURE, REJECTED, IGNORED, RETRY, REVOKED, SUCCESS } from '../../protocol/states.ts';
 import type { TaskMessage } from '../../protocol/types.ts';
-import { isPlainObject } from '../../protocol/values.ts';
 import type { Celery } from '../app.ts';
 import type { ResultBackend } from '../backend.ts';
 import type { Consumer, Delivery, QueueDeclaration } from '../broker.ts';
@@ -320,11 +319,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     }
     let msg: TaskMessage;
     try {
-      // decodeTaskMessage, without validating the headers and properties a second time
-      const decoded = decodeBody(raw, { accept: this.app.conf.acceptContent });
-      msg = info.headers !== null && !(isPlainObject(decoded) && Object.hasOwn(decoded, 'args'))
-        ? { protocol: 2, headers: info.headers, properties: info.properties, body: parseTaskBody(decoded), deliveryInfo: info.deliveryInfo }
-        : taskMessageFromBody(raw, decoded);
+      // decodeTaskMessage, with the headers decoded above (not validated a second time)
+      msg = taskMessageFromBody(raw, decodeBody(raw, { accept: this.app.conf.acceptContent }), info);
     } catch (err) {
       if (err instanceof DecodeError) return this.onDecodeError(delivery, err);
       return this.onInvalidTask(delivery, err);
