@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import type { WaitOptions, ResultBackend } from '../backend.ts';
 import { abortReason, BackendStoreError, settleWait } from '../backend.ts';
 import { parseRedisUrl, ConfigurationError, type RedisConnectOptions, type RedisUseSsl } from '../redis/url.ts';
-import { connectRedis, guardRedisClient } from '../redis/client.ts';
+import { connectRedis, guardRedisClient, isReplyError } from '../redis/client.ts';
 import { StoreBatcher, type StoreReply } from './redis-store.ts';
 import { RedisChord } from './redis-chord.ts';
 import { CeleriacError } from '../../protocol/errors.ts';
@@ -54,11 +54,6 @@ export interface RedisBackendOptions {
 /** Celery's `RedisBackend._MAX_STR_VALUE_SIZE` (512 MB). */
 const MAX_VALUE_SIZE = 536870912;
 const DEFAULT_EXPIRES = 86400;
-
-/** An error reply from the Redis server (as opposed to a connection problem). */
-function isReplyError(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ReplyError';
-}
 
 function storeError(key: string, err: unknown): unknown {
   return isReplyError(err) ? new BackendStoreError(`storing ${key} failed: ${(err as Error).message}`, { cause: err }) : err;

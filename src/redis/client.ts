@@ -150,10 +150,15 @@ export async function connectRedis(client: Redis): Promise<void> {
   }
 }
 
+/** An error reply from the Redis server (a refused command or script), as opposed to a connection problem. */
+export function isReplyError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError';
+}
+
 const corkedStreams = new WeakSet<object>();
 
 /**
- * Commands issued in the same tick (many concurrent publishes, a worker storing many results) share
+ * Commands issued in the same tick (many concurrent publishes) share
  * one socket write: the client's socket is corked until the next tick. Each command stays an ordinary
  * command (same order, same replies, same errors); only the syscalls are shared. A no-op unless the
  * client is ready, or when the socket is already corked for this tick.

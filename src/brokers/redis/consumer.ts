@@ -15,6 +15,7 @@ import { decodeRedisEnvelope } from '../../../protocol/index.ts';
 import type { RawMessage } from '../../../protocol/types.ts';
 import type { ConsumeOptions, Consumer, Delivery } from '../../broker.ts';
 import { BrokerError, InvalidMessageError } from '../errors.ts';
+import { isReplyError } from '../../redis/client.ts';
 import { QueueCycle, type RedisKeys } from './keys.ts';
 import type { ResolvedRedisOptions } from './options.ts';
 import type { Fetched, Taken, UnackedStore } from './qos.ts';
@@ -471,9 +472,4 @@ export class RedisConsumer implements Consumer {
     );
     this.report(Object.assign(e, { raw: element }));
   }
-}
-
-/** An error reply from the Redis server (as opposed to a connection problem). */
-function isReplyError(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ReplyError';
 }

@@ -17,6 +17,7 @@ import type { Redis } from 'ioredis';
 import { parseKombuJson } from '../../../protocol/index.ts';
 import { isPlainObject, type PyDict } from '../../../protocol/values.ts';
 import { BrokerError } from '../errors.ts';
+import { isReplyError } from '../../redis/client.ts';
 import { messagePriority, type RedisKeys } from './keys.ts';
 import { joinUnacked, markRedelivered, splitUnacked } from './jsontext.ts';
 import { FETCH_BATCH, RELEASE_MUTEX, RESTORE_BY_TAG } from './lua.ts';
@@ -214,7 +215,7 @@ export class UnackedStore {
         await this.client.celeriacFetchBatchBuffer(2, this.keys.unacked, this.keys.unackedIndex, '0', '0', '0', '0', '0', ...tags);
         return;
       } catch (err) {
-        if (!(err instanceof Error && err.name === 'ReplyError')) throw err;
+        if (!isReplyError(err)) throw err;
         this.scripting = false; // scripting disabled or not allowed: MULTI from now on
       }
     }
