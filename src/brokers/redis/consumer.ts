@@ -225,7 +225,7 @@ export class RedisConsumer implements Consumer {
           await this.pause(1000);
           continue;
         }
-        const room = this.prefetch > 0 ? this.prefetch - this.held.size - this.reserved : this.fetches > 0 ? 0 : UNLIMITED_BATCH;
+        const room = this.room();
         if (room <= 0) {
           this.settled = false;
           this.unhold();
@@ -234,9 +234,9 @@ export class RedisConsumer implements Consumer {
         }
         const queues = this.cycle.consume();
         const { keys, keyToQueue } = this.host.keys.brpopKeys(queues);
-        if (this.batching && !this.mayBeEmpty && keys.length === queues.length * this.host.options.prioritySteps.length) {
+        if (!this.mayBeEmpty && this.batchable(keys, queues.length)) {
           // round_robin over several queues: the next key order depends on what this fetch takes
-          const rotate = this.host.options.queueOrderStrategy === 'round_robin' && queues.length > 1;
+          const rotate = this.rotates(queues.length);
           if (this.fetches > 0 && (rotate || this.fetches >= MAX_FETCHES)) {
             this.settled = false;
             this.unhold();
@@ -298,6 +298,21 @@ export class RedisConsumer implements Consumer {
       this.blocking.disconnect();
       this.host.consumerDone(this);
     }
+  }
+
+  /** Prefetch slots free now (none while a fetch in flight holds the unlimited batch). */
+  private room(): number {
+    return this.prefetch > 0 ? this.prefetch - this.held.size - this.reserved : this.fetches > 0 ? 0 : UNLIMITED_BATCH;
+  }
+
+  /** The batch script can stand in for BRPOP on `keys`: scripts run and every priority key of the `nq` queues is listed. */
+  private batchable(keys: readonly string[], nq: number): boolean {
+    return this.batching && keys.length === nq * this.host.options.prioritySteps.length;
+  }
+
+  /** round_robin over several queues: the queue that delivered goes last, so key order depends on each delivery. */
+  private rotates(nq: number): boolean {
+    return this.host.options.queueOrderStrategy === 'round_robin' && nq > 1;
   }
 
   /**
@@ -376,10 +391,9 @@ export class RedisConsumer implements Consumer {
     const tag = raw.deliveryTag ?? '';
     let more: Fetched[] = [];
     try {
-      if (this.batching && keys.length === nq * this.host.options.prioritySteps.length) {
+      if (this.batchable(keys, nq)) {
         // round_robin over several queues: the key order changed with this delivery; take it alone
-        const rotate = this.host.options.queueOrderStrategy === 'round_robin' && nq > 1;
-        const room = rotate ? 0 : this.prefetch > 0 ? Math.max(0, this.prefetch - this.held.size - this.reserved - 1) : UNLIMITED_BATCH - 1;
+        const room = this.rotates(nq) ? 0 : Math.max(0, this.room() - 1);
         const taken = { tag, envelope: element, exchange: raw.deliveryInfo.exchange, routingKey: raw.deliveryInfo.routing_key };
         more = await this.recordTaken(keys, nq, room, taken);
         this.mayBeEmpty = more.length < room;
