@@ -27,7 +27,7 @@ import { saferepr } from './repr.ts';
 import { dumps, loads } from './serialization/index.ts';
 import { pythonJsonDumps } from './serialization/pywrite.ts';
 import type { DeliveryInfo, Embed, RawMessage, TaskBody, TaskHeaders, TaskMessage, TaskProperties } from './types.ts';
-import { PyDateTime, isPlainObject, isoformatUTC, type PyDict, type PyValue } from './values.ts';
+import { PyDateTime, isPlainObject, isoformatUTC, setOwn, type PyDict, type PyValue } from './values.ts';
 
 export interface EncodeTaskOptions {
   /** `json` (default), `msgpack` or `yaml` (or any name the serialization registry knows). */
@@ -64,12 +64,6 @@ function hasUndefined(obj: PyDict): boolean {
   // for-in walks the own keys in Object.keys order (without allocating them), then inherited ones
   for (const k in obj) if (obj[k] === undefined && Object.hasOwn(obj, k)) return true;
   return false;
-}
-
-/** `obj[key] = value`, also for the key `__proto__` (an ordinary key in Python dicts). */
-function put(obj: PyDict, key: string, value: PyValue): void {
-  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
-  else obj[key] = value;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -126,7 +120,7 @@ export function encodeTaskMessage(msg: TaskMessage, options: EncodeTaskOptions =
     for (const k of Object.keys(h)) {
       const v = h[k];
       // a stale `compression` header (from a decoded message) no longer describes this body
-      if (v !== undefined && k !== 'compression') put(headers, k, v);
+      if (v !== undefined && k !== 'compression') setOwn(headers, k, v);
     }
   }
   if (options.compression) {
@@ -138,7 +132,7 @@ export function encodeTaskMessage(msg: TaskMessage, options: EncodeTaskOptions =
   const p = msg.properties as PyDict;
   for (const k in p) {
     const v = p[k];
-    if (v !== undefined && k !== 'content_type' && k !== 'content_encoding' && Object.hasOwn(p, k)) put(properties, k, v);
+    if (v !== undefined && k !== 'content_type' && k !== 'content_encoding' && Object.hasOwn(p, k)) setOwn(properties, k, v);
   }
   return {
     body,
@@ -285,7 +279,7 @@ export function normalizeTaskHeaders(h: PyDict, part: MessagePart = 'headers', p
   const out: PyDict = {};
   for (const [k, v] of Object.entries(h)) {
     if (v === undefined) continue;
-    put(out, k, Object.hasOwn(known, k) ? (known[k] as PyValue) : v);
+    setOwn(out, k, Object.hasOwn(known, k) ? (known[k] as PyValue) : v);
   }
   for (const k of TASK_HEADER_DEFAULTS) if (!Object.hasOwn(out, k)) out[k] = known[k] as PyValue;
   return out as TaskHeaders;
@@ -297,7 +291,7 @@ export function normalizeTaskProperties(raw: RawMessage, id: string | null): Tas
   if (!isPlainObject(p)) throw new ProtocolError('properties', `properties must be a dict, got ${describe(p)}`);
   const c: Checker = new Checker('properties', 'properties');
   const out: PyDict = {};
-  for (const [k, v] of Object.entries(p)) if (v !== undefined) put(out, k, v as PyValue);
+  for (const [k, v] of Object.entries(p)) if (v !== undefined) setOwn(out, k, v as PyValue);
   out.correlation_id = c.str(p as PyDict, 'correlation_id', id ?? '');
   out.reply_to = c.strOrNull(p as PyDict, 'reply_to');
   out.delivery_mode = c.int(p as PyDict, 'delivery_mode', 2);
@@ -406,7 +400,7 @@ function makeEmbed(src: PyDict | null, path: string): Embed {
     out[k] = v;
   }
   // keep unknown embed keys (future Celery versions) after the known ones
-  for (const [k, v] of Object.entries(e)) if (!Object.hasOwn(out, k) && v !== undefined) put(out, k, v);
+  for (const [k, v] of Object.entries(e)) if (!Object.hasOwn(out, k) && v !== undefined) setOwn(out, k, v);
   return out as unknown as Embed;
 }
 
@@ -464,7 +458,7 @@ export function hybridToProto2(messageHeaders: PyDict, body: PyDict): { headers:
     kwargsrepr: get(body, 'kwargsrepr'),
     origin: get(body, 'origin'),
   };
-  for (const [k, v] of Object.entries(messageHeaders)) if (v !== undefined) put(headers, k, v);
+  for (const [k, v] of Object.entries(messageHeaders)) if (v !== undefined) setOwn(headers, k, v);
   return { headers, body: { args, kwargs, embed: v1Embed(body) }, utc: v1Utc(body) };
 }
 

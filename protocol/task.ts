@@ -9,7 +9,7 @@ import { v4 as uuid4 } from 'uuid';
 import { ProtocolError } from './errors.ts';
 import { argsrepr as makeArgsrepr, kwargsrepr as makeKwargsrepr } from './repr.ts';
 import type { DeliveryInfo, SignatureDict, TaskHeaders, TaskMessage, TaskProperties } from './types.ts';
-import { PyDateTime, isPlainObject, isoformatUTC, type PyDict, type PyValue } from './values.ts';
+import { PyDateTime, isPlainObject, setOwn, isoformatUTC, type PyDict, type PyValue } from './values.ts';
 
 const INT_MIN = -2147483648;
 
@@ -204,8 +204,7 @@ export function createTaskMessage(options: CreateTaskOptions): TaskMessage {
   };
   if (options.headers) {
     for (const [k, v] of Object.entries(options.headers)) {
-      if (k === '__proto__') Object.defineProperty(headers, k, { value: v, enumerable: true, writable: true, configurable: true });
-      else headers[k] = v;
+      setOwn(headers, k, v);
     }
   }
 

@@ -192,6 +192,15 @@ export type PyValue =
 /** A plain JSON-like object with Python-value leaves (a Python `dict` with `str` keys). */
 export type PyDict = { [key: string]: PyValue };
 
+/**
+ * `obj[key] = value` that also works for the key `__proto__` (a plain key in Python, which an
+ * assignment would take as the object's prototype instead).
+ */
+export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object') return false;
   const proto = Object.getPrototypeOf(value);

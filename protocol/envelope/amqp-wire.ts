@@ -43,7 +43,7 @@
  * them), and the flags continuation bit (py-amqp ignores it and misreads what follows).
  */
 import { ProtocolError } from '../errors.ts';
-import { Decimal, PyDateTime, isPlainObject } from '../values.ts';
+import { Decimal, PyDateTime, isPlainObject, setOwn } from '../values.ts';
 import type { PyDict, PyValue } from '../values.ts';
 
 /** The 14 basic properties, kombu/py-amqp names. */
@@ -331,8 +331,7 @@ class Reader {
       this.path.push(key);
       const value = this.value(depth);
       this.path.pop();
-      if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
-      else out[key] = value;
+      setOwn(out, key, value);
     }
     this.end = outerEnd;
     return out;

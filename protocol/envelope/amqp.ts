@@ -32,7 +32,7 @@
 import { ProtocolError } from '../errors.ts';
 import { sciString } from '../repr.ts';
 import type { DeliveryInfo, RawMessage } from '../types.ts';
-import { Decimal, PyDate, PyDateTime, PyTime, UUID, isPlainObject, type PyDict, type PyValue } from '../values.ts';
+import { Decimal, PyDate, PyDateTime, PyTime, UUID, isPlainObject, setOwn, type PyDict, type PyValue } from '../values.ts';
 
 /** A value in an amqplib header table (what amqplib's `encodeTable` takes / `decodeFields` gives). */
 export type AmqpFieldValue =
@@ -186,8 +186,7 @@ function toTable(h: PyDict, path: string, depth: number): { [key: string]: AmqpF
     if (v === undefined) continue;
     if (Buffer.byteLength(k, 'utf8') > 255) headerError(`header name longer than 255 bytes`, `${path}.${k.slice(0, 20)}…`);
     const f = toField(v, `${path}.${k}`, depth);
-    if (k === '__proto__') Object.defineProperty(out, k, { value: f, enumerable: true, writable: true, configurable: true });
-    else out[k] = f;
+    setOwn(out, k, f);
   }
   return out;
 }
@@ -312,8 +311,7 @@ function fromField(v: unknown, path: string, key: string | number | null, depth:
     for (const k of Object.keys(o)) {
       const x = o[k];
       const f = isFlat(x) && depth < 200 ? x : fromField(x, here, k, depth + 1);
-      if (k === '__proto__') Object.defineProperty(out, k, { value: f, enumerable: true, writable: true, configurable: true });
-      else out[k] = f;
+      setOwn(out, k, f);
     }
     return out;
   }

@@ -22,7 +22,7 @@ import { parseKombuJson, stringifyKombuJson } from '../serialization/index.ts';
 import { ShapeText } from '../serialization/pyshape.ts';
 import { pythonJsonDumps, pythonJsonStr } from '../serialization/pywrite.ts';
 import type { DeliveryInfo, RawMessage } from '../types.ts';
-import { isPlainObject, type PyDict, type PyValue } from '../values.ts';
+import { isPlainObject, setOwn, type PyDict, type PyValue } from '../values.ts';
 
 /** Properties that belong to the envelope/transport, not to the message. */
 const TRANSPORT_PROPERTIES = new Set(['delivery_info', 'body_encoding', 'delivery_tag']);
@@ -32,12 +32,6 @@ export interface EncodeRedisOptions {
   deliveryTag?: string;
   /** Where the message is addressed (the envelope's `delivery_info`); `raw.deliveryInfo` by default. */
   deliveryInfo?: DeliveryInfo;
-}
-
-/** `obj[key] = value` that also works for the key `__proto__` (a plain key in Python). */
-function put(obj: PyDict, key: string, value: PyValue): void {
-  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
-  else obj[key] = value;
 }
 
 /** Whether an own enumerable property of `obj` is undefined. */
@@ -126,7 +120,7 @@ function encodeEnvelope(raw: RawMessage, rawDelivery: PyDict | undefined | null,
     for (const k of Object.keys(rawProperties)) {
       const v = rawProperties[k];
       if (v === undefined || k === 'priority' || TRANSPORT_PROPERTIES.has(k)) continue;
-      put(properties, k, v);
+      setOwn(properties, k, v);
     }
   }
   const deliveryInfo: PyDict = { exchange: rawDelivery?.exchange ?? '', routing_key: rawDelivery?.routing_key ?? '' };
@@ -135,7 +129,7 @@ function encodeEnvelope(raw: RawMessage, rawDelivery: PyDict | undefined | null,
       const v = rawDelivery[k];
       if (v === undefined || k === 'exchange' || k === 'routing_key') continue;
       if (k === 'redelivered' && v !== true) continue; // kombu only ever writes `true` (on restore)
-      put(deliveryInfo, k, v);
+      setOwn(deliveryInfo, k, v);
     }
   }
   properties.delivery_info = deliveryInfo;
@@ -294,11 +288,11 @@ function decode(input: string | Uint8Array): RawMessage {
     fail(routingKey === undefined ? 'delivery_info has no "routing_key"' : `delivery_info.routing_key must be a string, got ${describe(routingKey)}`, 'properties.delivery_info.routing_key');
   }
   const deliveryInfo: DeliveryInfo = { exchange, routing_key: routingKey };
-  for (const [k, v] of Object.entries(d)) if (k !== 'exchange' && k !== 'routing_key') put(deliveryInfo as PyDict, k, v as PyValue);
+  for (const [k, v] of Object.entries(d)) if (k !== 'exchange' && k !== 'routing_key') setOwn(deliveryInfo as PyDict, k, v as PyValue);
   deliveryInfo.redelivered = d.redelivered === true || env.redelivered === true;
 
   const properties: PyDict = {};
-  for (const [k, v] of Object.entries(p)) if (!TRANSPORT_PROPERTIES.has(k)) put(properties, k, v as PyValue);
+  for (const [k, v] of Object.entries(p)) if (!TRANSPORT_PROPERTIES.has(k)) setOwn(properties, k, v as PyValue);
 
   return {
     body,

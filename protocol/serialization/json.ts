@@ -6,7 +6,7 @@
 import { pythonJsonText } from './pyjson.ts';
 import { pythonJsonDumps } from './pywrite.ts';
 import { DecodeError, EncodeError, ProtocolError } from '../errors.ts';
-import { Decimal, PyDate, PyDateTime, PyTime, UUID, isPlainObject, isoformatUTC } from '../values.ts';
+import { Decimal, PyDate, PyDateTime, PyTime, UUID, isPlainObject, isoformatUTC, setOwn } from '../values.ts';
 import type { PyValue } from '../values.ts';
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -336,8 +336,7 @@ class Parser {
       this.pos++;
       this.ws();
       const v = this.value();
-      if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
-      else out[key] = v;
+      setOwn(out, key, v);
       this.ws();
       const c = this.text.charCodeAt(this.pos);
       if (c === 44) {

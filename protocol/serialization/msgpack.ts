@@ -6,7 +6,7 @@
  */
 import { Decoder, Encoder, ExtData } from '@msgpack/msgpack';
 import { DecodeError, EncodeError } from '../errors.ts';
-import { Decimal, PyDate, PyTime, UUID, isPlainObject } from '../values.ts';
+import { Decimal, PyDate, PyTime, UUID, isPlainObject, setOwn } from '../values.ts';
 import type { PyValue } from '../values.ts';
 
 const INT64_MIN = -(2n ** 63n);
@@ -70,8 +70,7 @@ function prepare(v: unknown, path: string, seen: Set<object>): unknown {
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
       if (x === undefined) continue;
       const p = prepare(x, /^[A-Za-z_$][\w$]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`, seen);
-      if (k === '__proto__') Object.defineProperty(o, k, { value: p, enumerable: true, writable: true, configurable: true });
-      else o[k] = p;
+      setOwn(o, k, p);
     }
     out = o;
   }

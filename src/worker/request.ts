@@ -6,7 +6,7 @@
 import { InvalidTaskError } from '../../protocol/exceptions.ts';
 import type { ResultRequest, ResultTuple } from '../../protocol/result.ts';
 import type { DeliveryInfo, SignatureDict, TaskMessage } from '../../protocol/types.ts';
-import { PyDateTime, type PyDict, type PyValue } from '../../protocol/values.ts';
+import { PyDateTime, setOwn, type PyDict, type PyValue } from '../../protocol/values.ts';
 import type { Delivery } from '../broker.ts';
 
 /** `celery.app.task.Context.__dict__` keys (Celery 5.6.3) plus the ones `_get_custom_headers` drops. */
@@ -30,8 +30,7 @@ export function customHeaders(headers: PyDict): PyDict | null {
     const v = headers[k];
     if (CELERY_KEYS.has(k) || v === undefined) continue;
     out ??= {};
-    if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
-    else out[k] = v;
+    setOwn(out, k, v);
   }
   return out;
 }
