@@ -385,19 +385,29 @@ async function drainOnce(kind: WorkerKind, results: boolean, n: number): Promise
         return a === 0 && b === 0;
       }, 5, timeoutMs, `${kind} to drain`, () => w.assertAlive());
     }
-    if (results) await pollUntil(async () => (await countExisting(resultKeys)) === n, 5, timeoutMs, `${kind}: all ${n} results`, () => w.assertAlive());
-    const t1 = performance.now();
-    if (!results && (await countExisting(resultKeys.slice(0, 100))) > 0) throw new Error(`${kind} stored results of ignore_result tasks`);
-    return (t1 - t0) / 1000;
+    return await untilResults(kind, w, results, resultKeys, t0, timeoutMs);
   } finally {
     await w.stop();
   }
 }
 
 /**
+ * The end of a Celery-format drain, once the queue is empty: with results, until every
+ * `celery-task-meta-<id>` key exists; without, a check that none was stored. Returns the seconds since `t0`.
+ */
+async function untilResults(kind: WorkerKind, w: Proc, results: boolean, resultKeys: string[], t0: number, timeoutMs: number): Promise<number> {
+  const n = resultKeys.length;
+  if (results) await pollUntil(async () => (await countExisting(resultKeys)) === n, 5, timeoutMs, `${kind}: all ${n} results`, () => w.assertAlive());
+  const t1 = performance.now();
+  if (!results && (await countExisting(resultKeys.slice(0, 100))) > 0) throw new Error(`${kind} stored results of ignore_result tasks`);
+  return (t1 - t0) / 1000;
+}
+
+/**
  * RabbitMQ: from the first message taken (message_count < n) until message_count is 0 — RabbitMQ does
- * not tell a client how many are unacked, so up to the prefetch window (8 for both workers) may still be
- * running then: < 0.1% of n — and, with results, until every `celery-task-meta-<id>` key exists in Redis.
+ * not tell a client how many are unacked, so up to the prefetch window (8 at the defaults, 32 at
+ * concurrency 8) may still be running then: < 1% of n — and, with results, until every
+ * `celery-task-meta-<id>` key exists in Redis.
  */
 async function drainOnceAmqp(kind: WorkerKind, results: boolean, n: number): Promise<number> {
   const queue = `bench.drain.${kind}.${uid()}`;
@@ -410,10 +420,7 @@ async function drainOnceAmqp(kind: WorkerKind, results: boolean, n: number): Pro
       await pollUntil(async () => { const l = await amqpReady(queue); return l >= 0 && l < n; }, 2, 60_000, `${kind} to start`, () => w.assertAlive());
       const t0 = performance.now();
       await pollUntil(async () => (await amqpReady(queue)) === 0, 5, timeoutMs, `${kind} to drain`, () => w.assertAlive());
-      if (results) await pollUntil(async () => (await countExisting(resultKeys)) === n, 5, timeoutMs, `${kind}: all ${n} results`, () => w.assertAlive());
-      const t1 = performance.now();
-      if (!results && (await countExisting(resultKeys.slice(0, 100))) > 0) throw new Error(`${kind} stored results of ignore_result tasks`);
-      return (t1 - t0) / 1000;
+      return await untilResults(kind, w, results, resultKeys, t0, timeoutMs);
     } finally {
       await w.stop();
     }

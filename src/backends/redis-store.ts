@@ -80,7 +80,7 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
-/** Most records in one STORE_RESULTS call (Lua's unpack and the reply stay small). */
+/** Most records in one STORE_RESULTS call (its arguments and its reply stay bounded). */
 const MAX_BATCH = 256;
 
 export class StoreBatcher {
