@@ -4,7 +4,7 @@
  */
 import type { Celery } from '../../src/app.ts';
 import { Worker } from '../../src/worker/worker.ts';
-import { startPythonWorker } from './peers.ts';
+import { startPythonWorker, uniqueName } from './peers.ts';
 import { testLogger } from './worker.ts';
 
 export interface MixedFleetOptions {
@@ -38,4 +38,20 @@ export async function startMixedFleet(app: Celery, o: MixedFleetOptions): Promis
       await worker.stop();
     },
   };
+}
+
+/**
+ * The queues of one canvas suite (`<prefix>py` for the Python worker, `<prefix>ts` and `<prefix>def` for
+ * the TypeScript one) and the environment test/python's task modules read them, the broker, the backend
+ * and the settings (`CELERIAC_CONF`) from; `extra` adds to it.
+ */
+export function fleetQueues(prefix: string, brokerUrl: string, backendUrl: string, settings: unknown, extra: NodeJS.ProcessEnv = {}) {
+  const PYQ = uniqueName(`${prefix}py`);
+  const TSQ = uniqueName(`${prefix}ts`);
+  const DEFQ = uniqueName(`${prefix}def`);
+  const pyEnv = (): NodeJS.ProcessEnv => ({
+    CELERIAC_BROKER_URL: brokerUrl, CELERIAC_BACKEND_URL: backendUrl, CELERIAC_PY_QUEUE: PYQ, CELERIAC_TS_QUEUE: TSQ,
+    CELERIAC_DEFAULT_QUEUE: DEFQ, CELERIAC_CONF: JSON.stringify(settings), ...extra,
+  });
+  return { PYQ, TSQ, DEFQ, pyEnv };
 }

@@ -10,9 +10,9 @@ import { AsyncResult, GroupResult } from '../../src/result.ts';
 import type { BoundTask } from '../../src/worker/task.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyValue } from '../../protocol/values.ts';
-import { requirePython, runPython, uniqueName } from '../helpers/peers.ts';
+import { requirePython, runPython } from '../helpers/peers.ts';
 import { brokerMatrix, deleteAmqpQueues, type BrokerCase } from '../helpers/matrix.ts';
-import { startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
+import { fleetQueues, startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
 
 for (const b of brokerMatrix(3)) childrenSuite(b);
 
@@ -38,13 +38,7 @@ function resultShape(r: AsyncResult | GroupResult): unknown {
 function childrenSuite(b: BrokerCase): void {
 const URL = b.backendUrl;
 const BROKER = b.brokerUrl;
-const PYQ = uniqueName('chpy');
-const TSQ = uniqueName('chts');
-const DEFQ = uniqueName('chdef');
-const pyEnv = () => ({
-  CELERIAC_BROKER_URL: BROKER, CELERIAC_BACKEND_URL: URL, CELERIAC_PY_QUEUE: PYQ, CELERIAC_TS_QUEUE: TSQ,
-  CELERIAC_DEFAULT_QUEUE: DEFQ, CELERIAC_CONF: JSON.stringify(b.settings),
-});
+const { PYQ, TSQ, DEFQ, pyEnv } = fleetQueues('ch', BROKER, URL, b.settings);
 
 let app: Celery;
 let fleet: MixedFleet | undefined;

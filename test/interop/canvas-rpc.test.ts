@@ -9,18 +9,12 @@ import { Celery } from '../../src/app.ts';
 import { AsyncResult, GroupResult } from '../../src/result.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyValue } from '../../protocol/values.ts';
-import { AMQP_URL, redisUrl, requirePython, runPython, uniqueName } from '../helpers/peers.ts';
+import { AMQP_URL, redisUrl, requirePython, runPython } from '../helpers/peers.ts';
 import { deleteAmqpQueues, selectedBrokers } from '../helpers/matrix.ts';
-import { startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
+import { fleetQueues, startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
 
 const NOTES = redisUrl(3);
-const PYQ = uniqueName('crpy');
-const TSQ = uniqueName('crts');
-const DEFQ = uniqueName('crdef');
-const pyEnv = () => ({
-  CELERIAC_BROKER_URL: AMQP_URL, CELERIAC_BACKEND_URL: 'rpc://', CELERIAC_NOTES_URL: NOTES, CELERIAC_PY_QUEUE: PYQ,
-  CELERIAC_TS_QUEUE: TSQ, CELERIAC_DEFAULT_QUEUE: DEFQ, CELERIAC_CONF: '{}',
-});
+const { PYQ, TSQ, DEFQ, pyEnv } = fleetQueues('cr', AMQP_URL, 'rpc://', {}, { CELERIAC_NOTES_URL: NOTES });
 
 let app: Celery;
 let fleet: MixedFleet | undefined;

@@ -12,21 +12,15 @@ import type { PyValue } from '../../protocol/values.ts';
 import { PythonError } from '../../protocol/exceptions.ts';
 import { requirePython, runPython, uniqueName } from '../helpers/peers.ts';
 import { brokerMatrix, deleteAmqpQueues, type BrokerCase } from '../helpers/matrix.ts';
-import { startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
+import { fleetQueues, startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
 
 for (const b of brokerMatrix(3)) canvasSuite(b);
 
 function canvasSuite(b: BrokerCase): void {
 const URL = b.backendUrl;
 const BROKER = b.brokerUrl;
-const PYQ = uniqueName('cpy');
-const TSQ = uniqueName('cts');
-const DEFQ = uniqueName('cdef');
-/** The environment of test/python/canvas_tasks.py (worker and scripts) for this broker. */
-const pyEnv = () => ({
-  CELERIAC_BROKER_URL: BROKER, CELERIAC_BACKEND_URL: URL, CELERIAC_PY_QUEUE: PYQ, CELERIAC_TS_QUEUE: TSQ,
-  CELERIAC_DEFAULT_QUEUE: DEFQ, CELERIAC_CONF: JSON.stringify(b.settings),
-});
+/** The queues, and the environment of test/python/canvas_tasks.py (worker and scripts) for this broker. */
+const { PYQ, TSQ, DEFQ, pyEnv } = fleetQueues('c', BROKER, URL, b.settings);
 
 let app: Celery;
 let fleet: MixedFleet | undefined;
