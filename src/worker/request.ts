@@ -195,26 +195,33 @@ export class Request {
     return this.expires !== null && now > this.expires.getTime();
   }
 
-  async acknowledge(): Promise<void> {
-    if (this.acknowledged) return;
+  /** Acks the delivery once; never rejects (a failure goes to `onSettleError`). */
+  acknowledge(): Promise<void> {
+    if (this.acknowledged) return DONE;
     this.acknowledged = true;
-    try {
-      await this.delivery.ack();
-    } catch (err) {
-      this.onSettleError(err, `ack of ${this.name}[${this.id}]`);
-    }
+    return this.settle(() => this.delivery.ack(), 'ack');
   }
 
-  async reject(requeue: boolean): Promise<void> {
-    if (this.acknowledged) return;
+  /** Rejects the delivery once; never rejects (a failure goes to `onSettleError`). */
+  reject(requeue: boolean): Promise<void> {
+    if (this.acknowledged) return DONE;
     this.acknowledged = true;
+    return this.settle(() => this.delivery.reject(requeue), 'reject');
+  }
+
+  /** Not an async function: one promise per ack, on the path every message takes. */
+  private settle(op: () => Promise<void>, what: string): Promise<void> {
+    const fail = (err: unknown) => this.onSettleError(err, `${what} of ${this.name}[${this.id}]`);
     try {
-      await this.delivery.reject(requeue);
+      return op().then(undefined, fail);
     } catch (err) {
-      this.onSettleError(err, `reject of ${this.name}[${this.id}]`);
+      fail(err);
+      return DONE;
     }
   }
 }
+
+const DONE: Promise<void> = Promise.resolve();
 
 /** What the result backend reads from a request (`result_extended` fields, group, parent). */
 export function toResultRequest(ctx: Context, children: ResultTuple[] | null = null): ResultRequest {

@@ -156,8 +156,12 @@ export async function retryTask(
 }
 
 /** Runs `call`; an error listed in `autoretryFor` becomes a retry (Celery's autoretry wrapper). */
-export async function withAutoretry(self: BoundTask, runtime: TaskRuntime, call: () => Promise<unknown>): Promise<unknown> {
-  if (runtime.autoretryFor.length === 0) return call();
+export function withAutoretry(self: BoundTask, runtime: TaskRuntime, call: () => Promise<unknown>): Promise<unknown> {
+  // not through an async function when there is nothing to catch: it would add promises to every task
+  return runtime.autoretryFor.length === 0 ? call() : autoretrying(self, runtime, call);
+}
+
+async function autoretrying(self: BoundTask, runtime: TaskRuntime, call: () => Promise<unknown>): Promise<unknown> {
   try {
     return await call();
   } catch (err) {

@@ -74,7 +74,14 @@ export function callTask(runtime: TaskRuntime, self: BoundTask, args: PyValue[],
   const fn = runtime.fn as (...a: unknown[]) => unknown;
   const callArgs: unknown[] = runtime.bind ? [self, ...args] : [...args];
   if (Object.keys(kwargs).length > 0) callArgs.push(kwargs);
-  return Promise.resolve().then(() => fn(...callArgs));
+  let out: unknown;
+  try {
+    out = fn(...callArgs);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  // an async function's own promise as it is; anything else (a value, a foreign thenable) adopted
+  return out instanceof Promise ? out : Promise.resolve(out);
 }
 
 export class Tracer implements TaskSelfHost {
@@ -114,11 +121,15 @@ export class Tracer implements TaskSelfHost {
   }
 
   /** Stores a state of the task; `children` is its trail so far (`request.children`, as Celery stores it with every state). */
-  private async store(ctx: Context, state: string, result: unknown, traceback: string | null = null, children = ctx.children): Promise<void> {
-    if (!this.backend) return;
-    await this.backend.storeResult(buildResultMeta({
-      taskId: ctx.id, state, result, traceback, request: toResultRequest(ctx, children), extended: this.resultExtended,
-    }), ctx);
+  private store(ctx: Context, state: string, result: unknown, traceback: string | null = null, children = ctx.children): Promise<void> {
+    if (!this.backend) return Promise.resolve();
+    try {
+      return this.backend.storeResult(buildResultMeta({
+        taskId: ctx.id, state, result, traceback, request: toResultRequest(ctx, children), extended: this.resultExtended,
+      }), ctx);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**

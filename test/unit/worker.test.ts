@@ -368,7 +368,7 @@ describe('worker ack / reject / store rules (in-memory broker)', () => {
       return store(m);
     };
     broker.deliver(raw('t.retry', 'rt1', { headers: { tenant: 'a' } }));
-    await until(() => backend.stored.length > 0);
+    await until(() => backend.stored.length > 0 && broker.published.length > 0);
     off();
     const sent = broker.published[0]!;
     assert.equal(sent.raw.headers.id, 'rt1');

@@ -24,6 +24,8 @@ import type { Fetched, Taken, UnackedStore } from './qos.ts';
 const UNLIMITED_BATCH = 100;
 /** Batch fetches in flight at once (each for the prefetch room free when it was sent). */
 const MAX_FETCHES = 2;
+/** Below twice this prefetch, one fetch asks for all the room (see share()). */
+const MIN_SHARE = 4;
 
 /** What a consumer needs from its broker. */
 export interface ConsumerHost {
@@ -61,14 +63,14 @@ export class RedisDelivery implements Delivery {
     return this.state !== 'held';
   }
 
-  async ack(): Promise<void> {
-    await this.settle(() => this.consumer.host.store.remove(this.deliveryTag), true);
+  ack(): Promise<void> {
+    return this.settle(() => this.consumer.host.store.remove(this.deliveryTag), true);
   }
 
   /** `requeue=true` puts it at the BACK of its queue (kombu `restore_by_tag(leftmost=True)`). */
-  async reject(requeue: boolean): Promise<void> {
-    if (requeue) await this.settle(() => this.consumer.host.store.restoreByTag(this.deliveryTag, true, this.queue), false);
-    else await this.settle(() => this.consumer.host.store.remove(this.deliveryTag), true);
+  reject(requeue: boolean): Promise<void> {
+    if (requeue) return this.settle(() => this.consumer.host.store.restoreByTag(this.deliveryTag, true, this.queue), false);
+    return this.settle(() => this.consumer.host.store.remove(this.deliveryTag), true);
   }
 
   /** Broker close: back to the FRONT of its queue, flagged redelivered (kombu `restore_unacked`). */
@@ -88,25 +90,35 @@ export class RedisDelivery implements Delivery {
    * later batch fetch (same connection, sent first), so the prefetch slot is freed at once rather than
    * after the reply; if the removal fails the delivery is held again.
    */
-  private async settle(op: () => Promise<unknown>, releaseEarly: boolean): Promise<void> {
-    if (this.state === 'settled' || this.state === 'settling') return; // a second ack/reject is a no-op
+  private settle(op: () => Promise<unknown>, releaseEarly: boolean): Promise<void> {
+    if (this.state === 'settled' || this.state === 'settling') return SETTLED; // a second ack/reject is a no-op
     if (this.state === 'returned') {
-      throw new BrokerError(`delivery ${this.deliveryTag} from queue ${JSON.stringify(this.queue)} was already given back to the queue by close(); it will be redelivered`);
+      return Promise.reject(new BrokerError(`delivery ${this.deliveryTag} from queue ${JSON.stringify(this.queue)} was already given back to the queue by close(); it will be redelivered`));
     }
     this.state = 'settling';
-    const done = op();
-    if (releaseEarly) this.consumer.release(this);
+    let done: Promise<unknown>;
     try {
-      await done;
+      done = op();
     } catch (err) {
-      this.state = 'held'; // still unacked: close() or a visibility restore gives it back
-      if (releaseEarly) this.consumer.rehold(this);
-      throw err;
+      done = Promise.reject(err);
     }
-    this.state = 'settled';
-    if (!releaseEarly) this.consumer.release(this);
+    if (releaseEarly) this.consumer.release(this);
+    // not an async function: one promise per ack, on the path every message takes
+    return done.then(
+      () => {
+        this.state = 'settled';
+        if (!releaseEarly) this.consumer.release(this);
+      },
+      (err: unknown) => {
+        this.state = 'held'; // still unacked: close() or a visibility restore gives it back
+        if (releaseEarly) this.consumer.rehold(this);
+        throw err;
+      },
+    );
   }
 }
+
+const SETTLED: Promise<void> = Promise.resolve();
 
 export class RedisConsumer implements Consumer {
   private prefetch: number;
@@ -264,7 +276,7 @@ export class RedisConsumer implements Consumer {
             await this.pause();
             continue;
           }
-          this.startFetch(keys, keyToQueue, queues.length, room, rotate);
+          this.startFetch(keys, keyToQueue, queues.length, this.share(room, rotate), rotate);
           this.unhold(); // the fetch took the queued acks
           continue;
         }
@@ -305,6 +317,15 @@ export class RedisConsumer implements Consumer {
     return this.prefetch > 0 ? this.prefetch - this.held.size - this.reserved : this.fetches > 0 ? 0 : UNLIMITED_BATCH;
   }
 
+  /**
+   * How many of the `room` free slots one fetch asks for: a share of the prefetch window, so that a
+   * second fetch runs on the server while the worker handles the first one's messages (see startFetch).
+   */
+  private share(room: number, rotate: boolean): number {
+    if (rotate || this.prefetch < 2 * MIN_SHARE) return room;
+    return Math.min(room, Math.ceil(this.prefetch / MAX_FETCHES));
+  }
+
   /** The batch script can stand in for BRPOP on `keys`: scripts run and every priority key of the `nq` queues is listed. */
   private batchable(keys: readonly string[], nq: number): boolean {
     return this.batching && keys.length === nq * this.host.options.prioritySteps.length;
@@ -338,7 +359,12 @@ export class RedisConsumer implements Consumer {
         this.reserved -= n;
         this.fetches--;
         this.poke();
-      });
+      })
+      // Another reply is waiting to be handled (it usually arrived with this one): first let the
+      // loop, woken above, send the next fetch for the slots this batch freed (its setImmediate was
+      // queued before this one), so the server runs it while the worker handles that reply. Handling
+      // the replies back to back would leave the server idle, then the worker while it waits.
+      .then(() => (this.fetches > 0 ? new Promise<void>((resolve) => setImmediate(resolve)) : undefined));
   }
 
   private fetchFailed(err: unknown): void {

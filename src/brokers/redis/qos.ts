@@ -49,10 +49,29 @@ export interface Fetched {
   routingKey: string;
 }
 
-interface PendingRemoval {
-  tag: string;
-  resolve: () => void;
-  reject: (err: Error) => void;
+/**
+ * Removals (acks) not sent yet: their tags, and ONE promise for all of them, settled when the command
+ * carrying them is answered (one promise per batch rather than per ack).
+ */
+class Removals {
+  readonly tags: string[] = [];
+  readonly done: Promise<void>;
+  resolve!: () => void;
+  reject!: (err: Error) => void;
+
+  constructor() {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.done.catch(() => {}); // a batch nobody awaits any more must not be an unhandled rejection
+  }
+
+  /** `earlier`'s tags go first, and its promise settles with this one. */
+  absorb(earlier: Removals): void {
+    this.tags.unshift(...earlier.tags);
+    this.done.then(earlier.resolve, earlier.reject);
+  }
 }
 
 /** Checks a MULTI result: ioredis reports per-command errors inside the reply. */
@@ -64,7 +83,7 @@ export function execOk(res: Array<[Error | null, unknown]> | null, what: string)
 export class UnackedStore {
   private readonly client: Redis & ScriptClient;
   /** Removals not sent yet (see {@link remove}). */
-  private removals: PendingRemoval[] = [];
+  private removals = new Removals();
   /** Batch fetches in flight: while one is, removals wait to ride with the next one. */
   private fetching = 0;
   /** The server runs our scripts (until it refuses one: then removals go in a MULTI). */
@@ -102,26 +121,26 @@ export class UnackedStore {
   async fetchBatch(keys: readonly string[], nq: number, max: number, rotate: boolean, taken?: Taken): Promise<Fetched[]> {
     // acks already released their prefetch slots: Redis must apply them first, so they ride along
     const removals = this.removals;
-    this.removals = [];
+    this.removals = new Removals();
     this.fetching++;
     let reply: Buffer[];
     try {
       const record: Array<string | Buffer> = taken ? ['1', taken.tag, joinUnacked(taken.envelope, taken.exchange, taken.routingKey)] : ['0'];
       reply = await this.client.celeriacFetchBatchBuffer(
         2 + keys.length, this.keys.unacked, this.keys.unackedIndex, ...keys,
-        String(max), String(Date.now() / 1000), String(nq), rotate ? '1' : '0', ...record, ...removals.map((r) => r.tag),
+        String(max), String(Date.now() / 1000), String(nq), rotate ? '1' : '0', ...record, ...removals.tags,
       );
     } catch (err) {
       this.fetching--;
       // not known to be applied: send them the usual way (removing twice is harmless)
-      this.removals = [...removals, ...this.removals];
+      if (removals.tags.length > 0) this.removals.absorb(removals);
       this.flushRemovals();
       throw err;
     }
     this.fetching--;
-    for (const r of removals) r.resolve();
+    removals.resolve();
     // removals queued meanwhile ride with the consumer's next fetch (issued before this fires), if any
-    if (this.removals.length > 0) setImmediate(() => this.flushRemovals());
+    if (this.removals.tags.length > 0) setImmediate(() => this.flushRemovals());
     const out: Fetched[] = [];
     for (let i = 0; i + 4 < reply.length; i += 5) {
       out.push({
@@ -176,14 +195,15 @@ export class UnackedStore {
 
   releaseRemovals(): void {
     this.fetching--;
-    if (this.fetching === 0 && this.removals.length > 0) this.flushRemovals();
+    if (this.fetching === 0 && this.removals.tags.length > 0) this.flushRemovals();
   }
 
+  /** Settles once this tag's removal is written (with the others of its batch: one shared promise). */
   remove(tag: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.removals.push({ tag, resolve, reject });
-      if (this.removals.length === 1) setImmediate(() => this.flushRemovals());
-    });
+    const r = this.removals;
+    r.tags.push(tag);
+    if (r.tags.length === 1) setImmediate(() => this.flushRemovals());
+    return r.done;
   }
 
   /**
@@ -192,17 +212,9 @@ export class UnackedStore {
    */
   flushRemovals(now = false): void {
     const batch = this.removals;
-    if (batch.length === 0 || (this.fetching > 0 && !now)) return;
-    this.removals = [];
-    const tags = batch.map((r) => r.tag);
-    this.removeNow(tags).then(
-      () => {
-        for (const r of batch) r.resolve();
-      },
-      (err: Error) => {
-        for (const r of batch) r.reject(err);
-      },
-    );
+    if (batch.tags.length === 0 || (this.fetching > 0 && !now)) return;
+    this.removals = new Removals();
+    this.removeNow(batch.tags).then(batch.resolve, batch.reject);
   }
 
   /**
