@@ -9,7 +9,8 @@
  * Options:
  *   --runs N          runs per metric (median reported; ratios are per run, then the median) [3]
  *   --tasks N         producer: tasks per run [20000]
- *   --drain-tasks N   worker drain: tasks preloaded per run [10000]
+ *   --drain-tasks N   worker drain: tasks timed per run [10000]
+ *   --drain-warmup N  worker drain: tasks drained before the timing starts, per run [2000]
  *   --rtt N           round trips timed per run, after --rtt-warmup [1000 / 100]
  *   --mem-tasks N     memory: messages queued before the worker starts [100000]
  *   --mem-window S    memory: sample RSS while draining, at most S seconds [30]
@@ -89,6 +90,7 @@ function parseArgs(argv: string[]) {
     runs: num('--runs', 3, 1),
     tasks: num('--tasks', 20_000, 1000),
     drainTasks: num('--drain-tasks', 10_000, 500),
+    drainWarmup: num('--drain-warmup', 2000, 200),
     rtt: num('--rtt', 1000, 100),
     rttWarmup: num('--rtt-warmup', 100, 20),
     memTasks: num('--mem-tasks', 100_000, 5000),
@@ -340,24 +342,26 @@ async function drainOnce(kind: WorkerKind, results: boolean, n: number): Promise
   if (B.name === 'amqp') return drainOnceAmqp(kind, results, n);
   const queue = `bench.drain.${kind}.${uid()}`;
   const timeoutMs = Math.max(120_000, n * 20);
+  const total = opt.drainWarmup + n;
+  const warmupMs = 60_000 + opt.drainWarmup * 20;
   if (kind.startsWith('bullmq')) {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- bench-only peer, installed by bench/peers.ts
     const { Queue } = (await import('bullmq' as string)) as any;
     const q = new Queue(queue, { connection: { host: HOST, port: PORT, db: DB, maxRetriesPerRequest: null } });
     const jobOpts = results ? {} : { removeOnComplete: true };
-    for (let i = 0; i < n; i += 1000) {
-      await q.addBulk(Array.from({ length: Math.min(1000, n - i) }, () => ({ name: 'noop', data: {}, opts: jobOpts })));
+    for (let i = 0; i < total; i += 1000) {
+      await q.addBulk(Array.from({ length: Math.min(1000, total - i) }, () => ({ name: 'noop', data: {}, opts: jobOpts })));
     }
     const wait = `bull:${queue}:wait`;
     const active = `bull:${queue}:active`;
     const completed = `bull:${queue}:completed`;
-    if ((await redis.llen(wait)) !== n) throw new Error(`bullmq preload: ${await redis.llen(wait)} waiting, expected ${n}`);
+    if ((await redis.llen(wait)) !== total) throw new Error(`bullmq preload: ${await redis.llen(wait)} waiting, expected ${total}`);
     const w = startWorker(kind, queue);
     try {
-      await pollUntil(async () => (await redis.llen(wait)) < n, 2, 60_000, `${kind} to start`, () => w.assertAlive());
+      await pollUntil(async () => (await redis.llen(wait)) <= n, 2, warmupMs, `${kind} to start and warm up`, () => w.assertAlive());
       const t0 = performance.now();
       await pollUntil(async () => {
-        if (results) return (await redis.zcard(completed)) >= n;
+        if (results) return (await redis.zcard(completed)) >= total;
         const [[, a], [, b]] = (await redis.multi().llen(wait).llen(active).exec()) as [[null, number], [null, number]];
         return a === 0 && b === 0;
       }, 5, timeoutMs, `${kind} to drain`, () => w.assertAlive());
@@ -370,11 +374,11 @@ async function drainOnce(kind: WorkerKind, results: boolean, n: number): Promise
       await q.close();
     }
   }
-  const ids = await preloadCelery(queue, n, results);
+  const ids = await preloadCelery(queue, total, results);
   const resultKeys = ids.map((id) => `celery-task-meta-${id}`);
   const w = startWorker(kind, queue);
   try {
-    await pollUntil(async () => (await redis.llen(queue)) < n, 2, 60_000, `${kind} to start`, () => w.assertAlive());
+    await pollUntil(async () => (await redis.llen(queue)) <= n, 2, warmupMs, `${kind} to start and warm up`, () => w.assertAlive());
     const t0 = performance.now();
     if (kind === 'celery-node') {
       // no unacked hash: done when every result is stored
@@ -397,7 +401,7 @@ async function drainOnce(kind: WorkerKind, results: boolean, n: number): Promise
  */
 async function untilResults(kind: WorkerKind, w: Proc, results: boolean, resultKeys: string[], t0: number, timeoutMs: number): Promise<number> {
   const n = resultKeys.length;
-  if (results) await pollUntil(async () => (await countExisting(resultKeys)) === n, 5, timeoutMs, `${kind}: all ${n} results`, () => w.assertAlive());
+  if (results) await pollUntil(async () => (await countExisting(resultKeys)) === n, 5, timeoutMs, `${kind}: all ${n} results (warm-up included)`, () => w.assertAlive());
   const t1 = performance.now();
   if (!results && (await countExisting(resultKeys.slice(0, 100))) > 0) throw new Error(`${kind} stored results of ignore_result tasks`);
   return (t1 - t0) / 1000;
@@ -413,11 +417,11 @@ async function drainOnceAmqp(kind: WorkerKind, results: boolean, n: number): Pro
   const queue = `bench.drain.${kind}.${uid()}`;
   const timeoutMs = Math.max(120_000, n * 20);
   try {
-    const ids = await preloadCelery(queue, n, results);
+    const ids = await preloadCelery(queue, opt.drainWarmup + n, results);
     const resultKeys = ids.map((id) => `celery-task-meta-${id}`);
     const w = startWorker(kind, queue);
     try {
-      await pollUntil(async () => { const l = await amqpReady(queue); return l >= 0 && l < n; }, 2, 60_000, `${kind} to start`, () => w.assertAlive());
+      await pollUntil(async () => { const l = await amqpReady(queue); return l >= 0 && l <= n; }, 2, 60_000 + opt.drainWarmup * 20, `${kind} to start and warm up`, () => w.assertAlive());
       const t0 = performance.now();
       await pollUntil(async () => (await amqpReady(queue)) === 0, 5, timeoutMs, `${kind} to drain`, () => w.assertAlive());
       return await untilResults(kind, w, results, resultKeys, t0, timeoutMs);
@@ -461,6 +465,7 @@ async function drainPhase() {
   return {
     broker: B.name,
     n,
+    warmup: opt.drainWarmup,
     rows: Object.entries(rates).map(([key, xs]) => ({ key, rates: xs, median: median(xs) })),
     labels: WORKER_LABEL,
     ratios: {
@@ -657,7 +662,7 @@ function report(env: ReturnType<typeof environment>, results: Record<string, any
   }
   if (results.drain) {
     const d = results.drain;
-    L.push(`## 2. Worker drain rate, no-op task (${f0(d.n)} messages preloaded, timed from the first message taken to the last done)`, '');
+    L.push(`## 2. Worker drain rate, no-op task (${f0(d.warmup + d.n)} messages preloaded; after the first ${f0(d.warmup)} taken, timed to the last done)`, '');
     L.push('| worker | no results: tasks/s | results stored: tasks/s |', '|---|---:|---:|');
     L.push(...drainRows(d, ['py-prefork', 'py-threads', 'celeriac', 'celeriac-c8', 'celery-node', 'bullmq-c2', 'bullmq-c8']));
     L.push('', 'Celery-format workers all read the same kombu messages, published beforehand by celeriac\'s producer. "No results": the task is `ignore_result` ' +
@@ -710,10 +715,10 @@ function report(env: ReturnType<typeof environment>, results: Record<string, any
     }
     if (a.drain) {
       const d = a.drain;
-      L.push(`### RabbitMQ 2. Worker drain rate, no-op task (${f0(d.n)} messages preloaded)`, '');
+      L.push(`### RabbitMQ 2. Worker drain rate, no-op task (${f0(d.warmup + d.n)} messages preloaded; timed after the first ${f0(d.warmup)})`, '');
       L.push('| worker | no results: tasks/s | results in Redis: tasks/s |', '|---|---:|---:|');
       L.push(...drainRows(d, ['py-prefork', 'celeriac', 'celeriac-c8']));
-      L.push('', 'Messages published beforehand by celeriac\'s producer (the same kombu messages for both workers). Timed from the first message taken (message_count < N) ' +
+      L.push('', `Messages published beforehand by celeriac's producer (the same kombu messages for both workers). Timed from the moment the first ${f0(d.warmup)} (warm-up) have been taken (message_count ≤ N) ` +
         'until message_count is 0 — RabbitMQ does not report unacked messages to a client, so up to the prefetch window (8 for both defaults: concurrency 2 × 4; 32 at concurrency 8) may still be ' +
         'running then, < 1% of N — and, with results, until every `celery-task-meta-<id>` key exists in Redis.', '');
       L.push('| ratio (same run, median) | × |', '|---|---:|');

@@ -277,8 +277,10 @@ export function normalizeTaskHeaders(h: PyDict, part: MessagePart = 'headers', p
     stamps,
   };
   const out: PyDict = {};
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined) continue;
+  // for-in + hasOwn rather than Object.entries: no [key, value] array per header, on every message
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined || !Object.hasOwn(h, k)) continue;
     setOwn(out, k, Object.hasOwn(known, k) ? (known[k] as PyValue) : v);
   }
   for (const k of TASK_HEADER_DEFAULTS) if (!Object.hasOwn(out, k)) out[k] = known[k] as PyValue;
@@ -291,7 +293,10 @@ export function normalizeTaskProperties(raw: RawMessage, id: string | null): Tas
   if (!isPlainObject(p)) throw new ProtocolError('properties', `properties must be a dict, got ${describe(p)}`);
   const c: Checker = new Checker('properties', 'properties');
   const out: PyDict = {};
-  for (const [k, v] of Object.entries(p)) if (v !== undefined) setOwn(out, k, v as PyValue);
+  for (const k in p) {
+    const v = (p as PyDict)[k];
+    if (v !== undefined && Object.hasOwn(p, k)) setOwn(out, k, v);
+  }
   out.correlation_id = c.str(p as PyDict, 'correlation_id', id ?? '');
   out.reply_to = c.strOrNull(p as PyDict, 'reply_to');
   out.delivery_mode = c.int(p as PyDict, 'delivery_mode', 2);
@@ -400,7 +405,10 @@ function makeEmbed(src: PyDict | null, path: string): Embed {
     out[k] = v;
   }
   // keep unknown embed keys (future Celery versions) after the known ones
-  for (const [k, v] of Object.entries(e)) if (!Object.hasOwn(out, k) && v !== undefined) setOwn(out, k, v);
+  for (const k in e) {
+    const v = e[k];
+    if (v !== undefined && Object.hasOwn(e, k) && !Object.hasOwn(out, k)) setOwn(out, k, v);
+  }
   return out as unknown as Embed;
 }
 

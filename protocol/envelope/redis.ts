@@ -288,11 +288,11 @@ function decode(input: string | Uint8Array): RawMessage {
     fail(routingKey === undefined ? 'delivery_info has no "routing_key"' : `delivery_info.routing_key must be a string, got ${describe(routingKey)}`, 'properties.delivery_info.routing_key');
   }
   const deliveryInfo: DeliveryInfo = { exchange, routing_key: routingKey };
-  for (const [k, v] of Object.entries(d)) if (k !== 'exchange' && k !== 'routing_key') setOwn(deliveryInfo as PyDict, k, v as PyValue);
+  for (const k in d) if (k !== 'exchange' && k !== 'routing_key' && Object.hasOwn(d, k)) setOwn(deliveryInfo as PyDict, k, d[k] as PyValue);
   deliveryInfo.redelivered = d.redelivered === true || env.redelivered === true;
 
   const properties: PyDict = {};
-  for (const [k, v] of Object.entries(p)) if (!TRANSPORT_PROPERTIES.has(k)) setOwn(properties, k, v as PyValue);
+  for (const k in p) if (!TRANSPORT_PROPERTIES.has(k) && Object.hasOwn(p, k)) setOwn(properties, k, p[k] as PyValue);
 
   return {
     body,

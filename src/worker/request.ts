@@ -211,13 +211,16 @@ export class Request {
 
   /** Not an async function: one promise per ack, on the path every message takes. */
   private settle(op: () => Promise<void>, what: string): Promise<void> {
-    const fail = (err: unknown) => this.onSettleError(err, `${what} of ${this.name}[${this.id}]`);
     try {
-      return op().then(undefined, fail);
+      return op().then(undefined, (err: unknown) => this.settleFailed(err, what));
     } catch (err) {
-      fail(err);
+      this.settleFailed(err, what);
       return DONE;
     }
+  }
+
+  private settleFailed(err: unknown, what: string): void {
+    this.onSettleError(err, `${what} of ${this.name}[${this.id}]`);
   }
 }
 

@@ -157,9 +157,8 @@ export class Tracer implements TaskSelfHost {
     const name = ctx.name;
     let state: string = FAILURE;
     let retval: unknown = null;
-    const base = { sender: runtime.name, task_id: id, task: runtime.name, args, kwargs };
     try {
-      if (signals.task_prerun.hasReceivers) await signals.task_prerun.send(base);
+      if (signals.task_prerun.hasReceivers) await signals.task_prerun.send({ sender: runtime.name, task_id: id, task: runtime.name, args, kwargs });
       if (runtime.trackStarted && !ignoreResult) {
         await this.store(ctx, STARTED, { pid: process.pid, hostname: this.hostname });
       }
@@ -167,8 +166,10 @@ export class Tracer implements TaskSelfHost {
       try {
         if (hooks.beforeStart) await hooks.beforeStart(id, args, kwargs, self);
         const limits = resolveTimeLimits(ctx.timelimit, runtime);
-        retval = await withAutoretry(self, runtime, () => runWithTimeLimits(() => callTask(runtime, self, args, kwargs), limits, () => self.abortController,
-          (kind, seconds) => this.logger.error(`${kind === 'soft' ? 'Soft' : 'Hard'} time limit (${seconds}s) exceeded for ${name}[${id}]`)));
+        retval = await (limits.hard === null && limits.soft === null && runtime.autoretryFor.length === 0
+          ? callTask(runtime, self, args, kwargs) // the usual case, without the closures the wrappers take
+          : withAutoretry(self, runtime, () => runWithTimeLimits(() => callTask(runtime, self, args, kwargs), limits, () => self.abortController,
+            (kind, seconds) => this.logger.error(`${kind === 'soft' ? 'Soft' : 'Hard'} time limit (${seconds}s) exceeded for ${name}[${id}]`))));
         ok = true;
       } catch (err) {
         retval = err;
@@ -224,7 +225,7 @@ export class Tracer implements TaskSelfHost {
       retval = err;
       if (storeErrors) await this.store(ctx, FAILURE, err, formatTraceback(err)).catch(() => undefined);
     } finally {
-      if (signals.task_postrun.hasReceivers) await signals.task_postrun.send({ ...base, retval, state });
+      if (signals.task_postrun.hasReceivers) await signals.task_postrun.send({ sender: runtime.name, task_id: id, task: runtime.name, args, kwargs, retval, state });
     }
     return { state, retval, runtime: (performance.now() - t0) / 1000 };
   }

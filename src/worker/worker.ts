@@ -109,6 +109,11 @@ export function expandNodename(template: string, host: string = osHostname()): s
   return `${expand(namePart)}@${expand(name.slice(at + 1))}`;
 }
 
+/** A task's concurrency slot, held while its function runs. */
+interface Slot {
+  held: boolean;
+}
+
 interface Held {
   request: Request;
   timer: NodeJS.Timeout;
@@ -301,8 +306,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
    */
   private track(p: Promise<void>): void {
     this.inflight.add(p);
-    const done = () => void this.inflight.delete(p);
-    p.then(done, done);
+    // inline arrows: a named closure made per message costs a defineProperty under tsx (keepNames)
+    p.then(() => void this.inflight.delete(p), () => void this.inflight.delete(p));
   }
 
   private runtimeFor(name: string): TaskRuntime | null {
@@ -482,27 +487,31 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     while (this.state === 'running' && this.executing < this.concurrency && this.running.size < this.concurrency + this.maxFinishing && this.pending.length > 0) {
       const req = this.pending.shift()!;
       this.executing++;
-      let executing = true;
-      const returned = () => {
-        if (!executing) return;
-        executing = false;
-        this.executing--;
-        this.pump();
-      };
-      const done = () => {
-        this.running.delete(req);
-        if (executing) returned();
-        else this.pump();
-      };
-      const p = this.execute(req, returned).then(done, (err: unknown) => {
+      const slot: Slot = { held: true };
+      const p = this.execute(req, slot).then(() => this.finished(req, slot), (err: unknown) => {
         this.logger.error(`executing ${req.name}[${req.id}] failed: ${(err as Error)?.stack ?? String(err)}`);
-        done();
+        this.finished(req, slot);
       });
       this.running.set(req, p);
     }
   }
 
-  private async execute(req: Request, returned: () => void): Promise<void> {
+  /** The task's function returned (or threw): its concurrency slot goes to the next task. */
+  private returned(slot: Slot): void {
+    if (!slot.held) return;
+    slot.held = false;
+    this.executing--;
+    this.pump();
+  }
+
+  /** The task is settled (result stored, acked): no longer running; its slot is freed if still held. */
+  private finished(req: Request, slot: Slot): void {
+    this.running.delete(req);
+    if (slot.held) this.returned(slot);
+    else this.pump();
+  }
+
+  private async execute(req: Request, slot: Slot): Promise<void> {
     const runtime = this.runtimeFor(req.taskName)!;
     if (this.isRevoked(req) || req.isExpired()) return this.revoke(req, req.isExpired() ? 'expired' : 'revoked');
     req.timeStart = Date.now();
@@ -514,7 +523,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
       this.track(req.acknowledge());
     }
     this.emit('task-started', req);
-    const result = await this.tracer!.trace(runtime, req.context, returned);
+    const result = await this.tracer!.trace(runtime, req.context, () => this.returned(slot));
     if (this.cold) return; // given back (acks_late) or lost (early ack) by the cold shutdown
     const settled = this.settle(req, runtime, result);
     if (settled) await settled;
