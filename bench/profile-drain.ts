@@ -5,10 +5,10 @@
  *
  * Preloads N no-op messages on Redis db 15, starts bench/ts-worker.ts under `node --cpu-prof`
  * (profile written to bench/results/prof/), prints the drain rate and the worker's CPU time per 1000
- * messages (user+sys, from /proc: steadier than rates on a shared machine), and stops the worker.
+ * messages (user+sys, from /proc: steadier than rates on a shared machine) and redis-server's, and stops the worker.
  * With `res`, done = every result stored.
  */
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +50,8 @@ while ((await r.llen(q)) === n) await new Promise((s) => setTimeout(s, 2));
 const t0 = performance.now();
 const cpu0 = cpuMs(c.pid!);
 const sys0 = cpuTimes(c.pid!).sys;
+const redisPid = Number(execFileSync('pgrep', ['-o', 'redis-server'], { encoding: 'utf8' }).trim());
+const red0 = cpuMs(redisPid);
 while ((await r.llen(q)) > 0 || (await r.hlen('unacked')) > 0) await new Promise((s) => setTimeout(s, 5));
 if (results) {
   const keys = ids.map((id) => `celery-task-meta-${id}`);
@@ -62,7 +64,8 @@ if (results) {
 }
 const cpu = cpuMs(c.pid!) - cpu0;
 const sys = cpuTimes(c.pid!).sys - sys0;
-console.log(`${n} drained at ${(n / ((performance.now() - t0) / 1000)).toFixed(0)} tasks/s, worker CPU ${(cpu / (n / 1000)).toFixed(1)} ms per 1000 (sys ${(sys / (n / 1000)).toFixed(1)})${prof.length ? `; profile in ${dir}` : ''}`);
+const red = cpuMs(redisPid) - red0;
+console.log(`${n} drained at ${(n / ((performance.now() - t0) / 1000)).toFixed(0)} tasks/s, worker CPU ${(cpu / (n / 1000)).toFixed(1)} ms per 1000 (sys ${(sys / (n / 1000)).toFixed(1)}), redis-server ${(red / (n / 1000)).toFixed(1)}${prof.length ? `; profile in ${dir}` : ''}`);
 c.kill('SIGTERM');
 await new Promise((s) => c.on('exit', s));
 await r.flushdb();

@@ -108,16 +108,40 @@ function isTagged(o: Record<string, unknown>): boolean {
   return n === 2 && Object.hasOwn(o, '__type__') && Object.hasOwn(o, '__value__');
 }
 
-/** Apply kombu's object hook bottom-up to a tree produced by JSON.parse. */
-function applyHook(value: unknown): PyValue {
-  if (value === null || typeof value !== 'object') return value as PyValue;
+/** {@link finish}: the tree holds what only the slow parser reads right. */
+const SLOW: unique symbol = Symbol('slow');
+/** Deeper than this, {@link finish} leaves the tree to the slow parser, which refuses it as Python would. */
+const FINISH_DEPTH = MAX_DEPTH;
+
+/**
+ * Completes a tree produced by JSON.parse, in place: kombu's object hook applied bottom-up to tagged
+ * dicts; {@link SLOW} if it holds an integer JSON.parse could not keep exactly (beyond 2^53: only the
+ * slow parser keeps it, as a bigint) or is nested deeper than {@link FINISH_DEPTH}. One walk over the
+ * values instead of scanning the text for long digit runs.
+ */
+function finish(value: unknown, depth: number): unknown {
+  if (typeof value === 'number') return Number.isInteger(value) && !Number.isSafeInteger(value) ? SLOW : value;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > FINISH_DEPTH) return SLOW;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = applyHook(value[i]);
-    return value as PyValue[];
+    for (let i = 0; i < value.length; i++) {
+      const v = value[i];
+      if (v === null || (typeof v !== 'object' && typeof v !== 'number')) continue;
+      const x = finish(v, depth + 1);
+      if (x === SLOW) return SLOW;
+      if (x !== v) value[i] = x;
+    }
+    return value;
   }
   const o = value as Record<string, unknown>;
-  for (const k of Object.keys(o)) o[k] = applyHook(o[k]);
-  return isTagged(o) ? decodeTagged(o.__type__, o.__value__) : (o as PyValue);
+  for (const k in o) {
+    const v = o[k];
+    if (v === null || (typeof v !== 'object' && typeof v !== 'number')) continue;
+    const x = finish(v, depth + 1);
+    if (x === SLOW) return SLOW;
+    if (x !== v) setOwn(o, k, x);
+  }
+  return isTagged(o) ? decodeTagged(o.__type__, o.__value__) : o;
 }
 
 /** A small strict JSON parser (Python's `json.loads` grammar) keeping big integers as bigint. */
@@ -366,8 +390,6 @@ function parseInteger(text: string): number | bigint {
   return b >= -9007199254740991n && b <= 9007199254740991n ? Number(b) : b;
 }
 
-const NEEDS_SLOW_PATH = /\d{16}/;
-
 /**
  * Parse kombu JSON text. Tagged objects are decoded (unknown tags raise {@link DecodeError}),
  * integers outside the safe range become `bigint`, `NaN` / `Infinity` / `-Infinity` are accepted
@@ -375,17 +397,16 @@ const NEEDS_SLOW_PATH = /\d{16}/;
  */
 export function parseKombuJson(text: string): PyValue {
   try {
-    if (!NEEDS_SLOW_PATH.test(text)) {
-      let parsed: unknown;
-      let ok = true;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        ok = false; // maybe NaN/Infinity, or invalid: the slow parser decides and reports the position
-      }
-      if (ok) {
-        return text.includes('__type__') || text.includes('\\u') ? applyHook(parsed) : (parsed as PyValue);
-      }
+    let parsed: unknown;
+    let ok = true;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      ok = false; // maybe NaN/Infinity, or invalid: the slow parser decides and reports the position
+    }
+    if (ok) {
+      const out = finish(parsed, 0);
+      if (out !== SLOW) return out as PyValue;
     }
     return new Parser(text).parseDocument();
   } catch (err) {

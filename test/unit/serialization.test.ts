@@ -78,6 +78,17 @@ test('json: bigints stay exact; safe integers stay numbers', () => {
   assert.deepEqual(parseKombuJson('{"a": 1267650600228229401496703205376, "s": "x"}'), { a: 2n ** 100n, s: 'x' });
 });
 
+test('json: big integers found anywhere in the tree (in tags, deep in lists) take the exact parser', () => {
+  assert.deepEqual(parseKombuJson('{"t": {"__type__": "date", "__value__": "2024-01-02"}, "deep": [[[{"n": -9007199254740993}]]]}'),
+    { t: new PyDate('2024-01-02'), deep: [[[{ n: -9007199254740993n }]]] });
+  assert.deepEqual(parseKombuJson('[1e300, 1.5e16, -0.0]'), [1e300, 1.5e16, -0]);
+  // nesting: what the exact parser accepts (Python refuses at about 1000 levels), with or without big ints
+  const nest = (n: number, leaf: string) => '['.repeat(n) + leaf + ']'.repeat(n);
+  assert.doesNotThrow(() => parseKombuJson(nest(1500, '1')));
+  assert.throws(() => parseKombuJson(nest(2500, '1')), /nested too deeply/);
+  assert.throws(() => parseKombuJson(nest(2500, '18446744073709551616')), /nested too deeply/);
+});
+
 test('json: uuid int form, __proto__ key, nested tags inside tags', () => {
   assert.deepEqual(parseKombuJson('{"__type__": "uuid", "__value__": {"int": 1}}'), new UUID('00000000000000000000000000000001'));
   const o = parseKombuJson('{"__proto__": 1, "x": 12345678901234567890}') as Record<string, PyValue>;
