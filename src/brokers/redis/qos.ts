@@ -179,12 +179,6 @@ export class UnackedStore {
   }
 
   /**
-   * kombu `QoS._remove_from_indices` (ack, reject without requeue). Resolves once this tag's removal
-   * is written. Removals requested in the same tick go out together in one MULTI (`ZREM unacked_index
-   * <tag>...; HDEL unacked <tag>...`) at the end of the tick, or in the next {@link fetchBatch} if it
-   * comes first (which applies them before it pops anything).
-   */
-  /**
    * A batch fetch is about to be sent (the consumer waits one setImmediate first): acks queued meanwhile
    * wait to ride along with it instead of going out as a MULTI of their own. {@link releaseRemovals}
    * ends the hold (and flushes if no fetch took them).
@@ -198,7 +192,12 @@ export class UnackedStore {
     if (this.fetching === 0 && this.removals.tags.length > 0) this.flushRemovals();
   }
 
-  /** Settles once this tag's removal is written (with the others of its batch: one shared promise). */
+  /**
+   * kombu `QoS._remove_from_indices` (ack, reject without requeue). Settles once this tag's removal
+   * is written; the removals of one tick share that promise. They go out together in one command
+   * (`ZREM unacked_index <tag>...; HDEL unacked <tag>...`) at the end of the tick, or in the next
+   * {@link fetchBatch} if it comes first (which applies them before it pops anything).
+   */
   remove(tag: string): Promise<void> {
     const r = this.removals;
     r.tags.push(tag);
@@ -207,7 +206,7 @@ export class UnackedStore {
   }
 
   /**
-   * Sends the removals queued so far (one MULTI); each caller's promise settles with its reply. Unless
+   * Sends the removals queued so far (one command); their shared promise settles with its reply. Unless
    * `now`, left to the next batch fetch while one is in flight (it sends them or reschedules this).
    */
   flushRemovals(now = false): void {
