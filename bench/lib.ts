@@ -1,4 +1,4 @@
-/** Helpers of the benchmark runner: child processes, polling, /proc memory readings, statistics. */
+/** Helpers of the benchmark runner: child processes, polling, /proc memory and CPU readings, statistics. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -131,6 +131,33 @@ function readKb(path: string, field: string): number {
 /** VmRSS of one process, in MiB. */
 export function rssMiB(pid: number): number {
   return readKb(`/proc/${pid}/status`, 'VmRSS') / 1024;
+}
+
+/** User and system CPU time of a process so far, in ms (fields 14 and 15 of /proc/<pid>/stat, clock ticks of 10 ms). */
+export function cpuTimes(pid: number): { user: number; sys: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 };
+}
+
+/** User + system CPU time of a process so far, in ms. */
+export function cpuMs(pid: number): number {
+  const t = cpuTimes(pid);
+  return t.user + t.sys;
+}
+
+/** The oldest visible process whose command name starts with `name` (redis-server, beam.smp), or null. */
+export function pidByName(name: string): number | null {
+  let found: number | null = null;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').startsWith(name) && (found === null || Number(d) < found)) found = Number(d);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
 }
 
 /** `pid` and all its descendants. */

@@ -14,13 +14,12 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import amqplib from 'amqplib';
 import { Celery } from '../src/app.ts';
-import { median, sleep } from './lib.ts';
+import { cpuMs, cpuTimes, median, pidByName, sleep } from './lib.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const URL = 'amqp://guest:guest@127.0.0.1:5672//';
@@ -35,27 +34,9 @@ const prefetch = arg('--prefetch');
 const dir = join(HERE, 'results/prof-amqp');
 const prof = process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
 
-/** [user, sys] CPU ms of a process (fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 10 ms). */
-function cpuMs(pid: number): [number, number] {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return [Number(f[11]) * 10, Number(f[12]) * 10];
-}
-
-/** RabbitMQ's Erlang VM (beam.smp) on this machine, if visible: its CPU per message too (noisy: shared). */
-function rabbitPid(): number | null {
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (readFileSync(`/proc/${d}/comm`, 'utf8').startsWith('beam.smp')) return Number(d);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return null;
-}
-const rabbit = rabbitPid();
-const total = (pid: number | null) => (pid === null ? 0 : cpuMs(pid)[0] + cpuMs(pid)[1]);
+/** RabbitMQ's Erlang VM on this machine, if visible: its CPU per message too (noisy: shared). */
+const rabbit = pidByName('beam.smp');
+const total = (pid: number | null) => (pid === null ? 0 : cpuMs(pid));
 
 const conn = await amqplib.connect(URL.replace(/\/\/$/, '/'));
 const ch = await conn.createChannel();
@@ -77,14 +58,14 @@ async function once(): Promise<{ rate: number; cpuPerK: number; sysPerK: number;
   try {
     while ((await ready(q)) === n) await sleep(2);
     const t0 = performance.now();
-    const cpu0 = cpuMs(c.pid!);
+    const cpu0 = cpuTimes(c.pid!);
     const rabbit0 = total(rabbit);
     while ((await ready(q)) > 0) await sleep(5);
     const secs = (performance.now() - t0) / 1000;
-    const cpu1 = cpuMs(c.pid!);
-    const sys = cpu1[1] - cpu0[1];
+    const cpu1 = cpuTimes(c.pid!);
+    const sys = cpu1.sys - cpu0.sys;
     const perK = (ms: number) => ms / (n / 1000);
-    return { rate: n / secs, cpuPerK: perK(cpu1[0] - cpu0[0] + sys), sysPerK: perK(sys), rabbitPerK: perK(total(rabbit) - rabbit0) };
+    return { rate: n / secs, cpuPerK: perK(cpu1.user - cpu0.user + sys), sysPerK: perK(sys), rabbitPerK: perK(total(rabbit) - rabbit0) };
   } finally {
     c.kill('SIGTERM');
     await new Promise((s) => c.on('exit', s));

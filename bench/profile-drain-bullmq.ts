@@ -7,12 +7,12 @@
  * and prints the drain rate with the CPU time per 1000 jobs of the worker and of redis-server (from
  * /proc), to set beside profile-drain.ts's figures for celeriac.
  */
-import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
+import { cpuMs, pidByName } from './lib.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const n = Number(process.argv[2] ?? 20000);
@@ -25,12 +25,8 @@ await r.flushdb();
 const { Queue } = (await import('bullmq' as string)) as any;
 const q = new Queue(queue, { connection: { host: '127.0.0.1', port: 6379, db: 15, maxRetriesPerRequest: null } });
 for (let i = 0; i < n; i += 1000) await q.addBulk(Array.from({ length: Math.min(1000, n - i) }, () => ({ name: 'noop', data: {}, opts: {} })));
-const cpuMs = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-};
-const redisPid = Number(execFileSync('pgrep', ['-o', 'redis-server'], { encoding: 'utf8' }).trim());
+const redisPid = pidByName('redis-server');
+if (redisPid === null) throw new Error('redis-server is not visible in /proc: profile against a local Redis');
 const c = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'bullmq-worker.ts'), JSON.stringify({ host: '127.0.0.1', port: 6379, db: 15, queue, concurrency })], { stdio: ['ignore', 'ignore', 'inherit'] });
 const wait = `bull:${queue}:wait`;
 while ((await r.llen(wait)) === n) await new Promise((s) => setTimeout(s, 2));

@@ -8,13 +8,13 @@
  * messages (user+sys, from /proc: steadier than rates on a shared machine) and redis-server's, and stops the worker.
  * With `res`, done = every result stored.
  */
-import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { Celery } from '../src/app.ts';
+import { cpuMs, cpuTimes, pidByName } from './lib.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const URL = 'redis://127.0.0.1:6379/15';
@@ -36,21 +36,12 @@ await app.close();
 const di = process.argv.indexOf('--prof-dir');
 const dir = di > 0 ? process.argv[di + 1]! : join(HERE, 'results/prof');
 const prof = process.argv.includes('--no-prof') ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`];
-const cpuTimes = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: (Number(f[11]) * 1000) / 100, sys: (Number(f[12]) * 1000) / 100 };
-};
-const cpuMs = (pid: number) => {
-  const t = cpuTimes(pid);
-  return t.user + t.sys;
-};
 const c = spawn(process.execPath, [...prof, '--import', 'tsx', join(HERE, 'ts-worker.ts'), JSON.stringify({ url: URL, queue: q, concurrency })], { stdio: 'inherit' });
 while ((await r.llen(q)) === n) await new Promise((s) => setTimeout(s, 2));
 const t0 = performance.now();
-const cpu0 = cpuMs(c.pid!);
-const sys0 = cpuTimes(c.pid!).sys;
-const redisPid = Number(execFileSync('pgrep', ['-o', 'redis-server'], { encoding: 'utf8' }).trim());
+const cpu0 = cpuTimes(c.pid!);
+const redisPid = pidByName('redis-server');
+if (redisPid === null) throw new Error('redis-server is not visible in /proc: profile against a local Redis');
 const red0 = cpuMs(redisPid);
 while ((await r.llen(q)) > 0 || (await r.hlen('unacked')) > 0) await new Promise((s) => setTimeout(s, 5));
 if (results) {
@@ -62,8 +53,9 @@ if (results) {
     await new Promise((s) => setTimeout(s, 5));
   }
 }
-const cpu = cpuMs(c.pid!) - cpu0;
-const sys = cpuTimes(c.pid!).sys - sys0;
+const cpu1 = cpuTimes(c.pid!);
+const sys = cpu1.sys - cpu0.sys;
+const cpu = cpu1.user - cpu0.user + sys;
 const red = cpuMs(redisPid) - red0;
 console.log(`${n} drained at ${(n / ((performance.now() - t0) / 1000)).toFixed(0)} tasks/s, worker CPU ${(cpu / (n / 1000)).toFixed(1)} ms per 1000 (sys ${(sys / (n / 1000)).toFixed(1)}), redis-server ${(red / (n / 1000)).toFixed(1)}${prof.length ? `; profile in ${dir}` : ''}`);
 c.kill('SIGTERM');
