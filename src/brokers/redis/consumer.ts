@@ -271,7 +271,7 @@ export class RedisConsumer implements Consumer {
             continue; // re-read the room, queues and keys
           }
           this.settled = false;
-          if (this.fetches > 0 && this.prefetch > 0 && room < Math.ceil(this.prefetch / MAX_FETCHES)) {
+          if (this.fetches > 0 && this.prefetch > 0 && room < this.fairShare()) {
             this.unhold();
             await this.pause();
             continue;
@@ -323,7 +323,12 @@ export class RedisConsumer implements Consumer {
    */
   private share(room: number, rotate: boolean): number {
     if (rotate || this.prefetch < 2 * MIN_SHARE) return room;
-    return Math.min(room, Math.ceil(this.prefetch / MAX_FETCHES));
+    return Math.min(room, this.fairShare());
+  }
+
+  /** One fetch's share of the prefetch window: what a fetch asks for, and waits for while another is in flight. */
+  private fairShare(): number {
+    return Math.ceil(this.prefetch / MAX_FETCHES);
   }
 
   /** The batch script can stand in for BRPOP on `keys`: scripts run and every priority key of the `nq` queues is listed. */
