@@ -80,8 +80,8 @@ export function callTask(runtime: TaskRuntime, self: BoundTask, args: PyValue[],
   } catch (err) {
     return Promise.reject(err);
   }
-  // an async function's own promise as it is; anything else (a value, a foreign thenable) adopted
-  return out instanceof Promise ? out : Promise.resolve(out);
+  // Promise.resolve hands back a native promise as it is, and adopts a value or a foreign thenable
+  return Promise.resolve(out);
 }
 
 export class Tracer implements TaskSelfHost {
@@ -166,10 +166,8 @@ export class Tracer implements TaskSelfHost {
       try {
         if (hooks.beforeStart) await hooks.beforeStart(id, args, kwargs, self);
         const limits = resolveTimeLimits(ctx.timelimit, runtime);
-        retval = await (limits.hard === null && limits.soft === null && runtime.autoretryFor.length === 0
-          ? callTask(runtime, self, args, kwargs) // the usual case, without the closures the wrappers take
-          : withAutoretry(self, runtime, () => runWithTimeLimits(() => callTask(runtime, self, args, kwargs), limits, () => self.abortController,
-            (kind, seconds) => this.logger.error(`${kind === 'soft' ? 'Soft' : 'Hard'} time limit (${seconds}s) exceeded for ${name}[${id}]`))));
+        retval = await withAutoretry(self, runtime, () => runWithTimeLimits(() => callTask(runtime, self, args, kwargs), limits, () => self.abortController,
+          (kind, seconds) => this.logger.error(`${kind === 'soft' ? 'Soft' : 'Hard'} time limit (${seconds}s) exceeded for ${name}[${id}]`)));
         ok = true;
       } catch (err) {
         retval = err;
