@@ -336,14 +336,18 @@ async function producerPhase() {
 
 // ---- 2. worker drain ---------------------------------------------------------------------------
 
-/** Time for `kind` to process n preloaded messages: from the first message taken to the last done. */
+/** A drain run: the warm-up plus the n timed messages, and how long starting and warming up may take. */
+function drainPlan(n: number): { total: number; warmupMs: number } {
+  return { total: opt.drainWarmup + n, warmupMs: 60_000 + opt.drainWarmup * 20 };
+}
+
+/** Time for `kind` to process n messages after the warm-up: from the warm-up's end to the last done. */
 async function drainOnce(kind: WorkerKind, results: boolean, n: number): Promise<number> {
   await flush();
   if (B.name === 'amqp') return drainOnceAmqp(kind, results, n);
   const queue = `bench.drain.${kind}.${uid()}`;
   const timeoutMs = Math.max(120_000, n * 20);
-  const total = opt.drainWarmup + n;
-  const warmupMs = 60_000 + opt.drainWarmup * 20;
+  const { total, warmupMs } = drainPlan(n);
   if (kind.startsWith('bullmq')) {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- bench-only peer, installed by bench/peers.ts
     const { Queue } = (await import('bullmq' as string)) as any;
@@ -417,11 +421,12 @@ async function drainOnceAmqp(kind: WorkerKind, results: boolean, n: number): Pro
   const queue = `bench.drain.${kind}.${uid()}`;
   const timeoutMs = Math.max(120_000, n * 20);
   try {
-    const ids = await preloadCelery(queue, opt.drainWarmup + n, results);
+    const { total, warmupMs } = drainPlan(n);
+    const ids = await preloadCelery(queue, total, results);
     const resultKeys = ids.map((id) => `celery-task-meta-${id}`);
     const w = startWorker(kind, queue);
     try {
-      await pollUntil(async () => { const l = await amqpReady(queue); return l >= 0 && l <= n; }, 2, 60_000 + opt.drainWarmup * 20, `${kind} to start and warm up`, () => w.assertAlive());
+      await pollUntil(async () => { const l = await amqpReady(queue); return l >= 0 && l <= n; }, 2, warmupMs, `${kind} to start and warm up`, () => w.assertAlive());
       const t0 = performance.now();
       await pollUntil(async () => (await amqpReady(queue)) === 0, 5, timeoutMs, `${kind} to drain`, () => w.assertAlive());
       return await untilResults(kind, w, results, resultKeys, t0, timeoutMs);
