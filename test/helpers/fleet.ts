@@ -4,7 +4,8 @@
  */
 import type { Celery } from '../../src/app.ts';
 import { Worker } from '../../src/worker/worker.ts';
-import { startPythonWorker, uniqueName } from './peers.ts';
+import { runPython, startPythonWorker, uniqueName } from './peers.ts';
+import { deleteAmqpQueues } from './matrix.ts';
 import { testLogger } from './worker.ts';
 
 export interface MixedFleetOptions {
@@ -53,5 +54,16 @@ export function fleetQueues(prefix: string, brokerUrl: string, backendUrl: strin
     CELERIAC_BROKER_URL: brokerUrl, CELERIAC_BACKEND_URL: backendUrl, CELERIAC_PY_QUEUE: PYQ, CELERIAC_TS_QUEUE: TSQ,
     CELERIAC_DEFAULT_QUEUE: DEFQ, CELERIAC_CONF: JSON.stringify(settings), ...extra,
   });
-  return { PYQ, TSQ, DEFQ, pyEnv };
+  /** Deletes the three queues (and their exchanges) from RabbitMQ, after an AMQP suite. */
+  const dropAmqpQueues = () => deleteAmqpQueues([PYQ, TSQ, DEFQ], [PYQ, TSQ, DEFQ]);
+  return { PYQ, TSQ, DEFQ, pyEnv, dropAmqpQueues };
+}
+
+/**
+ * Runs `code` with test/python/<module>.py as a script (its app, tasks and canvas in scope) and returns
+ * the JSON of the variable `out`, which the script prints last.
+ */
+export async function runFleetScript<T = unknown>(module: string, code: string): Promise<T> {
+  const out = await runPython(`test/python/${module}.py`, { code });
+  return JSON.parse(out.trim().split('\n').pop()!) as T;
 }

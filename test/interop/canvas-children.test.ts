@@ -10,9 +10,9 @@ import { AsyncResult, GroupResult } from '../../src/result.ts';
 import type { BoundTask } from '../../src/worker/task.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyValue } from '../../protocol/values.ts';
-import { requirePython, runPython } from '../helpers/peers.ts';
-import { brokerMatrix, deleteAmqpQueues, type BrokerCase } from '../helpers/matrix.ts';
-import { fleetQueues, startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
+import { requirePython } from '../helpers/peers.ts';
+import { brokerMatrix, type BrokerCase } from '../helpers/matrix.ts';
+import { fleetQueues, runFleetScript, startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
 
 for (const b of brokerMatrix(3)) childrenSuite(b);
 
@@ -38,7 +38,7 @@ function resultShape(r: AsyncResult | GroupResult): unknown {
 function childrenSuite(b: BrokerCase): void {
 const URL = b.backendUrl;
 const BROKER = b.brokerUrl;
-const { PYQ, TSQ, DEFQ, pyEnv } = fleetQueues('ch', BROKER, URL, b.settings);
+const { PYQ, TSQ, DEFQ, pyEnv, dropAmqpQueues } = fleetQueues('ch', BROKER, URL, b.settings);
 
 let app: Celery;
 let fleet: MixedFleet | undefined;
@@ -51,10 +51,7 @@ const prefix = (lang: Lang) => (lang === 'py' ? 'chpy' : 'chts');
 const sig = (lang: Lang, name: string, args: PyValue[] = [], immutable = false): SignatureDict =>
   ({ ...app.signature(`${prefix(lang)}.${name}`, args), immutable });
 
-async function py<T = unknown>(code: string): Promise<T> {
-  const out = await runPython('test/python/children_tasks.py', { code });
-  return JSON.parse(out.trim().split('\n').pop()!) as T;
-}
+const py = <T = unknown>(code: string): Promise<T> => runFleetScript<T>('children_tasks', code);
 async function storedMeta(id: string): Promise<{ status: string; children: unknown }> {
   const end = Date.now() + 30_000;
   for (;;) {
@@ -147,7 +144,7 @@ describe(`[${b.name}] children: what a running task sends, stored as Celery stor
     await fleet?.stop();
     await app?.close();
     await redis?.quit();
-    if (b.name === 'amqp') await deleteAmqpQueues([PYQ, TSQ, DEFQ], [PYQ, TSQ, DEFQ]);
+    if (b.name === 'amqp') await dropAmqpQueues();
   });
 
   const expected: Record<string, unknown> = {

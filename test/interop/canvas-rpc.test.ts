@@ -9,22 +9,19 @@ import { Celery } from '../../src/app.ts';
 import { AsyncResult, GroupResult } from '../../src/result.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyValue } from '../../protocol/values.ts';
-import { AMQP_URL, redisUrl, requirePython, runPython } from '../helpers/peers.ts';
-import { deleteAmqpQueues, selectedBrokers } from '../helpers/matrix.ts';
-import { fleetQueues, startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
+import { AMQP_URL, redisUrl, requirePython } from '../helpers/peers.ts';
+import { selectedBrokers } from '../helpers/matrix.ts';
+import { fleetQueues, runFleetScript, startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
 
 const NOTES = redisUrl(3);
-const { PYQ, TSQ, DEFQ, pyEnv } = fleetQueues('cr', AMQP_URL, 'rpc://', {}, { CELERIAC_NOTES_URL: NOTES });
+const { PYQ, TSQ, DEFQ, pyEnv, dropAmqpQueues } = fleetQueues('cr', AMQP_URL, 'rpc://', {}, { CELERIAC_NOTES_URL: NOTES });
 
 let app: Celery;
 let fleet: MixedFleet | undefined;
 let skip = false;
 
 const sig = (name: string, args: PyValue[] = []): SignatureDict => app.signature(name, args);
-async function py<T = unknown>(code: string): Promise<T> {
-  const out = await runPython('test/python/canvas_tasks.py', { code });
-  return JSON.parse(out.trim().split('\n').pop()!) as T;
-}
+const py = <T = unknown>(code: string): Promise<T> => runFleetScript<T>('canvas_tasks', code);
 /** Python's message for a chord on the rpc:// backend (str(NotImplementedError)). */
 const pyChordError = () => py<[string, string]>(`try:
     chord([add.s(1, 1), ts('cts.add', 2, 2)], ts('cts.tsum')).apply_async()
@@ -53,7 +50,7 @@ if (selectedBrokers().includes('amqp')) describe('[amqp] canvas with the rpc:// 
     if (skip) return;
     await fleet?.stop();
     await app?.close();
-    await deleteAmqpQueues([PYQ, TSQ, DEFQ], [PYQ, TSQ, DEFQ]);
+    await dropAmqpQueues();
   });
 
   test('chains both ways: TS caller <- Python and TS workers, Python caller <- TS and Python workers', { skip }, async () => {

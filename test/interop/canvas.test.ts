@@ -10,9 +10,9 @@ import type { BoundTask } from '../../src/worker/task.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyValue } from '../../protocol/values.ts';
 import { PythonError } from '../../protocol/exceptions.ts';
-import { requirePython, runPython, uniqueName } from '../helpers/peers.ts';
-import { brokerMatrix, deleteAmqpQueues, type BrokerCase } from '../helpers/matrix.ts';
-import { fleetQueues, startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
+import { requirePython, uniqueName } from '../helpers/peers.ts';
+import { brokerMatrix, type BrokerCase } from '../helpers/matrix.ts';
+import { fleetQueues, runFleetScript, startMixedFleet, type MixedFleet } from '../helpers/fleet.ts';
 
 for (const b of brokerMatrix(3)) canvasSuite(b);
 
@@ -20,7 +20,7 @@ function canvasSuite(b: BrokerCase): void {
 const URL = b.backendUrl;
 const BROKER = b.brokerUrl;
 /** The queues, and the environment of test/python/canvas_tasks.py (worker and scripts) for this broker. */
-const { PYQ, TSQ, DEFQ, pyEnv } = fleetQueues('c', BROKER, URL, b.settings);
+const { PYQ, TSQ, DEFQ, pyEnv, dropAmqpQueues } = fleetQueues('c', BROKER, URL, b.settings);
 
 let app: Celery;
 let fleet: MixedFleet | undefined;
@@ -30,10 +30,7 @@ let skip = false;
 type Rec = { lang: string; args: unknown[]; id: string; root_id: string; parent_id: string | null; group: string | null; group_index: number | null };
 
 const sig = (name: string, args: PyValue[] = [], options: Record<string, unknown> = {}): SignatureDict => app.signature(name, args, {}, options as Record<string, PyValue>);
-async function py<T = unknown>(code: string): Promise<T> {
-  const out = await runPython('test/python/canvas_tasks.py', { code });
-  return JSON.parse(out.trim().split('\n').pop()!) as T;
-}
+const py = <T = unknown>(code: string): Promise<T> => runFleetScript<T>('canvas_tasks', code);
 async function notes(lang: 'py' | 'ts', key: string): Promise<unknown[]> {
   const k = lang === 'py' ? `canvas:${PYQ}:${key}` : `canvas:ts:${TSQ}:${key}`;
   return (await redis.lrange(k, 0, -1)).map((x) => JSON.parse(x));
@@ -101,7 +98,7 @@ describe(`[${b.name}] canvas across Python Celery and TypeScript workers`, () =>
     await fleet?.stop();
     await app?.close();
     await redis?.quit();
-    if (b.name === 'amqp') await deleteAmqpQueues([PYQ, TSQ, DEFQ], [PYQ, TSQ, DEFQ]);
+    if (b.name === 'amqp') await dropAmqpQueues();
   });
 
   test('chain Python -> TS -> Python built in TypeScript: values, parent links, root_id/parent_id', { skip }, async () => {

@@ -7,25 +7,13 @@ scope) and prints the JSON of the variable `out`.
 """
 import json
 import os
-import sys
 
 import redis
-from celery import Celery, chain, chord, group, signature
+from celery import chain, group, signature
 
-URL = os.environ["CELERIAC_BROKER_URL"]
-BACKEND = os.environ.get("CELERIAC_BACKEND_URL") or URL
-PYQ = os.environ["CELERIAC_PY_QUEUE"]
-TSQ = os.environ["CELERIAC_TS_QUEUE"]
-DEFQ = os.environ["CELERIAC_DEFAULT_QUEUE"]
-app = Celery("canvas_tasks", broker=URL, backend=BACKEND)
-app.conf.update(
-    task_default_queue=DEFQ,
-    task_routes={"cpy.*": {"queue": PYQ}, "cts.*": {"queue": TSQ}},
-    worker_hijack_root_logger=False,
-    result_extended=True,
-)
-# the broker's settings of the test matrix (task_queue_max_priority on RabbitMQ), as the TypeScript side has them
-app.conf.update(json.loads(os.environ.get("CELERIAC_CONF") or "{}"))
+from fleet_env import BACKEND, PYQ, fleet_app, run_script
+
+app = fleet_app("canvas_tasks", "cpy", "cts", result_extended=True)
 _redis = redis.Redis.from_url(os.environ.get("CELERIAC_NOTES_URL") or BACKEND)
 
 
@@ -94,10 +82,6 @@ def result_json(r):
 
 
 if __name__ == "__main__":
-    doc = json.load(sys.stdin)
-    scope = {"app": app, "chain": chain, "group": group, "chord": chord, "signature": signature,
-             "add": add, "mul": mul, "tsum": tsum, "fail": fail, "record": record, "errback": errback,
-             "identity": identity, "on_error": on_error, "ts": lambda name, *a, **kw: signature(name, a, kw),
-             "out": None, "result_json": result_json}
-    exec(doc["code"], scope)
-    print(json.dumps(scope["out"], default=repr))
+    run_script(app, {"add": add, "mul": mul, "tsum": tsum, "fail": fail, "record": record, "errback": errback,
+                     "identity": identity, "on_error": on_error, "ts": lambda name, *a, **kw: signature(name, a, kw),
+                     "result_json": result_json}, default=repr)

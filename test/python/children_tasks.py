@@ -5,25 +5,12 @@ each scenario task sends work while it runs, and Celery records what it sent in 
 (`add_trail`), stored with its result. The TypeScript worker has the same tasks as `chts.*`.
 As a script: reads {"code": "..."} on stdin, runs it and prints the JSON of the variable `out`.
 """
-import json
-import os
-import sys
-
-from celery import Celery, chain, chord, group, signature
+from celery import chain, chord, group
 from celery.result import AsyncResult
 
-URL = os.environ["CELERIAC_BROKER_URL"]
-BACKEND = os.environ.get("CELERIAC_BACKEND_URL") or URL
-PYQ = os.environ["CELERIAC_PY_QUEUE"]
-TSQ = os.environ["CELERIAC_TS_QUEUE"]
-DEFQ = os.environ["CELERIAC_DEFAULT_QUEUE"]
-app = Celery("children_tasks", broker=URL, backend=BACKEND)
-app.conf.update(
-    task_default_queue=DEFQ,
-    task_routes={"chpy.*": {"queue": PYQ}, "chts.*": {"queue": TSQ}},
-    worker_hijack_root_logger=False,
-)
-app.conf.update(json.loads(os.environ.get("CELERIAC_CONF") or "{}"))
+from fleet_env import fleet_app, run_script
+
+app = fleet_app("children_tasks", "chpy", "chts")
 
 
 @app.task(name="chpy.leaf")
@@ -78,8 +65,4 @@ def retry_once(self):
 
 
 if __name__ == "__main__":
-    code = json.loads(sys.stdin.read())["code"]
-    scope = {"app": app, "chain": chain, "chord": chord, "group": group, "signature": signature,
-             "AsyncResult": AsyncResult, "json": json}
-    exec(code, scope)
-    print(json.dumps(scope.get("out")))
+    run_script(app, {"AsyncResult": AsyncResult})
