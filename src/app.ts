@@ -21,7 +21,8 @@ import type { Broker, QueueDeclaration } from './broker.ts';
 import type { ResultBackend } from './backend.ts';
 import { createBackend as defaultCreateBackend, type BackendOptions } from './backends/index.ts';
 import { createBroker as defaultCreateBroker } from './brokers/index.ts';
-import { resolveConfig, toCamelCase, toSnakeCase, type Settings, type SettingsInput } from './config.ts';
+import { layerSettings, resolveConfig, toCamelCase, toSnakeCase, type Settings, type SettingsInput } from './config.ts';
+import { configModuleSettings, settingsOf } from './config-module.ts';
 import { ConfigurationError } from './errors.ts';
 import {
   anonNodename, buildTaskMessage, currentTaskContext, generateOid, normalizeSendOptions, publishTask, publishTaskThen,
@@ -144,8 +145,10 @@ export interface TaskHandle<Args extends unknown[] = unknown[], R = unknown> {
 }
 
 export class Celery {
-  /** The resolved settings (Celery's `app.conf`). */
-  readonly conf: Settings;
+  /** The resolved settings (Celery's `app.conf`); {@link configFromObject} replaces them. */
+  get conf(): Settings {
+    return this.settings;
+  }
   readonly main: string | null;
   /** `gen<pid>@<hostname>`, sent as `origin`. */
   readonly origin: string;
@@ -158,6 +161,10 @@ export class Celery {
 
   private readonly brokerFactory: NonNullable<AppOptions['createBroker']>;
   private readonly backendFactory: NonNullable<AppOptions['createBackend']>;
+  private settings: Settings;
+  /** The settings given to the constructor (Celery's `preconf`): above any config module. */
+  private readonly ownSettings: Record<string, unknown>;
+  private readonly env: Record<string, string | undefined>;
   private routerInstance: Router | null = null;
   private brokerInstance: Broker | null = null;
   private brokerConnecting: Promise<void> | null = null;
@@ -184,13 +191,39 @@ export class Celery {
       if (settings.result_backend !== undefined || settings.resultBackend !== undefined) throw new ConfigurationError('give backend or result_backend, not both');
       settings.result_backend = options.backend;
     }
-    this.conf = resolveConfig(settings, options.env ? { env: options.env } : {});
+    this.ownSettings = settings;
+    this.env = options.env ?? process.env;
+    // CELERY_CONFIG_MODULE (the CLI's --config) is read when the app is created, as Celery's loader does
+    const configModule = this.env.CELERY_CONFIG_MODULE;
+    this.settings = configModule ? this.resolveWith(configModuleSettings(configModule), `config module ${configModule}`) : this.resolveWith({}, '');
     this.main = options.main ?? null;
     this.origin = anonNodename();
     this.oid = generateOid();
     this.brokerFactory = options.createBroker ?? defaultCreateBroker;
     this.backendFactory = options.createBackend ?? ((url, o) => defaultCreateBackend(url, o));
     registerBuiltins(this);
+  }
+
+  private resolveWith(base: Record<string, unknown>, source: string): Settings {
+    const layers = [{ source, settings: base }, { source: '', settings: this.ownSettings }];
+    return resolveConfig(layerSettings(layers), { env: this.env });
+  }
+
+  /**
+   * Celery's `app.config_from_object(obj)`: take settings from a module namespace or an object (see
+   * src/config-module.ts for which exports count), below the settings given to the constructor and
+   * the environment, replacing any earlier config object or `CELERY_CONFIG_MODULE`. Call it before the
+   * app connects or sends.
+   *
+   *   app.configFromObject(await import('./celeryconfig.ts'));
+   */
+  configFromObject(source: object): this {
+    if (this.brokerInstance || this.backendInstance) {
+      throw new ConfigurationError('configFromObject(): the app already created its broker or result backend; configure it before it sends or connects');
+    }
+    this.settings = this.resolveWith(settingsOf(source, 'configFromObject()'), 'configFromObject()');
+    this.routerInstance = null;
+    return this;
   }
 
   /** The task router (queues from `task_queues`, routes from `task_routes`). */

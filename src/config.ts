@@ -611,5 +611,39 @@ export function resolveConfig(input: SettingsInput | Record<string, unknown> = {
   return Object.freeze(out) as unknown as Settings;
 }
 
+/**
+ * Settings in layers, lowest first, as one input for {@link resolveConfig}: a later layer's value of a
+ * setting replaces an earlier one's, whichever spelling each uses (Celery's `config_from_object`
+ * module below the app's own `Celery(...)` settings). Unknown keys fail, naming the layer's `source`
+ * (when not empty).
+ */
+export function layerSettings(layers: readonly { source: string; settings: Record<string, unknown> }[]): Record<string, unknown> {
+  const byName = new Map<keyof Settings, [string, unknown]>();
+  for (const { source, settings } of layers) {
+    const at = source ? `${source}: ` : '';
+    const seen = new Map<keyof Settings, string>();
+    for (const [key, value] of Object.entries(settings)) {
+      const name = BY_NAME.get(key);
+      if (!name) {
+        const err = unknownSetting(key);
+        throw at ? new ConfigurationError(at + err.message) : err;
+      }
+      if (value === undefined) continue;
+      const prev = seen.get(name);
+      if (prev !== undefined) throw new ConfigurationError(`${at}setting ${toSnakeCase(name)} is given twice (as ${JSON.stringify(prev)} and ${JSON.stringify(key)})`);
+      seen.set(name, key);
+      byName.set(name, [key, value]);
+    }
+  }
+  return Object.fromEntries(byName.values());
+}
+
+/** Whether a key is a setting's name (snake_case or camelCase), or one of Celery's pre-4.0 names. */
+export function isSettingName(key: string): boolean {
+  if (BY_NAME.has(key)) return true;
+  const lower = key.toLowerCase();
+  return lower in OLD_NAMES || (lower.startsWith('celery_') && BY_NAME.has(lower.slice(7)));
+}
+
 /** Every setting's Celery (snake_case) name, in {@link DEFAULT_SETTINGS} order. */
 export const SETTING_NAMES: readonly string[] = Object.freeze([...SNAKE_NAMES]);
