@@ -127,7 +127,8 @@ export async function connectRedis(client: Redis): Promise<void> {
   client.on('error', onError);
   client.on('sentinelError', onSentinelError);
   const attempt = (async () => {
-    if (client.status === 'wait') await client.connect();
+    // 'end': a client whose first connection failed and was stopped (RedisBroker.connect): start afresh
+    if (client.status === 'wait' || client.status === 'end') await client.connect();
     await client.ping();
   })();
   try {

@@ -45,3 +45,35 @@ test('worker started while Redis is down: retries on startup (Celery\'s log line
   while (!runs.includes(7) && Date.now() < end) await sleep(50);
   assert.deepEqual(runs, [7]);
 });
+
+test('a first connection that fails stops ioredis\'s own retries: the caller\'s next try connects at once', { timeout: 30_000 }, async () => {
+  // a server that accepts and drops every connection, counting them
+  const { createServer } = await import('node:net');
+  const { RedisBroker } = await import('../../src/brokers/redis/broker.ts');
+  let connections = 0;
+  const server = createServer((s) => {
+    connections++;
+    s.destroy();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const reported: Error[] = [];
+  const broker = new RedisBroker(`redis://127.0.0.1:${port}/0`, {}, { onError: (e) => reported.push(e) });
+  try {
+    await assert.rejects(broker.connect(), /cannot connect to the Redis broker/);
+    const afterFirst = connections;
+    assert.ok(afterFirst >= 1);
+    // ioredis would reconnect in the background (50 ms, 100 ms, ...): nothing may connect meanwhile,
+    // so the worker's "Trying again in 2.00 seconds" is when the next attempt really starts
+    await sleep(1500);
+    assert.equal(connections, afterFirst, 'no background reconnects after a failed first connect');
+    assert.equal(broker.client.status, 'end');
+    await assert.rejects(broker.connect(), /cannot connect to the Redis broker/);
+    assert.ok(connections > afterFirst, 'the next connect() makes a new attempt');
+    // the failure went to the caller; it is not reported a second time as a background error
+    assert.deepEqual(reported.map((e) => e.message), []);
+  } finally {
+    broker.client.disconnect();
+    server.close();
+  }
+});

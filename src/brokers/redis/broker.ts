@@ -63,6 +63,10 @@ export class RedisBroker implements Broker, ConsumerHost {
   private restoreTimer: NodeJS.Timeout | undefined;
   private restoring: Promise<unknown> | undefined;
   private closed = false;
+  /** The main client has been ready once; before that, a failed {@link connect} stops its retries. */
+  private everReady = false;
+  /** connect() calls in flight: their failure is thrown to the caller, not reported as well. */
+  private connecting = 0;
 
   constructor(url: string, transportOptions: RedisTransportOptions = {}, options: RedisBrokerOptions = {}) {
     // broker_use_ssl (kombu's Redis keys) arrives with the app's settings (createBroker passes them through)
@@ -74,7 +78,10 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.redisOptions = { ...target.options };
     if (typeof transportOptions.client_name === 'string') this.redisOptions.connectionName = transportOptions.client_name;
     this.onError = options.onError;
-    this.client = this.newClient(this.redisOptions, (err) => this.report(err));
+    this.client = this.newClient(this.redisOptions, (err) => {
+      if (this.connecting === 0) this.report(err);
+    });
+    this.client.once('ready', () => (this.everReady = true));
     this.store = new UnackedStore(this.client, this.keys, this.options, (ex, rk) => this.route(ex, rk));
   }
 
@@ -108,12 +115,21 @@ export class RedisBroker implements Broker, ConsumerHost {
     reportError(err, onError ?? this.onError);
   }
 
+  /**
+   * Connects (once) and PINGs. A first connection that fails also stops ioredis's own reconnect loop:
+   * the caller's retry policy decides when to try again (the worker's startup backoff, the producer's
+   * publish retry), and that next try connects at once, so a retry happens when its message says.
+   */
   async connect(): Promise<void> {
     if (this.closed) throw new BrokerError(`broker ${this.safeUrl} is closed`);
+    this.connecting++;
     try {
       await connectRedis(this.client);
     } catch (err) {
+      if (!this.everReady) this.client.disconnect();
       throw new BrokerConnectionError(`cannot connect to the Redis broker ${this.safeUrl}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.connecting--;
     }
   }
 
