@@ -1,28 +1,42 @@
 #!/usr/bin/env bash
-# Creates .venv-celery with real Python Celery 5.6 (see ../shared/python-celery.md).
+# Creates .venv-celery with real Python Celery (see ../shared/python-celery.md): the one recipe, used
+# by CI, `npm test` and `npm run demo` (through examples/ensure-peers.ts).
 # Tries a plain pip install first; falls back to the recipe for the partial mirror.
+#   bash .ci/setup-python.sh          creates the venv unless a working one is there (then says so)
+#   bash .ci/setup-python.sh --check  only says whether a working venv is there (exit 0) or not (exit 1)
+# CELERIAC_BASE_PYTHON picks the Python the venv is made from (default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+CELERY_VERSION=5.6.3
+KOMBU_VERSION=5.6.2
 VENV=.venv-celery
-PY=${CELERIAC_PYTHON:-python3}
+PY=${CELERIAC_BASE_PYTHON:-python3}
 if [ -x "$VENV/bin/celery" ] && "$VENV/bin/python" -c "import celery, kombu, brotli, zstandard" 2>/dev/null; then
   echo "python celery: $("$VENV/bin/celery" --version) (cached venv)"; exit 0
 fi
+if [ "${1:-}" = "--check" ]; then
+  echo "python celery: no working $VENV (celery $CELERY_VERSION): bash .ci/setup-python.sh creates it"; exit 1
+fi
+command -v "$PY" >/dev/null || {
+  echo "python celery: $PY not found: install Python 3 (with venv and pip), or set CELERIAC_BASE_PYTHON"; exit 1; }
+echo "python celery: creating $VENV from $("$PY" --version 2>&1) with celery $CELERY_VERSION"
 rm -rf "$VENV"
-"$PY" -m venv "$VENV"
+"$PY" -m venv "$VENV" || { echo "python celery: $PY -m venv failed (on Debian's python3: apt-get install python3-venv)"; exit 1; }
 PIP="$VENV/bin/pip --disable-pip-version-check -q --retries 1 --timeout 20"
 EXTRA="brotli zstandard msgpack pyyaml pytest"
 if $PIP download --no-deps -d "$(mktemp -d)" click-didyoumean >/dev/null 2>&1 && \
-   timeout 300 $PIP install "celery[redis]==5.6.3" "kombu==5.6.2" amqp $EXTRA 2>/dev/null; then
+   timeout 300 $PIP install "celery[redis]==$CELERY_VERSION" "kombu==$KOMBU_VERSION" amqp $EXTRA 2>/dev/null; then
   echo "python celery: installed with plain pip"
 else
-  echo "python celery: plain pip failed; using the mirror recipe"
+  echo "python celery: the package index lacks part of celery's dependencies; using the partial-mirror recipe"
   if ! dpkg -s python3-click-didyoumean python3-click-repl >/dev/null 2>&1; then
-    apt-get update -qq && apt-get install -y -qq python3-click-didyoumean python3-click-repl >/dev/null
+    { apt-get update -qq && apt-get install -y -qq python3-click-didyoumean python3-click-repl >/dev/null; } \
+      || { echo "python celery: apt-get install python3-click-didyoumean python3-click-repl failed (needs root)"; exit 1; }
   fi
-  $PIP install --no-deps celery==5.6.3 kombu==5.6.2 billiard vine click click-plugins \
+  $PIP install --no-deps "celery==$CELERY_VERSION" "kombu==$KOMBU_VERSION" billiard vine click click-plugins \
     python-dateutil six tzlocal tzdata redis==8.1.0 amqp msgpack pyyaml packaging prompt_toolkit wcwidth \
-    brotli zstandard pytest iniconfig pluggy
+    brotli zstandard pytest iniconfig pluggy \
+    || { echo "python celery: pip install from the package index failed"; exit 1; }
   SP=$("$VENV/bin/python" -c "import site; print(site.getsitepackages()[0])")
   for m in click_didyoumean click_repl; do ln -sf "/usr/lib/python3/dist-packages/$m" "$SP/$m"; done
 fi
