@@ -1,0 +1,97 @@
+// The README's first command on a fresh clone: `npm install && npm run demo` with no .venv-celery
+// and nothing listening on the demo's Redis port. The demo must create the venv, start redis-server,
+// say so as it goes, pass, and leave no redis-server behind. It clones the repository's HEAD, so it
+// tests what is committed. Creating the venv takes 15 s to a couple of minutes (pip's cache helps).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../helpers/net.ts';
+import { portOpen, requireBinaries } from '../helpers/private-redis.ts';
+
+/** Processes (a redis-server, a Python worker) whose command line or environment names 127.0.0.1:<port>. */
+function processesOn(port: number): string[] {
+  const needle = `127.0.0.1:${port}`;
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      if (cmdline.includes(needle) || environ.includes(needle)) found.push(`${pid}: ${cmdline}`);
+    } catch { /* gone, or not ours to read */ }
+  }
+  return found;
+}
+
+/** Runs a command in the clone with stdout and stderr in one file, so the lines keep their order. */
+function runIn(cwd: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number) {
+  const logPath = join(cwd, '..', `${cmd}-${Date.now()}.log`);
+  const fd = openSync(logPath, 'w');
+  const started = Date.now();
+  const r = spawnSync(cmd, args, { cwd, env, stdio: ['ignore', fd, fd], timeout: timeoutMs });
+  closeSync(fd);
+  return { status: r.status, signal: r.signal, output: readFileSync(logPath, 'utf8'), seconds: (Date.now() - started) / 1000 };
+}
+
+/** `pattern`'s first match in `text` comes after `before`'s. */
+function assertOrder(text: string, patterns: RegExp[]): void {
+  let at = -1;
+  for (const p of patterns) {
+    const m = p.exec(text);
+    assert.ok(m, `${p} not in the output:\n${text}`);
+    assert.ok(m.index > at, `${p} came too early in:\n${text}`);
+    at = m.index;
+  }
+}
+
+test('fresh clone: npm install && npm run demo creates the venv, starts Redis where none runs, passes and leaves no redis-server', { timeout: 900_000 }, async (t) => {
+  if (!requireBinaries(t, ['git'])) return;
+  const top = spawnSync('git', ['rev-parse', '--show-toplevel'], { encoding: 'utf8' });
+  assert.equal(top.status, 0, top.stderr);
+  const dir = mkdtempSync(join(tmpdir(), 'celeriac-fresh-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const clone = join(dir, 'celeriac');
+  const cloned = spawnSync('git', ['clone', '--quiet', top.stdout.trim(), clone], { encoding: 'utf8' });
+  assert.equal(cloned.status, 0, cloned.stderr);
+  assert.equal(existsSync(join(clone, '.venv-celery')), false, 'the clone has a venv already');
+
+  const port = await freePort();
+  assert.equal(await portOpen(port), false);
+  const env: NodeJS.ProcessEnv = { ...process.env, DEMO_REDIS_PORT: String(port) };
+  for (const name of ['DEMO_REDIS_HOST', 'CELERIAC_PYTHON', 'CELERIAC_BASE_PYTHON', 'npm_config_prefix']) delete env[name];
+
+  const install = runIn(clone, 'npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], env, 300_000);
+  assert.equal(install.status, 0, `npm install failed:\n${install.output}`);
+
+  const first = runIn(clone, 'npm', ['run', 'demo'], env, 600_000);
+  t.diagnostic(`npm install ${install.seconds.toFixed(1)} s; first npm run demo (venv created) ${first.seconds.toFixed(1)} s`);
+  assert.equal(first.status, 0, `npm run demo failed (${first.signal ?? first.status}):\n${first.output}`);
+  const p = String(port);
+  assertOrder(first.output, [
+    /^demo: creating the Python venv \(\.venv-celery\) with Celery 5\.6\.3; this takes about a minute$/m,
+    new RegExp(`^demo: redis on 127\\.0\\.0\\.1:${p} is down; starting redis-server$`, 'm'),
+    new RegExp(`^starting a Python Celery worker \\(examples/python/tasks\\.py\\) on redis://127\\.0\\.0\\.1:${p}/5$`, 'm'),
+    /demo\.add\(2, 3\)\s+= 5/,
+    /msgpack \+ zstd\s+= 42/,
+    /raised\s+= tasks\.DemoError\('boom', 42\)/,
+    /"state": "SUCCESS", "result": \{"product": 42, "by": "typescript"\}/,
+    new RegExp(`^demo: stopping the redis-server it started on 127\\.0\\.0\\.1:${p}$`, 'm'),
+  ]);
+  assert.ok(existsSync(join(clone, '.venv-celery/pyvenv.cfg')), 'no venv in the clone');
+  const celery = spawnSync(join(clone, '.venv-celery/bin/celery'), ['--version'], { encoding: 'utf8' });
+  assert.match(celery.stdout, /^5\.6\.3/, celery.stderr);
+  assert.equal(await portOpen(port), false, 'redis-server still listens after the demo');
+  assert.deepEqual(processesOn(port), [], 'processes left behind');
+
+  // again: the venv is there now (no creating line); Redis is not, since the first run stopped it
+  const second = runIn(clone, 'npm', ['run', 'demo'], env, 120_000);
+  t.diagnostic(`second npm run demo ${second.seconds.toFixed(1)} s`);
+  assert.equal(second.status, 0, `second npm run demo failed:\n${second.output}`);
+  assert.doesNotMatch(second.output, /creating the Python venv/);
+  assert.match(second.output, new RegExp(`^demo: redis on 127\\.0\\.0\\.1:${p} is down; starting redis-server$`, 'm'));
+  assert.match(second.output, /"state": "SUCCESS", "result": \{"product": 42, "by": "typescript"\}/);
+  assert.equal(await portOpen(port), false, 'redis-server still listens after the second demo');
+  assert.deepEqual(processesOn(port), [], 'processes left behind by the second demo');
+});
