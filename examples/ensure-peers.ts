@@ -33,11 +33,17 @@ export class SetupError extends Error {
 export type Say = (line: string) => void;
 
 interface Ran {
+  command: string;
   code: number | null;
   /** stdout and stderr, interleaved as they came. */
   out: string;
-  /** Where `out` was written when the command failed (kept for the user to read). */
-  log: string;
+}
+
+/** Writes a failed command's output to a temp file for the user to read; returns its path. */
+function keepLog(ran: Ran): string {
+  const path = join(tmpdir(), `celeriac-setup-${process.pid}-${Date.now()}.log`);
+  writeFileSync(path, `$ ${ran.command}\n${ran.out}`);
+  return path;
 }
 
 /** Runs a command from the repository root; `onLine` sees each output line as it comes. */
@@ -57,12 +63,7 @@ function run(cmd: string, args: string[], onLine?: (line: string) => void): Prom
     child.stderr.on('data', take);
     const finish = (code: number | null) => {
       if (partial && onLine) onLine(partial);
-      let log = '';
-      if (code !== 0) {
-        log = join(tmpdir(), `celeriac-setup-${process.pid}-${Date.now()}.log`);
-        writeFileSync(log, `$ ${cmd} ${args.join(' ')}\n${out}`);
-      }
-      done({ code, out, log });
+      done({ command: [cmd, ...args].join(' '), code, out });
     };
     child.on('error', (err) => {
       out += `${cmd}: ${err.message}\n`;
@@ -109,7 +110,7 @@ export async function ensurePythonVenv(say: Say): Promise<PythonVenv> {
   say(`creating the Python venv (${VENV}) with Celery ${celery}; this takes about a minute`);
   const made = await run('bash', ['.ci/setup-python.sh']);
   if (made.code !== 0) {
-    throw new SetupError(`creating the Python venv failed: ${why(made, 'python celery: ')} (full output: ${made.log}); fix that, then run again (bash .ci/setup-python.sh repeats only this step)`);
+    throw new SetupError(`creating the Python venv failed: ${why(made, 'python celery: ')} (full output: ${keepLog(made)}); fix that, then run again (bash .ci/setup-python.sh repeats only this step)`);
   }
   return { python, version: why(made, 'python celery: '), created: true };
 }
@@ -201,7 +202,7 @@ export async function ensureBrokers(say: Say): Promise<void> {
     if (line.startsWith('brokers: ')) say(line.slice('brokers: '.length));
   });
   if (ran.code !== 0) {
-    throw new SetupError(`setting up the brokers failed: ${why(ran, 'brokers: ')} (full output: ${ran.log}); start Redis on 127.0.0.1:6379 and RabbitMQ on 127.0.0.1:5672 yourself, or fix that and run again`);
+    throw new SetupError(`setting up the brokers failed: ${why(ran, 'brokers: ')} (full output: ${keepLog(ran)}); start Redis on 127.0.0.1:6379 and RabbitMQ on 127.0.0.1:5672 yourself, or fix that and run again`);
   }
 }
 
@@ -255,10 +256,10 @@ export async function ensureBuild(say: Say): Promise<void> {
   const ran = await run('npm', ['run', 'build', '--silent']);
   if (ran.code === 0) return;
   if (distIsCurrent()) {
-    say(`npm run build reported errors (full output: ${ran.log}); dist/ was written anyway; npx tsc -p tsconfig.json --noEmit lists them`);
+    say(`npm run build reported errors (full output: ${keepLog(ran)}); dist/ was written anyway; npx tsc -p tsconfig.json --noEmit lists them`);
     return;
   }
-  throw new SetupError(`building dist/ failed: npm run build ${why(ran, '')} (full output: ${ran.log}); fix that and run again`);
+  throw new SetupError(`building dist/ failed: npm run build ${why(ran, '')} (full output: ${keepLog(ran)}); fix that and run again`);
 }
 
 /** Everything `npm test` needs, in order: Python Celery, the brokers, dist/. */

@@ -65,6 +65,13 @@ test('fresh clone: npm install && npm run demo creates the venv, starts Redis wh
   const install = runIn(clone, 'npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], env, 300_000);
   assert.equal(install.status, 0, `npm install failed:\n${install.output}`);
 
+  // a set-up step that fails says what failed and what to do, on one line, with no stack
+  const broken = runIn(clone, 'npm', ['run', 'demo'], { ...env, CELERIAC_BASE_PYTHON: '/nonexistent/python3' }, 60_000);
+  assert.notEqual(broken.status, 0, broken.output);
+  assert.match(broken.output, /^demo: creating the Python venv failed: \/nonexistent\/python3 not found: install Python 3 \(with venv and pip\), or set CELERIAC_BASE_PYTHON \(full output: \S+\.log\); fix that, then run again \(bash \.ci\/setup-python\.sh repeats only this step\)$/m);
+  assert.doesNotMatch(broken.output, /^\s+at .+[:(]\d+/m, 'a stack trace');
+  assert.equal(existsSync(join(clone, '.venv-celery')), false, 'the failed set-up left a venv');
+
   const first = runIn(clone, 'npm', ['run', 'demo'], env, 600_000);
   t.diagnostic(`npm install ${install.seconds.toFixed(1)} s; first npm run demo (venv created) ${first.seconds.toFixed(1)} s`);
   assert.equal(first.status, 0, `npm run demo failed (${first.signal ?? first.status}):\n${first.output}`);
