@@ -1,6 +1,7 @@
 """The Python side of the mixed-fleet demo: an ordinary Celery app.
 
-Run with:  celery -A tasks worker -l info -Q celery,demo.py
+`npm run demo` starts its worker itself (-Q demo.py, Redis db 5). To run one yourself:
+    celery -A tasks worker -l info            (docker-compose.yml's worker does, on Redis db 0)
 """
 import os
 

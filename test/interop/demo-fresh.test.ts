@@ -70,6 +70,8 @@ test('fresh clone: npm install && npm run demo creates the venv, starts Redis wh
   assert.notEqual(broken.status, 0, broken.output);
   assert.match(broken.output, /^demo: creating the Python venv failed: \/nonexistent\/python3 not found: install Python 3 \(with venv and pip\), or set CELERIAC_BASE_PYTHON \(full output: \S+\.log\); fix that, then run again \(bash \.ci\/setup-python\.sh repeats only this step\)$/m);
   assert.doesNotMatch(broken.output, /^\s+at .+[:(]\d+/m, 'a stack trace');
+  const kept = /\(full output: (\S+\.log)\)/.exec(broken.output)?.[1];
+  if (kept) rmSync(kept, { force: true });
   assert.equal(existsSync(join(clone, '.venv-celery')), false, 'the failed set-up left a venv');
 
   const first = runIn(clone, 'npm', ['run', 'demo'], env, 600_000);
