@@ -11,6 +11,7 @@ import { decodeRedisEnvelope } from '../../protocol/envelope/redis.ts';
 import { AMQP_PROPERTY_NAMES, fromAmqpMessage } from '../../protocol/envelope/amqp.ts';
 import { decodeTaskMessage, decodeTaskHeaders } from '../../protocol/message.ts';
 import { parseKombuJson, stringifyKombuJson } from '../../protocol/serialization/index.ts';
+import { reportError } from './exit.ts';
 
 export interface DecodeOptions {
   /** Serializers to accept (names or content types). */
@@ -130,7 +131,7 @@ export function registerDecode(program: Command): void {
     .option('--accept <serializers>', 'serializers to accept, comma separated', 'json,msgpack,yaml')
     .option('--headers-only', 'decode headers and properties only, not the body')
     .option('--pretty', 'indent the output')
-    .action(async (opts: { accept: string; headersOnly?: boolean; pretty?: boolean }) => {
+    .action(async (opts: { accept: string; headersOnly?: boolean; pretty?: boolean }, command: Command) => {
       try {
         const out = decodeToJson(await readStdin(), {
           accept: opts.accept.split(',').map((s) => s.trim()).filter(Boolean),
@@ -138,12 +139,8 @@ export function registerDecode(program: Command): void {
         });
         process.stdout.write((opts.pretty ? indent(out) : out) + '\n');
       } catch (err) {
-        if (err instanceof ProtocolError) {
-          process.stderr.write(`celeriac decode: ${err.name}: ${err.message}\n`);
-          process.exitCode = 1;
-          return;
-        }
-        throw err;
+        // bad input exits 65 (EX_DATAERR) with the ProtocolError naming the part that was wrong
+        process.exitCode = reportError('decode', err, { traceback: command.optsWithGlobals().traceback === true });
       }
     });
 }

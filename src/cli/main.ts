@@ -1,10 +1,15 @@
 /**
- * celeriac's command line. One file per command; this one only wires them to commander.
+ * celeriac's command line, shaped as Celery's: global options (`-A`, `-b`, `--result-backend`,
+ * `--config`, `--workdir`, `--traceback`, `-q`) before or after the command, one file per command.
+ * This one only wires them to commander and maps commander's own errors (an unknown option, a missing
+ * argument) to `EX_USAGE` (64), as every other mistake on the command line (src/cli/exit.ts).
  */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { registerCall } from './call.ts';
+import { registerGlobalOptions } from './context.ts';
 import { registerDecode } from './decode.ts';
+import { EX_OK, EX_USAGE } from './exit.ts';
 import { registerResult } from './result.ts';
 import { registerWorker } from './worker.ts';
 
@@ -18,11 +23,22 @@ function packageJson(): { version: string } {
 }
 const pkg = packageJson();
 
+/** Help and version end with 0; every parse error (commander prints it) with EX_USAGE. */
+function exitFor(err: CommanderError): never {
+  const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+  process.exit(ok ? EX_OK : EX_USAGE);
+}
+
 export function buildProgram(): Command {
   const program = new Command('celeriac')
-    .description("Celery's wire protocol in TypeScript: producer, worker and beat for mixed Celery fleets")
+    .description("Celery's wire protocol in TypeScript: producer and worker for mixed Celery fleets")
     .version(pkg.version)
-    .showHelpAfterError();
+    .usage('[global options] <command> [options]')
+    .showHelpAfterError('(add --help for the options)')
+    .configureHelp({ showGlobalOptions: true })
+    .exitOverride(exitFor);
+  registerGlobalOptions(program);
+  // subcommands inherit the help and exit settings above
   registerDecode(program);
   registerCall(program);
   registerResult(program);

@@ -1,85 +1,54 @@
 /**
- * `celeriac result <task-id>`: read (or `--wait` for) a task's result from the result backend and print
- * the value as kombu JSON. Shared with `celeriac call --wait`.
+ * `celeriac result <task-id>`: read (or `--wait` for) a task's result from the app's result backend
+ * and print the value as kombu JSON (Celery's `celery result`). Shared with `celeriac call --wait`.
  *
- * Exit codes: 0 success; 1 the task failed or was revoked (stderr: `exc_type: message`); 2 a usage,
- * configuration or connection error; 3 not ready (without `--wait`) or the wait timed out.
+ *   celeriac -A ./tasks.ts result 0b2f... --wait --timeout 10
+ *
+ * Exit statuses (src/cli/exit.ts): 0 success; 1 the task failed or was revoked (stderr: `exc_type:
+ * message`, with `--traceback` the task's traceback instead); 75 not ready (without `--wait`) or the
+ * wait timed out; 64 a wrong option; 69 the backend cannot be reached; 78 the app or a setting is wrong.
  */
 import type { Command } from 'commander';
-import { CeleriacError } from '../../protocol/errors.ts';
 import { PythonError } from '../../protocol/exceptions.ts';
 import { resultValue, type ResultMeta } from '../../protocol/result.ts';
 import { stringifyKombuJson } from '../../protocol/serialization/index.ts';
 import { READY_STATES } from '../../protocol/states.ts';
 import type { PyDict, PyValue } from '../../protocol/values.ts';
-import { Celery } from '../app.ts';
-import { createBroker } from '../brokers/index.ts';
-import { safeUrl } from '../redis/url.ts';
+import type { Celery } from '../app.ts';
 import { ConfigurationError } from '../errors.ts';
+import { appForCommand, globalsOf } from './context.ts';
+import { EX_FAILURE, EX_OK, EX_TEMPFAIL, reportError, UsageError } from './exit.ts';
+import { parseSeconds } from './values.ts';
 
-export const EXIT_FAILED = 1;
-export const EXIT_ERROR = 2;
-export const EXIT_NOT_READY = 3;
-
-/** Flags shared by `call` and `result`. */
-export interface ConnectionFlags {
-  broker?: string;
-  resultBackend?: string;
-}
-
-/** An app from flags, else `CELERY_BROKER_URL` / `CELERY_RESULT_BACKEND`, else local Redis. */
-export function appFromFlags(flags: ConnectionFlags): Celery {
-  const env = { ...process.env };
-  if (flags.broker) env.CELERY_BROKER_URL = flags.broker;
-  if (flags.resultBackend) env.CELERY_RESULT_BACKEND = flags.resultBackend;
-  // the command reports the final error itself; the transport's reconnect messages are noise here
-  return new Celery({ env, createBroker: (url, transport) => createBroker(url, transport, { onError: () => undefined }) });
-}
-
-/** Seconds from a flag: a finite number >= 0. */
-export function parseSeconds(flag: string, text: string): number {
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n < 0) throw new ConfigurationError(`${flag} must be a number of seconds >= 0, got ${JSON.stringify(text)}`);
-  return n;
+/** How a READY record is printed. */
+export interface OutcomeOptions {
+  /** Print the whole record instead of the value. */
+  meta?: boolean;
+  /** A failed task's traceback on stderr instead of `exc_type: message`. */
+  traceback?: boolean;
 }
 
 /** Prints a READY record: the value on stdout (exit 0), or `exc_type: message` on stderr (exit 1). */
-export function printOutcome(meta: ResultMeta, options: { meta?: boolean } = {}): number {
+export function printOutcome(meta: ResultMeta, options: OutcomeOptions = {}): number {
   if (options.meta) process.stdout.write(stringifyKombuJson(meta as unknown as PyDict) + '\n');
   const value = resultValue(meta);
   if (value instanceof PythonError) {
-    process.stderr.write(`${value.excType}: ${value.reason}\n`);
-    return EXIT_FAILED;
+    // the task's traceback ends with its own `module.ExcType: message` line
+    if (options.traceback && value.traceback) process.stderr.write(value.traceback.replace(/\n?$/, '\n'));
+    else process.stderr.write(`${value.excType}: ${value.reason}\n`);
+    return EX_FAILURE;
   }
   if (meta.status !== 'SUCCESS') {
     process.stderr.write(`task ${meta.task_id} is ${meta.status}\n`);
-    return EXIT_FAILED;
+    return EX_FAILURE;
   }
   if (!options.meta) process.stdout.write(stringifyKombuJson(value as PyValue) + '\n');
-  return 0;
-}
-
-/** The message for an error of the CLI itself, with every URL in it redacted. */
-export function describeError(err: unknown): string {
-  const e = err as Error;
-  const text = `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`;
-  return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s"'`,;)]+/gi, (url) => safeUrl(url));
-}
-
-/** Exit code and message for an error thrown while waiting or connecting. */
-export function reportError(command: string, err: unknown): number {
-  const e = err as Error;
-  if (e?.name === 'TimeoutError' && e instanceof CeleriacError) {
-    process.stderr.write(`celeriac ${command}: ${describeError(err)}\n`);
-    return EXIT_NOT_READY;
-  }
-  process.stderr.write(`celeriac ${command}: ${describeError(err)}\n`);
-  return EXIT_ERROR;
+  return EX_OK;
 }
 
 /**
  * Close the app, but never let a hanging close keep a finished command alive: after `graceMs` the
- * output is flushed and the process exits with the command's exit code.
+ * output is flushed and the process exits with the command's exit status.
  */
 export async function closeApp(app: Celery | null, graceMs = 3000): Promise<void> {
   if (!app) return;
@@ -95,11 +64,23 @@ export async function closeApp(app: Celery | null, graceMs = 3000): Promise<void
   }
 }
 
-/** Wait for (or read) a result and print it. Returns the exit code. */
-export async function showResult(app: Celery, taskId: string, options: { wait?: boolean; timeout?: number; meta?: boolean }): Promise<number> {
-  if (app.conf.resultBackend === null) {
-    throw new ConfigurationError('no result backend: pass --result-backend URL or set CELERY_RESULT_BACKEND');
-  }
+/** The error for a command that needs results from an app that keeps none. */
+export function noBackend(what: string): ConfigurationError {
+  return new ConfigurationError(
+    `${what} needs a result backend: set result_backend in the app (-A) or its config module (--config), ` +
+      'or pass --result-backend URL, or set CELERY_RESULT_BACKEND',
+  );
+}
+
+export interface ShowResultOptions extends OutcomeOptions {
+  wait?: boolean;
+  /** Seconds; with `wait`. */
+  timeout?: number;
+}
+
+/** Wait for (or read) a result and print it. Returns the exit status. */
+export async function showResult(app: Celery, taskId: string, options: ShowResultOptions): Promise<number> {
+  if (app.conf.resultBackend === null) throw noBackend(options.wait ? '--wait' : 'result');
   const backend = app.backend;
   let meta: ResultMeta;
   if (options.wait) {
@@ -109,13 +90,13 @@ export async function showResult(app: Celery, taskId: string, options: { wait?: 
     if (!READY_STATES.has(meta.status)) {
       if (options.meta) process.stdout.write(stringifyKombuJson(meta as unknown as PyDict) + '\n');
       process.stderr.write(`task ${taskId} is ${meta.status} (not ready; use --wait to wait for it)\n`);
-      return EXIT_NOT_READY;
+      return EX_TEMPFAIL;
     }
   }
-  return printOutcome(meta, { meta: options.meta ?? false });
+  return printOutcome(meta, options);
 }
 
-interface ResultFlags extends ConnectionFlags {
+interface ResultFlags {
   wait?: boolean;
   timeout?: string;
   meta?: boolean;
@@ -125,24 +106,25 @@ export function registerResult(program: Command): void {
   program
     .command('result')
     .description(
-      "Print a task's result as JSON (kombu JSON). A failed task prints `exc_type: message` on stderr and exits 1; " +
-        'a task that is not ready exits 3 (or use --wait).',
+      "Print a task's result as JSON (kombu JSON), read from the app's result backend. A failed task prints " +
+        '`exc_type: message` on stderr and exits 1; a task that is not ready exits 75 (or use --wait).',
     )
     .argument('<task-id>', 'the task id')
     .option('--wait', 'wait until the task is ready')
-    .option('--timeout <seconds>', 'with --wait: give up after this many seconds (exit 3)')
+    .option('--timeout <seconds>', 'with --wait: give up after this many seconds (exit 75)')
     .option('--meta', 'print the whole result record (status, result, traceback, children, date_done)')
-    .option('--result-backend <url>', 'result backend URL (default: $CELERY_RESULT_BACKEND)')
-    .action(async (taskId: string, flags: ResultFlags) => {
+    .action(async (taskId: string, flags: ResultFlags, command: Command) => {
+      const g = globalsOf(command);
       let app: Celery | null = null;
       try {
-        app = appFromFlags(flags);
         const timeout = flags.timeout === undefined ? undefined : parseSeconds('--timeout', flags.timeout);
-        const opts: { wait?: boolean; timeout?: number; meta?: boolean } = { wait: flags.wait ?? false, meta: flags.meta ?? false };
+        if (timeout !== undefined && !flags.wait) throw new UsageError('--timeout needs --wait');
+        app = await appForCommand(g);
+        const opts: ShowResultOptions = { wait: flags.wait ?? false, meta: flags.meta ?? false, traceback: g.traceback ?? false };
         if (timeout !== undefined) opts.timeout = timeout;
         process.exitCode = await showResult(app, taskId, opts);
       } catch (err) {
-        process.exitCode = reportError('result', err);
+        process.exitCode = reportError('result', err, { traceback: g.traceback ?? false });
       } finally {
         await closeApp(app);
       }

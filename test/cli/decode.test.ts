@@ -58,7 +58,7 @@ test('decode --headers-only never touches the body (a pickle body still shows it
   assert.equal(((parseKombuJson(out) as PyDict).headers as PyDict).task, 'tsrec.add');
 });
 
-test('decode refuses bad input with a ProtocolError naming the part, and exit code 1', () => {
+test('decode refuses bad input with a ProtocolError naming the part, and exit status 65 (EX_DATAERR)', () => {
   const cases: [string, RegExp][] = [
     ['', /envelope: no input/],
     ['garbage', /envelope: input is not a JSON message/],
@@ -69,7 +69,7 @@ test('decode refuses bad input with a ProtocolError naming the part, and exit co
   ];
   for (const [input, re] of cases) {
     const { code, err, out } = run(input);
-    assert.equal(code, 1, `exit code for ${input.slice(0, 40)}: ${out}`);
+    assert.equal(code, 65, `exit code for ${input.slice(0, 40)}: ${out}`);
     assert.match(err, re);
     assert.doesNotMatch(err, /\n\s+at /, 'no stack trace');
   }
