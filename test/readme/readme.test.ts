@@ -8,8 +8,8 @@
  * output must have those lines, in that order (`<word>` matches any text without spaces). A promise
  * whose text is prose, not output, is listed under the snippet's `prose` with the check that replaces it.
  *
- * The scratch project, outside the repository (os.tmpdir()): `npm pack` of the repository (its prepack
- * script builds dist/; where package.json has none yet, `npm run build` runs first) into a temp dir,
+ * The scratch project, outside the repository (os.tmpdir()): `npm pack` of the repository into a temp
+ * dir (of a copy of its files as a clone has them, whose prepack script builds dist/: packRepository()),
  * `npm init -y` and `npm pkg set type=module` (the snippets use top-level await, which tsx compiles only
  * in an ES module; `npm init -y` makes a CommonJS package), then the `install` snippet with `celeriac`
  * replaced by the tarball's path, plus `--prefer-offline --no-audit --no-fund`. TS snippets are written
@@ -44,10 +44,10 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { REDIS_HOST, REDIS_PORT, redisUrl, requirePython, startPythonWorker, type PythonWorker } from '../helpers/peers.ts';
 import {
@@ -304,26 +304,18 @@ test('README.md snippets run in a scratch project from the packed package and pr
   ));
   pythonStarted.catch(() => undefined); // awaited below
 
-  const tarball = await timed('npm pack', async () => {
-    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
-    if (!pkg.scripts?.prepack) {
-      const built = await run('npm', ['run', 'build', '--silent'], { cwd: REPO, timeoutMs: 120_000 });
-      assert.equal(built.code, 0, `npm run build (package.json has no prepack script):\n${built.stdout}${built.stderr}`);
-    }
-    const packed = await run('npm', ['pack', '--pack-destination', packDir, '--silent'], { cwd: REPO, timeoutMs: 120_000 });
-    assert.equal(packed.code, 0, `npm pack:\n${packed.stdout}${packed.stderr}`);
-    const files = readdirSync(packDir).filter((f) => f.endsWith('.tgz'));
-    assert.equal(files.length, 1, `npm pack made ${files.join(', ') || 'no tarball'}`);
-    return join(packDir, files[0]!);
-  });
-
   const env = snippetEnv(scratch);
-  await timed('npm init', async () => {
+  const initialized = timed('npm init', async () => {
     for (const args of [['init', '-y'], ['pkg', 'set', 'type=module']]) {
       const r = await run('npm', args, { cwd: scratch, env, timeoutMs: 30_000 });
       assert.equal(r.code, 0, `npm ${args.join(' ')}:\n${r.stdout}${r.stderr}`);
     }
   });
+  initialized.catch(() => undefined); // awaited below
+
+  const tarball = await timed('npm pack', () => packRepository(packDir));
+
+  await initialized;
   python = await pythonStarted;
   Object.assign(state, { t, scratch, env, tarball, redis, python });
   const ctx = state as Run;
@@ -348,6 +340,8 @@ test('README.md snippets run in a scratch project from the packed package and pr
           case 'install':
             await runShell(snippet, code, ctx, { cwd: scratch, noPromises: true });
             assert.ok(existsSync(join(scratch, 'node_modules/celeriac/package.json')), 'celeriac is not in the scratch project\'s node_modules');
+            // the TS snippets run with `npx tsx`, which must come with celeriac (else npx would fetch it)
+            assert.ok(existsSync(join(scratch, 'node_modules/.bin/tsx')), 'tsx did not come with celeriac: the README\'s .ts snippets would need npm install tsx');
             return;
           case 'module':
             writeSnippetFile(snippet, code, scratch);
@@ -365,6 +359,31 @@ test('README.md snippets run in a scratch project from the packed package and pr
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
+
+/**
+ * `npm pack` of the repository as a clone has it: its files (tracked, and new ones not ignored) copied
+ * to `<dest>/tree` with no dist/ and node_modules/ linked, then `npm pack` there, whose prepack script
+ * builds dist/. Packing in the repository itself would have prepack delete and rebuild its dist/ under
+ * whatever else is running. Returns the tarball's path.
+ */
+async function packRepository(dest: string): Promise<string> {
+  const listed = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO, encoding: 'utf8' });
+  assert.equal(listed.status, 0, listed.stderr);
+  const tree = join(dest, 'tree');
+  for (const rel of listed.stdout.split('\0').filter(Boolean)) {
+    const from = join(REPO, rel);
+    if (rel.startsWith('dist/') || !existsSync(from)) continue;
+    mkdirSync(dirname(join(tree, rel)), { recursive: true });
+    copyFileSync(from, join(tree, rel));
+  }
+  symlinkSync(join(REPO, 'node_modules'), join(tree, 'node_modules'), 'dir');
+  const packed = await run('npm', ['pack', '--pack-destination', dest, '--silent'], { cwd: tree, env: snippetEnv(tree), timeoutMs: 150_000 });
+  assert.equal(packed.code, 0, `npm pack:\n${packed.stdout}${packed.stderr}`);
+  const files = readdirSync(dest).filter((f) => f.endsWith('.tgz'));
+  assert.equal(files.length, 1, `npm pack made ${files.join(', ') || 'no tarball'}`);
+  rmSync(tree, { recursive: true, force: true });
+  return join(dest, files[0]!);
+}
 
 /** The harness's rewrites (see the file comment), and a check that no other broker URL is left. */
 function rewrite(snippet: Snippet, run: Run): string {
