@@ -1,0 +1,267 @@
+// The package as users get it (issue 11). `npm pack` on a fresh tree of the repository (its files as a
+// clone has them, no dist/: prepack must build it), then the tarball installed into scratch projects
+// OUTSIDE the repository, one of each kind (ES module, CommonJS, untyped), which share one install
+// (`npm install <tarball> typescript@<the repo's> typescript5@npm:typescript@5 @types/node@20` in the
+// scratch root; none of the repository's dev dependencies are there). In each project:
+// - `import` and `require` of `celeriac` and `celeriac/protocol` from .mjs, .cjs and the kind's own .js;
+// - `tsc --strict` (no skipLibCheck) over a consumer file and the TypeScript app modules, with the
+//   repository's TypeScript and with TypeScript 5, under NodeNext and one other module setting;
+// - `node_modules/.bin/celeriac worker -A ./tasks<ext>` for each of .ts .mts .cts .js .mjs .cjs on its
+//   own queue (Redis db 13), a real Python Celery producer sends it tasks and reads the results with
+//   AsyncResult.get(): the result, whether the worker and the app share one copy of the package
+//   (instanceof), and whether tsx was loaded (only for a TypeScript app module);
+// - `celeriac call -A ./tasks<ext> pack.py_mul --args '[6, 7]' --wait` (the app routes it to a queue a
+//   real Python worker serves) prints 42.
+import { after, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { requirePython, runPython, startPythonWorker, uniqueName, redisUrl, type PythonWorker } from '../helpers/peers.ts';
+import {
+  CALL_EXTENSIONS, CHECK_CONFIGS, CHECK_OUTPUT, CHECK_SCRIPTS, KINDS, WORKER_EXTENSIONS, isTypeScript, writeCheckConfigs, writeProject,
+  type Extension, type Kind,
+} from './scratch.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const REDIS_DB = 13;
+const URL = redisUrl(REDIS_DB);
+const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; devDependencies: Record<string, string> };
+const REPO_TS = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'typescript', 'package.json'), 'utf8')) as { version: string }).version;
+
+const work = mkdtempSync(join(tmpdir(), 'celeriac-pack-'));
+const children = new Set<ChildProcess>();
+let pyWorker: PythonWorker | undefined;
+const timings: Record<string, number> = {};
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await pyWorker?.stop();
+  rmSync(work, { recursive: true, force: true });
+  console.log(`pack test timings (s): ${Object.entries(timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}`).join(', ')}`);
+});
+
+/** The environment a user's shell would have: no npm script variables, no node options, no Celery settings. */
+function userEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^npm_/i.test(k) || k === 'NODE_OPTIONS' || k.startsWith('TSX_') || k.startsWith('CELERY_') || k === 'INIT_CWD') continue;
+    env[k] = v;
+  }
+  env.PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
+  return env;
+}
+
+interface Ran { status: number | null; stdout: string; stderr: string; ms: number }
+
+function run(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): Promise<Ran> {
+  return new Promise((resolveRun, reject) => {
+    const started = Date.now();
+    const child = spawn(cmd, args, { cwd, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolveRun({ status, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  try {
+    return await fn();
+  } finally {
+    timings[label] = (timings[label] ?? 0) + Date.now() - t0;
+  }
+}
+
+const show = (r: Ran) => `exit ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+
+// --- packing -------------------------------------------------------------------------------------------
+
+let tarball = '';
+
+test('npm pack on a fresh tree builds dist/ and ships what the runtime needs, nothing else', { timeout: 180_000 }, async () => {
+  // the files a clone has (tracked, and new ones not ignored), without dist/ and node_modules/
+  const listed = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(listed.status, 0, listed.stderr);
+  const tree = join(work, 'tree');
+  for (const rel of listed.stdout.split('\0').filter(Boolean)) {
+    const from = join(ROOT, rel);
+    if (!existsSync(from) || rel.startsWith('dist/')) continue;
+    mkdirSync(dirname(join(tree, rel)), { recursive: true });
+    copyFileSync(from, join(tree, rel));
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(tree, 'node_modules'), 'dir');
+  assert.equal(existsSync(join(tree, 'dist')), false);
+
+  const packed = await timed('pack', () => run('npm', ['pack', '--pack-destination', work], tree, 170_000));
+  assert.equal(packed.status, 0, show(packed));
+  tarball = join(work, `celeriac-${PKG.version}.tgz`);
+  assert.ok(existsSync(tarball), `no ${tarball}:\n${show(packed)}`);
+
+  const list = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' });
+  assert.equal(list.status, 0, list.stderr);
+  const files = list.stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
+  for (const needed of [
+    'package.json', 'README.md', 'LICENSE', 'bin/celeriac.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/protocol/index.js',
+    'dist/protocol/index.d.ts', 'dist/src/cli/main.js', 'dist/src/cli/load-app.js', 'dist/src/worker/worker.js',
+  ]) assert.ok(files.includes(needed), `${needed} is not in the tarball`);
+  const unwanted = files.filter((f) => !/^(dist\/(src|protocol)\/|bin\/celeriac\.js$|package\.json$|README\.md$|LICENSE$)/.test(f) || f.endsWith('.map') || f.startsWith('dist/src/cli/') && f.endsWith('.d.ts'));
+  assert.deepEqual(unwanted, [], 'files the runtime does not need');
+  // every relative import of the shipped JavaScript and declarations is in the tarball
+  const missing: string[] = [];
+  for (const f of files.filter((x) => /\.(js|d\.ts)$/.test(x) && x.startsWith('dist/'))) {
+    const text = readFileSync(join(tree, f), 'utf8');
+    // import/export statements at the start of a line, and the declarations' import("./x") types (not comments)
+    for (const m of text.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s*['"](\.[^'"]+)['"]|^import\s*['"](\.[^'"]+)['"]|\bimport\("(\.[^"]+)"\)/gm)) {
+      const spec = m[1] ?? m[2] ?? m[3]!;
+      let target = join(dirname(f), spec);
+      if (f.endsWith('.d.ts')) target = target.replace(/\.ts$/, '.d.ts').replace(/\.js$/, '.d.ts');
+      if (!files.includes(target)) missing.push(`${f} → ${spec}`);
+    }
+  }
+  assert.deepEqual(missing, [], 'imports that point outside the tarball');
+});
+
+// --- the scratch projects -----------------------------------------------------------------------------
+
+const scratch = join(work, 'consumers');
+const pyQueue = uniqueName('pack.py');
+const queues = new Map<string, string>();
+const queueFor = (kind: Kind, ext: Extension): string => {
+  const key = `${kind}${ext}`;
+  if (!queues.has(key)) queues.set(key, uniqueName(`pack.${kind}.${ext.slice(1)}`));
+  return queues.get(key)!;
+};
+const bin = () => join(scratch, 'node_modules', '.bin', 'celeriac');
+
+test('installed into scratch projects outside the repository (ESM, CommonJS, untyped)', { timeout: 600_000, concurrency: true }, async (t) => {
+  assert.ok(tarball, 'the pack test did not produce a tarball');
+  mkdirSync(scratch);
+  writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'celeriac-pack-scratch', version: '0.0.0', private: true }) + '\n');
+  const installed = await timed('install', () => run('npm', [
+    'install', tarball, `typescript@${REPO_TS}`, 'typescript5@npm:typescript@5', '@types/node@20', '--prefer-offline', '--no-audit', '--no-fund',
+  ], scratch, 240_000));
+  assert.equal(installed.status, 0, show(installed));
+  const nm = join(scratch, 'node_modules');
+  assert.ok(existsSync(join(nm, 'celeriac', 'dist', 'src', 'index.js')));
+  assert.equal(existsSync(join(nm, 'celeriac', 'src')), false, 'the installed package has no sources');
+  const devOnly = Object.keys(PKG.devDependencies).filter((d) => d !== 'typescript' && d !== '@types/node');
+  assert.deepEqual(devOnly.filter((d) => existsSync(join(nm, d))), [], 'dev dependencies of the repository in the scratch install');
+  for (const kind of KINDS) writeProject(join(scratch, kind), kind, { url: URL, pyQueue, queueFor: (ext) => queueFor(kind, ext) });
+  writeCheckConfigs(scratch);
+
+  await Promise.all(KINDS.map((kind) => t.test(`${kind}: import and require celeriac and celeriac/protocol (${CHECK_SCRIPTS.join(', ')})`, async () => {
+    await Promise.all(CHECK_SCRIPTS.map(async (script) => {
+      const r = await run(process.execPath, [script], join(scratch, kind));
+      assert.equal(r.status, 0, `${kind}/${script}: ${show(r)}`);
+      assert.deepEqual(JSON.parse(r.stdout), CHECK_OUTPUT, `${kind}/${script}`);
+    }));
+  })));
+
+  await t.test(`tsc --strict (no skipLibCheck) with TypeScript ${REPO_TS} and TypeScript 5: ${CHECK_CONFIGS.map((c) => c.label).join('; ')}`, async () => {
+    const compilers = { [`typescript ${REPO_TS}`]: join(nm, 'typescript', 'bin', 'tsc'), 'typescript 5': join(nm, 'typescript5', 'bin', 'tsc') };
+    // the two compilers side by side, each configuration in turn
+    await Promise.all(Object.entries(compilers).map(([name, tsc]) => timed(`tsc ${name}`, async () => {
+      for (const { file, label } of CHECK_CONFIGS) {
+        const r = await run(process.execPath, [tsc, '-p', file, '--strict', '--noEmit'], scratch, 300_000);
+        assert.equal(r.status, 0, `${name}, ${label} (${file}): ${show(r)}`);
+      }
+    })));
+  });
+
+  await t.test('a Python Celery worker for `celeriac call`', async (tt) => {
+    if (!requirePython(tt)) return;
+    pyWorker = await timed('python worker', () => startPythonWorker(
+      ['-A', 'pack_peer', 'worker', '-Q', pyQueue, '-c', '1', '-P', 'solo', '-n', `${pyQueue}@%h`, '-l', 'info', '--without-gossip', '--without-mingle'],
+      { cwd: join(ROOT, 'test', 'python'), env: { PACK_REDIS_URL: URL } },
+    ));
+  });
+
+  // the three kinds side by side: most of a worker's start is waiting (mingle, the Python producer)
+  await Promise.all(KINDS.map((kind) => t.test(`${kind}: celeriac worker -A ./tasks{${WORKER_EXTENSIONS[kind].join(',')}} serves a Python producer`, async (tt) => {
+    if (!requirePython(tt)) return;
+    await timed(`workers ${kind}`, () => workersServePython(tt, kind));
+  })));
+  await t.test(`celeriac call -A ./tasks{${CALL_EXTENSIONS.join(',')}} --wait gets a Python worker's result, in each kind`, async (tt) => {
+    if (!requirePython(tt)) return;
+    assert.ok(pyWorker, 'no Python worker');
+    await timed('calls', () => Promise.all(KINDS.flatMap((kind) => CALL_EXTENSIONS.map(async (ext) => {
+      const r = await run(bin(), ['call', '-A', `./tasks${ext}`, 'pack.py_mul', '--args', '[6, 7]', '--wait', '--timeout', '60'], join(scratch, kind));
+      assert.equal(r.status, 0, `${kind}/tasks${ext}: ${show(r)}\n--- python worker\n${pyWorker!.log().slice(-3000)}`);
+      assert.equal(r.stdout.trim(), '42', `${kind}/tasks${ext}: ${show(r)}`);
+    }))));
+  });
+});
+
+interface StartedWorker { ext: Extension; child: ChildProcess; out(): string; exited: Promise<number | null> }
+
+function startWorker(kind: Kind, ext: Extension): StartedWorker {
+  const queue = queueFor(kind, ext);
+  const child = spawn(bin(), ['worker', '-A', `./tasks${ext}`, '-Q', queue, '-c', '2', '-n', `${queue}@%h`, '-l', 'info'], {
+    cwd: join(scratch, kind), env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => {
+    children.delete(child);
+    r(code);
+  }));
+  return { ext, child, out: () => out, exited };
+}
+
+async function waitReady(w: StartedWorker, kind: Kind, ms = 90_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!/ready\./.test(w.out())) {
+    if (Date.now() > end || w.child.exitCode !== null) throw new Error(`${kind}: celeriac worker -A ./tasks${w.ext} did not get ready:\n${w.out()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function stop(w: StartedWorker): Promise<number | null> {
+  if (w.child.exitCode !== null || w.child.signalCode !== null) return w.child.exitCode;
+  w.child.kill('SIGTERM');
+  const timer = setTimeout(() => w.child.kill('SIGKILL'), 15_000);
+  const code = await w.exited;
+  clearTimeout(timer);
+  return code;
+}
+
+async function workersServePython(t: TestContext, kind: Kind): Promise<void> {
+  const workers = WORKER_EXTENSIONS[kind].map((ext) => startWorker(kind, ext));
+  try {
+    await Promise.all(workers.map((w) => waitReady(w, kind)));
+    const jobs = workers.flatMap((w) => {
+      const queue = queueFor(kind, w.ext);
+      return [
+        { task: 'pack.add', args: [2, 3], queue },
+        { task: 'pack.same', args: [], queue },
+        { task: 'pack.tsx', args: [], queue },
+      ];
+    });
+    const out = JSON.parse(await runPython('test/python/pack_peer.py', { url: URL, timeout: 60, jobs })) as { ok: boolean; result?: unknown; error?: string }[];
+    workers.forEach((w, i) => {
+      const [add, same, tsx] = out.slice(i * 3, i * 3 + 3);
+      const where = `${kind}/tasks${w.ext}`;
+      const log = `\n--- worker\n${w.out().slice(-4000)}`;
+      assert.deepEqual(add, { ok: true, result: 5 }, `${where}: pack.add${log}`);
+      assert.deepEqual(same, { ok: true, result: true }, `${where}: the worker's BoundTask is not the app's (two copies of celeriac)${log}`);
+      assert.deepEqual(tsx, { ok: true, result: isTypeScript(w.ext) }, `${where}: tsx ${isTypeScript(w.ext) ? 'not ' : ''}loaded${log}`);
+    });
+  } finally {
+    const codes = await Promise.all(workers.map(stop));
+    t.diagnostic(`${kind}: worker exit codes ${codes.join(', ')}`);
+  }
+  for (const w of workers) assert.equal(w.child.exitCode, 0, `${kind}/tasks${w.ext}: warm shutdown should exit 0:\n${w.out().slice(-3000)}`);
+}
