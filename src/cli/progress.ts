@@ -192,6 +192,18 @@ function label(taskId: string): string {
 const BAR_MIN = 10;
 const BAR_MAX = 40;
 
+/**
+ * cli-progress' bar, whose redraw timer does not keep the process alive: a wait that ends without
+ * `done()` (a thrown error, a forgotten call) must not leave the command hanging on it. While the wait
+ * runs, its own connection keeps the process up and the bar redraws as usual.
+ */
+class Bar extends cliProgress.SingleBar {
+  override render(): void {
+    super.render();
+    (this as unknown as { timer?: NodeJS.Timeout | null }).timer?.unref?.();
+  }
+}
+
 export function createStateReporter(options: StateReporterOptions): StateReporter {
   const { stream, taskId } = options;
   const now = options.now ?? Date.now;
@@ -213,7 +225,7 @@ export function createStateReporter(options: StateReporterOptions): StateReporte
   let pendingTimer: NodeJS.Timeout | undefined;
 
   // the live bar (terminal only)
-  let bar: cliProgress.SingleBar | null = null;
+  let bar: Bar | null = null;
   let barState: { status: string; progress: ProgressInfo } | null = null;
   let seq = 0;
 
@@ -304,7 +316,7 @@ export function createStateReporter(options: StateReporterOptions): StateReporte
       },
       write: emit,
     };
-    bar = new cliProgress.SingleBar({
+    bar = new Bar({
       stream: surface as unknown as NodeJS.WritableStream,
       format: (opts, params) => barLine(params, opts),
       barsize: BAR_MAX,

@@ -1,9 +1,11 @@
 // The state reporter of `celeriac call --wait` / `result --wait` (src/cli/progress.ts): the plain lines
 // it writes when stderr is not a terminal, the bar it draws and clears on one, and odd metas.
-import { describe, test } from 'node:test';
+import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
-import { createStateReporter, describeState, formatElapsed, progressOf, type StateReporterOptions } from '../../src/cli/progress.ts';
+import { pathToFileURL } from 'node:url';
+import { createStateReporter, describeState, formatElapsed, progressOf, type StateReporter, type StateReporterOptions } from '../../src/cli/progress.ts';
 import type { ResultMeta } from '../../protocol/result.ts';
 
 const ID = '8ae3649c-dbb7-4a78-9fbf-b392a3c459c6';
@@ -54,15 +56,28 @@ class Capture extends Writable {
   }
 }
 
+/** Reporters made by a test: done() after each, so a failed assertion leaves no bar or timer running. */
+const live: StateReporter[] = [];
+function make(options: StateReporterOptions): StateReporter {
+  const r = createStateReporter(options);
+  live.push(r);
+  return r;
+}
+const doneAll = () => {
+  for (const r of live.splice(0)) r.done();
+};
+
 function reporter(stream: Capture, over: Partial<StateReporterOptions> = {}) {
   let t = 1_000_000;
-  const r = createStateReporter({ stream, taskId: ID, tty: false, pendingAfterMs: null, now: () => t, ...over });
+  const r = make({ stream, taskId: ID, tty: false, pendingAfterMs: null, now: () => t, ...over });
   return { ...r, advance: (ms: number) => void (t += ms) };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('plain lines (stderr not a terminal)', () => {
+  afterEach(doneAll);
+
   test('a Python task that starts, reports progress, retries once and succeeds', () => {
     const out = new Capture();
     const r = reporter(out);
@@ -114,7 +129,7 @@ describe('plain lines (stderr not a terminal)', () => {
   test('identical lines are not repeated (again after repeatMs); a short task id is shown whole', () => {
     const out = new Capture();
     let t = 0;
-    const r = createStateReporter({ stream: out, taskId: 'job-1', tty: false, pendingAfterMs: null, now: () => t, repeatMs: 30_000 });
+    const r = make({ stream: out, taskId: 'job-1', tty: false, pendingAfterMs: null, now: () => t, repeatMs: 30_000 });
     r.update(STARTED_META);
     t += 5000;
     r.update(STARTED_META);
@@ -132,7 +147,7 @@ describe('plain lines (stderr not a terminal)', () => {
   test('changes of one state faster than throttleMs: the latest is printed when the interval is over', async () => {
     const out = new Capture();
     // the clock stands still: only the timer that ends the interval lets a held line out
-    const r = createStateReporter({ stream: out, taskId: ID, tty: false, pendingAfterMs: null, throttleMs: 40, now: () => 5000 });
+    const r = make({ stream: out, taskId: ID, tty: false, pendingAfterMs: null, throttleMs: 40, now: () => 5000 });
     r.update(progress(1, 100));
     r.update(progress(2, 100));
     r.update(progress(3, 100));
@@ -155,7 +170,7 @@ describe('plain lines (stderr not a terminal)', () => {
     r.done();
     assert.equal(out.text, '');
     const q = new Capture();
-    const rq = createStateReporter({ stream: q, taskId: ID, quiet: true, pendingAfterMs: 1 });
+    const rq = make({ stream: q, taskId: ID, quiet: true, pendingAfterMs: 1 });
     rq.update(STARTED_META);
     rq.update(progress(1, 2));
     await sleep(20);
@@ -264,13 +279,14 @@ describe('state texts', () => {
 });
 
 describe('a terminal: the progress bar', () => {
+  afterEach(doneAll);
   // eslint-disable-next-line no-control-regex
   const visible = (s: string) => s.replace(/\x1b(\[[0-9;?]*[A-Za-z]|[78])/g, '');
 
   test('PROGRESS {current, total} is drawn as a bar (percent, current/total, elapsed), cleared by done()', async () => {
     const out = new Capture({ columns: 100 });
     let t = 0;
-    const r = createStateReporter({ stream: out, taskId: ID, pendingAfterMs: null, now: () => t });
+    const r = make({ stream: out, taskId: ID, pendingAfterMs: null, now: () => t });
     r.update(STARTED_META);
     assert.equal(out.text, `${P}STARTED on celery@vm (pid 10291)\n`);
     const before = out.text.length;
@@ -295,7 +311,7 @@ describe('a terminal: the progress bar', () => {
 
   test('a state that is not progress clears the bar and is printed as a line; the bar comes back', async () => {
     const out = new Capture({ columns: 120 });
-    const r = createStateReporter({ stream: out, taskId: ID, pendingAfterMs: null, now: () => 0 });
+    const r = make({ stream: out, taskId: ID, pendingAfterMs: null, now: () => 0 });
     r.update(progress(1, 2));
     r.update(RETRY_EXC);
     assert.ok(out.text.endsWith(`\x1b[2K${P}RETRY in 1s: FlakyError('first attempt', 5)\n`), JSON.stringify(out.text.slice(-90)));
@@ -322,7 +338,7 @@ describe('a terminal: the progress bar', () => {
     ];
     for (const [result, want] of cases) {
       const out = new Capture({ columns: 80 });
-      const r = createStateReporter({ stream: out, taskId: ID, pendingAfterMs: null, now: () => 0 });
+      const r = make({ stream: out, taskId: ID, pendingAfterMs: null, now: () => 0 });
       r.update(meta('PROGRESS', result));
       const shown = visible(out.text).trimEnd();
       r.done();
@@ -333,16 +349,29 @@ describe('a terminal: the progress bar', () => {
 
   test('a narrow terminal still gets a line that fits', () => {
     const out = new Capture({ columns: 40 });
-    const r = createStateReporter({ stream: out, taskId: ID, pendingAfterMs: null, now: () => 0 });
+    const r = make({ stream: out, taskId: ID, pendingAfterMs: null, now: () => 0 });
     r.update(progress(1, 3));
     const shown = visible(out.text);
     r.done();
     assert.ok(shown.length <= 39, JSON.stringify(shown));
   });
 
+  test('a bar left drawing (done() never called) does not keep the process alive', () => {
+    const code = `
+      import { Writable } from 'node:stream';
+      import { createStateReporter } from ${JSON.stringify(pathToFileURL('src/cli/progress.ts').href)};
+      const s = new Writable({ write: (_c, _e, cb) => cb() });
+      s.isTTY = true;
+      s.columns = 80;
+      const r = createStateReporter({ stream: s, taskId: 'x', pendingAfterMs: 5000 });
+      r.update({ status: 'PROGRESS', result: { current: 1, total: 2 }, traceback: null, children: null, date_done: null, task_id: 'x' });`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, `exit ${r.status} ${r.signal ?? ''}: ${r.stderr}`);
+  });
+
   test('tty: false on a terminal writes plain lines; a failing stream never makes update throw', () => {
     const out = new Capture({ columns: 80 });
-    const r = createStateReporter({ stream: out, taskId: ID, tty: false, pendingAfterMs: null });
+    const r = make({ stream: out, taskId: ID, tty: false, pendingAfterMs: null });
     r.update(progress(1, 3));
     r.done();
     assert.equal(out.text, `${P}PROGRESS 1/3 (33%)\n`);
@@ -351,7 +380,7 @@ describe('a terminal: the progress bar', () => {
       throw new Error('EPIPE');
     };
     for (const tty of [true, false]) {
-      const b = createStateReporter({ stream: broken, taskId: ID, tty, pendingAfterMs: null });
+      const b = make({ stream: broken, taskId: ID, tty, pendingAfterMs: null });
       assert.doesNotThrow(() => b.update(progress(1, 3)));
       assert.doesNotThrow(() => b.update(STARTED_META));
       assert.doesNotThrow(() => b.done());
