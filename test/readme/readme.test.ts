@@ -294,7 +294,13 @@ test('README.md snippets run in a scratch project from the packed package and pr
     killAll();
     t.diagnostic(timings.join('; '));
     if (process.env.CELERIAC_README_KEEP) t.diagnostic(`scratch project kept: ${scratch}`);
-    else rmSync(top, { recursive: true, force: true });
+    else {
+      try {
+        rmSync(top, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+      } catch (err) {
+        t.diagnostic(`could not remove the scratch project ${top}: ${(err as Error).message}`);
+      }
+    }
   });
 
   const readmeDir = resolve('test/readme');
