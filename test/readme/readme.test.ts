@@ -131,14 +131,16 @@ const SPECS: Record<string, Spec> = {
         } catch (err) {
           assert.fail(`decode did not print JSON (${(err as Error).message}):\n${stdout}`);
         }
-        assert.equal(decoded.protocol, 2);
-        assert.equal(decoded.headers.task, 'proj.tasks.add');
-        assert.equal(decoded.headers.id, pushed.headers.id);
-        assert.equal(typeof decoded.headers.eta, 'string', 'countdown: 10 gives an eta');
-        assert.deepEqual(decoded.body.args, [2, 3]);
-        assert.deepEqual(decoded.body.kwargs, {});
-        assert.equal(decoded.delivery_info.routing_key, 'celery');
-        assert.match(stdout, /^\{\n {2}"/, '--pretty indents');
+        // what the protocol snippet pushed: createTaskMessage({ task: 'proj.tasks.add', args: [2, 3], kwargs: {}, countdown: 10 })
+        const why = (what: string) => `decode's JSON should show the protocol snippet's message (${what}):\n${stdout}`;
+        assert.equal(decoded.protocol, 2, why('protocol 2'));
+        assert.equal(decoded.headers.task, 'proj.tasks.add', why('task'));
+        assert.equal(decoded.headers.id, pushed.headers.id, why('the id of the element LRANGE celery -1 -1 returns'));
+        assert.equal(typeof decoded.headers.eta, 'string', why('countdown: 10 gives an eta'));
+        assert.deepEqual(decoded.body.args, [2, 3], why('args'));
+        assert.deepEqual(decoded.body.kwargs, {}, why('kwargs'));
+        assert.equal(decoded.delivery_info.routing_key, 'celery', why('routing key'));
+        assert.match(stdout, /^\{\n {2}"/, why('--pretty indents'));
       },
     },
   },
@@ -424,6 +426,7 @@ async function runScript(snippet: Snippet, code: string, ctx: Run): Promise<stri
   const r = await run('npx', ['tsx', file], { cwd: ctx.scratch, env: ctx.env, timeoutMs: 45_000 });
   const report = `npx tsx ${file} ${r.timedOut ? 'timed out' : `exited ${r.code ?? r.signal}`}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}${workerLogs(ctx)}`;
   assert.equal(r.code, 0, report);
+  if (r.stderr.trim() !== '') ctx.t.diagnostic(`npx tsx ${file} wrote on stderr: ${r.stderr.trim()}`);
   const { literal, prose } = splitPromises(snippet);
   const missing = findInOrder(r.stdout, literal);
   assert.equal(missing, undefined, `${missing}\n${report}`);
