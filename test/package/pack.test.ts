@@ -15,7 +15,7 @@
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { requirePython, runPython, startPythonWorker, uniqueName, redisUrl, type PythonWorker } from '../helpers/peers.ts';
@@ -38,7 +38,9 @@ const timings: Record<string, number> = {};
 after(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   await pyWorker?.stop();
-  rmSync(work, { recursive: true, force: true });
+  // CELERIAC_PACK_KEEP=1 keeps the tarball and the scratch projects, to look at by hand
+  if (process.env.CELERIAC_PACK_KEEP === '1') console.log(`pack test: kept ${work}`);
+  else rmSync(work, { recursive: true, force: true });
   console.log(`pack test timings (s): ${Object.entries(timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}`).join(', ')}`);
 });
 
@@ -96,7 +98,8 @@ test('npm pack on a fresh tree builds dist/ and ships what the runtime needs, no
   const tree = join(work, 'tree');
   for (const rel of listed.stdout.split('\0').filter(Boolean)) {
     const from = join(ROOT, rel);
-    if (!existsSync(from) || rel.startsWith('dist/')) continue;
+    // (a deleted file is still listed; a symlink to a directory, e.g. a linked venv, is not a file of the package)
+    if (rel.startsWith('dist/') || !statSync(from, { throwIfNoEntry: false })?.isFile()) continue;
     mkdirSync(dirname(join(tree, rel)), { recursive: true });
     copyFileSync(from, join(tree, rel));
   }
@@ -153,7 +156,7 @@ test('installed into scratch projects outside the repository (ESM, CommonJS, unt
   ], scratch, 240_000));
   assert.equal(installed.status, 0, show(installed));
   const nm = join(scratch, 'node_modules');
-  assert.ok(existsSync(join(nm, 'celeriac', 'dist', 'src', 'index.js')));
+  assert.ok(existsSync(join(nm, 'celeriac', 'dist', 'src', 'index.js')), 'the installed package has no dist/src/index.js');
   assert.equal(existsSync(join(nm, 'celeriac', 'src')), false, 'the installed package has no sources');
   const devOnly = Object.keys(PKG.devDependencies).filter((d) => d !== 'typescript' && d !== '@types/node');
   assert.deepEqual(devOnly.filter((d) => existsSync(join(nm, d))), [], 'dev dependencies of the repository in the scratch install');
