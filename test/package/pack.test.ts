@@ -15,9 +15,10 @@
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { npmInstall, packFreshTree, run as runIn, show, userEnv, type Ran } from './pack-tree.ts';
 import { requirePython, runPython, startPythonWorker, uniqueName, redisUrl, type PythonWorker } from '../helpers/peers.ts';
 import {
   CALL_EXTENSIONS, CHECK_CONFIGS, CHECK_OUTPUT, CHECK_SCRIPTS, KINDS, WORKER_EXTENSIONS, isTypeScript, writeCheckConfigs, writeProject,
@@ -44,37 +45,7 @@ after(async () => {
   console.log(`pack test timings (s): ${Object.entries(timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}`).join(', ')}`);
 });
 
-/** The environment a user's shell would have: no npm script variables, no node options, no Celery settings. */
-function userEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_/i.test(k) || k === 'NODE_OPTIONS' || k.startsWith('TSX_') || k.startsWith('CELERY_') || k === 'INIT_CWD') continue;
-    env[k] = v;
-  }
-  env.PATH = `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
-  return env;
-}
-
-interface Ran { status: number | null; stdout: string; stderr: string; ms: number }
-
-function run(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): Promise<Ran> {
-  return new Promise((resolveRun, reject) => {
-    const started = Date.now();
-    const child = spawn(cmd, args, { cwd, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolveRun({ status, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-}
+const run = (cmd: string, args: string[], cwd: string, timeoutMs = 120_000): Promise<Ran> => runIn(cmd, args, cwd, { timeoutMs, track: children });
 
 async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
   const t0 = Date.now();
@@ -85,31 +56,16 @@ async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-const show = (r: Ran) => `exit ${r.status}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-
 // --- packing -------------------------------------------------------------------------------------------
 
 let tarball = '';
 
 test('npm pack on a fresh tree builds dist/ and ships what the runtime needs, nothing else', { timeout: 180_000 }, async () => {
-  // the files a clone has (tracked, and new ones not ignored), without dist/ and node_modules/
-  const listed = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' });
-  assert.equal(listed.status, 0, listed.stderr);
-  const tree = join(work, 'tree');
-  for (const rel of listed.stdout.split('\0').filter(Boolean)) {
-    const from = join(ROOT, rel);
-    // (a deleted file is still listed; a symlink to a directory, e.g. a linked venv, is not a file of the package)
-    if (rel.startsWith('dist/') || !statSync(from, { throwIfNoEntry: false })?.isFile()) continue;
-    mkdirSync(dirname(join(tree, rel)), { recursive: true });
-    copyFileSync(from, join(tree, rel));
-  }
-  symlinkSync(join(ROOT, 'node_modules'), join(tree, 'node_modules'), 'dir');
-  assert.equal(existsSync(join(tree, 'dist')), false);
-
-  const packed = await timed('pack', () => run('npm', ['pack', '--pack-destination', work], tree, 170_000));
-  assert.equal(packed.status, 0, show(packed));
-  tarball = join(work, `celeriac-${PKG.version}.tgz`);
-  assert.ok(existsSync(tarball), `no ${tarball}:\n${show(packed)}`);
+  const packed = await timed('pack', () => packFreshTree(ROOT, work, children));
+  assert.equal(packed.ran.status, 0, show(packed.ran));
+  tarball = packed.tarball;
+  const tree = packed.tree;
+  assert.ok(existsSync(tarball), `no ${tarball}:\n${show(packed.ran)}`);
 
   const list = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' });
   assert.equal(list.status, 0, list.stderr);
@@ -151,9 +107,7 @@ test('installed into scratch projects outside the repository (ESM, CommonJS, unt
   assert.ok(tarball, 'the pack test did not produce a tarball');
   mkdirSync(scratch);
   writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'celeriac-pack-scratch', version: '0.0.0', private: true }) + '\n');
-  const installed = await timed('install', () => run('npm', [
-    'install', tarball, `typescript@${REPO_TS}`, 'typescript5@npm:typescript@5', '@types/node@20', '--prefer-offline', '--no-audit', '--no-fund',
-  ], scratch, 240_000));
+  const installed = await timed('install', () => npmInstall(scratch, [tarball, `typescript@${REPO_TS}`, 'typescript5@npm:typescript@5', '@types/node@20'], children));
   assert.equal(installed.status, 0, show(installed));
   const nm = join(scratch, 'node_modules');
   assert.ok(existsSync(join(nm, 'celeriac', 'dist', 'src', 'index.js')), 'the installed package has no dist/src/index.js');
