@@ -54,6 +54,9 @@ export interface RedisBackendOptions {
 /** Celery's `RedisBackend._MAX_STR_VALUE_SIZE` (512 MB). */
 const MAX_VALUE_SIZE = 536870912;
 const DEFAULT_EXPIRES = 86400;
+/** Tasks whose unread records are kept for a later wait (Celery's `MESSAGE_BUFFER_MAX`), and records per task. */
+const MAX_BACKLOG_TASKS = 8192;
+const MAX_BACKLOG_RECORDS = 64;
 
 function storeError(key: string, err: unknown): unknown {
   return isReplyError(err) ? new BackendStoreError(`storing ${key} failed: ${(err as Error).message}`, { cause: err }) : err;
@@ -84,6 +87,14 @@ export class RedisBackend implements ResultBackend {
   private readonly listeners = new Map<string, Set<Listener>>();
   /** Channels held by `onTaskCall` until a READY state is seen. */
   private readonly early = new Set<string>();
+  /**
+   * Records that arrived on a channel held by `onTaskCall` while no wait listened (oldest first): a wait
+   * that starts later replays them to its `onMessage`, as Celery's consumer hands a later
+   * `get(on_message=...)` every state still unread on its pubsub connection (STARTED, RETRY, PROGRESS...
+   * of a task that ran between the send and the wait). Dropped when the READY state arrives (the wait's
+   * GET finds it) and bounded like Celery's message buffer.
+   */
+  private readonly backlog = new Map<string, ResultMeta[]>();
   private connected = false;
   private closed = false;
   /** Stores go through the STORE_RESULT script; off once the server refused it (Celery's GET + MULTI then). */
@@ -232,12 +243,32 @@ export class RedisBackend implements ResultBackend {
     } catch (err) {
       meta = err as Error;
     }
-    if (!(meta instanceof Error) && READY_STATES.has(meta.status) && this.early.delete(channel)) {
-      this.release(channel);
-    }
     const set = this.listeners.get(channel);
+    if (!(meta instanceof Error) && this.early.has(channel)) {
+      if (READY_STATES.has(meta.status)) {
+        this.backlog.delete(channel);
+        this.early.delete(channel);
+        this.release(channel);
+      } else if (!set) {
+        this.keepForWait(channel, meta);
+      }
+    }
     if (!set) return;
     for (const fn of [...set]) fn(meta);
+  }
+
+  /** A record of an early-held channel nobody waits on yet, for the wait that may come ({@link backlog}). */
+  private keepForWait(channel: string, meta: ResultMeta): void {
+    let kept = this.backlog.get(channel);
+    if (!kept) {
+      if (this.backlog.size >= MAX_BACKLOG_TASKS) {
+        const oldest = this.backlog.keys().next().value;
+        if (oldest !== undefined) this.backlog.delete(oldest);
+      }
+      this.backlog.set(channel, (kept = []));
+    }
+    kept.push(meta);
+    if (kept.length > MAX_BACKLOG_RECORDS) kept.shift();
   }
 
   /** Holds a subscription on `channel`; resolves when Redis has confirmed it. */
@@ -383,13 +414,22 @@ export class RedisBackend implements ResultBackend {
         this.listeners.get(channel)?.delete(listener);
         if (this.listeners.get(channel)?.size === 0) this.listeners.delete(channel);
         if (held) this.release(channel);
-        if (meta && this.early.delete(channel)) this.release(channel);
+        if (meta && this.early.delete(channel)) {
+          this.backlog.delete(channel);
+          this.release(channel);
+        }
       });
       const { finish } = wait;
 
       let set = this.listeners.get(channel);
       if (!set) this.listeners.set(channel, (set = new Set()));
       set.add(listener);
+      // what the task went through since it was sent, before this wait listened
+      const missed = this.backlog.get(channel);
+      if (missed) {
+        this.backlog.delete(channel);
+        for (const m of missed) if (!wait.done) listener(m);
+      }
 
       this.acquire(channel)
         .then(async () => {
@@ -410,6 +450,7 @@ export class RedisBackend implements ResultBackend {
     await this.ensureConnected();
     const channel = this.keyForTask(taskId);
     await this.client.del(channel);
+    this.backlog.delete(channel);
     if (this.early.delete(channel)) this.release(channel);
   }
 
@@ -444,6 +485,7 @@ export class RedisBackend implements ResultBackend {
     this.refs.clear();
     this.subscribing.clear();
     this.early.clear();
+    this.backlog.clear();
     const quit = async (r: Redis) => {
       if (r.status === 'wait' || r.status === 'end') return;
       try {

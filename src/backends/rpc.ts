@@ -67,6 +67,8 @@ export interface RpcBackendOptions {
 
 /** Celery's `MESSAGE_BUFFER_MAX`: replies kept for tasks nobody waits for yet. */
 export const MESSAGE_BUFFER_MAX = 8192;
+/** Replies kept per task before its latest one, for a later wait's `onMessage`. */
+const MAX_EARLIER = 64;
 const DEFAULT_EXPIRES = 86400;
 /** `RPCBackend.retry_policy`: 20 retries, 0 s then 1 s apart. */
 const PUBLISH_MAX_RETRIES = 20;
@@ -114,6 +116,13 @@ export class RpcBackend implements ResultBackend {
   private readonly waiters = new Map<string, Set<Waiter>>();
   /** Latest unclaimed reply (or undecodable reply) per task id, oldest first. */
   private readonly inbox = new Map<string, ResultMeta | RpcReplyError>();
+  /**
+   * The unclaimed replies before a task's latest one (oldest first, at most {@link MAX_EARLIER} per
+   * task), for the wait that comes later: it replays them to its `onMessage` before the latest, as
+   * Celery's consumer hands a later `get(on_message=...)` every state still unread on the queue
+   * (STARTED, RETRY, PROGRESS... of a task that ran between the send and the wait).
+   */
+  private readonly earlier = new Map<string, ResultMeta[]>();
   private closed = false;
   private reconnecting = false;
 
@@ -323,11 +332,21 @@ export class RpcBackend implements ResultBackend {
 
   /** Keep the latest reply of a task nobody waits for (bounded like Celery's `BufferMap`). */
   private keep(id: string, value: ResultMeta | RpcReplyError): void {
+    const before = this.inbox.get(id);
+    if (before && !(before instanceof Error) && !(value instanceof Error) && !this.waiters.get(id)?.size) {
+      let list = this.earlier.get(id);
+      if (!list) this.earlier.set(id, (list = []));
+      list.push(before);
+      if (list.length > MAX_EARLIER) list.shift();
+    }
     this.inbox.delete(id);
     this.inbox.set(id, value);
     if (this.inbox.size > MESSAGE_BUFFER_MAX) {
       const oldest = this.inbox.keys().next().value;
-      if (oldest !== undefined) this.inbox.delete(oldest);
+      if (oldest !== undefined) {
+        this.inbox.delete(oldest);
+        this.earlier.delete(oldest);
+      }
     }
   }
 
@@ -363,11 +382,14 @@ export class RpcBackend implements ResultBackend {
     if (signal?.aborted) throw abortReason(signal);
     this.assertOpen();
     const buffered = this.inbox.get(taskId);
+    const earlier = this.earlier.get(taskId);
+    this.earlier.delete(taskId);
     if (buffered instanceof Error) {
       this.inbox.delete(taskId);
       throw buffered;
     }
     if (buffered) {
+      if (earlier) for (const m of earlier) onMessage?.(m);
       onMessage?.(buffered);
       if (READY_STATES.has(buffered.status)) {
         this.inbox.delete(taskId);
@@ -419,6 +441,7 @@ export class RpcBackend implements ResultBackend {
   /** Celery: `forget` is `_forget` → `NotImplementedError('backend does not implement forget.')`. */
   async forget(taskId: string): Promise<void> {
     this.inbox.delete(taskId);
+    this.earlier.delete(taskId);
     throw new BackendNotImplementedError('backend does not implement forget.');
   }
 
@@ -506,6 +529,7 @@ export class RpcBackend implements ResultBackend {
     for (const set of [...this.waiters.values()]) for (const w of [...set]) w.error(err);
     this.waiters.clear();
     this.inbox.clear();
+    this.earlier.clear();
     const pending = this.connecting;
     const conn = this.conn ?? (pending ? await pending.catch(() => null) : null);
     this.conn = null;
