@@ -32,6 +32,23 @@ def count(self, n, delay):
     return {'counted': n}
 
 
+@app.task(name='progress_tasks.gated', bind=True)
+def gated(self, n, gate, delay=0.7):
+    """PROGRESS 1/n, then waits (60 s at most) for the Redis key `gate` before the other steps: the test
+    starts `celeriac result --wait` while the task is held in PROGRESS, then lets it go on."""
+    import redis
+    client = redis.Redis.from_url(BACKEND)
+    self.update_state(state='PROGRESS', meta={'current': 1, 'total': n})
+    deadline = time.time() + 60
+    while not client.exists(gate) and time.time() < deadline:
+        time.sleep(0.05)
+    client.delete(gate)
+    for i in range(2, n + 1):
+        time.sleep(delay)
+        self.update_state(state='PROGRESS', meta={'current': i, 'total': n})
+    return {'counted': n}
+
+
 @app.task(name='progress_tasks.retry_once', bind=True, max_retries=3)
 def retry_once(self, value, countdown=1):
     """Retries once (RETRY stored with the countdown in its traceback: `Retry in 1s`), then succeeds."""
