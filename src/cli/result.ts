@@ -18,6 +18,7 @@ import type { Celery } from '../app.ts';
 import { ConfigurationError } from '../errors.ts';
 import { appForCommand, globalsOf } from './context.ts';
 import { EX_FAILURE, EX_OK, EX_TEMPFAIL, reportError, UsageError } from './exit.ts';
+import { createStateReporter } from './progress.ts';
 import { parseSeconds } from './values.ts';
 
 /** How a READY record is printed. */
@@ -76,6 +77,8 @@ export interface ShowResultOptions extends OutcomeOptions {
   wait?: boolean;
   /** Seconds; with `wait`. */
   timeout?: number;
+  /** With `wait`: do not show the task's states on stderr (`-q`). */
+  quiet?: boolean;
 }
 
 /** Wait for (or read) a result and print it. Returns the exit status. */
@@ -84,7 +87,13 @@ export async function showResult(app: Celery, taskId: string, options: ShowResul
   const backend = app.backend;
   let meta: ResultMeta;
   if (options.wait) {
-    meta = await backend.waitForReady(taskId, options.timeout === undefined ? {} : { timeout: options.timeout });
+    // the task's states on stderr as they change (a bar on a terminal); cleared before the result
+    const reporter = createStateReporter({ stream: process.stderr, taskId, quiet: options.quiet ?? false });
+    try {
+      meta = await backend.waitForReady(taskId, { ...(options.timeout === undefined ? {} : { timeout: options.timeout }), onMessage: reporter.update });
+    } finally {
+      reporter.done();
+    }
   } else {
     meta = await backend.getTaskMeta(taskId);
     if (!READY_STATES.has(meta.status)) {
