@@ -54,9 +54,9 @@ export interface RedisBackendOptions {
 /** Celery's `RedisBackend._MAX_STR_VALUE_SIZE` (512 MB). */
 const MAX_VALUE_SIZE = 536870912;
 const DEFAULT_EXPIRES = 86400;
-/** Tasks whose unread records are kept for a later wait (Celery's `MESSAGE_BUFFER_MAX`), and records per task. */
-const MAX_BACKLOG_TASKS = 8192;
-const MAX_BACKLOG_RECORDS = 64;
+/** Unread records kept for later waits: in all (Celery's `MESSAGE_BUFFER_MAX`), and per task. */
+const MAX_BACKLOG = 8192;
+const MAX_BACKLOG_PER_TASK = 64;
 
 function storeError(key: string, err: unknown): unknown {
   return isReplyError(err) ? new BackendStoreError(`storing ${key} failed: ${(err as Error).message}`, { cause: err }) : err;
@@ -95,6 +95,8 @@ export class RedisBackend implements ResultBackend {
    * GET finds it) and bounded like Celery's message buffer.
    */
   private readonly backlog = new Map<string, ResultMeta[]>();
+  /** Records in {@link backlog}. */
+  private backlogSize = 0;
   private connected = false;
   private closed = false;
   /** Stores go through the STORE_RESULT script; off once the server refused it (Celery's GET + MULTI then). */
@@ -246,7 +248,7 @@ export class RedisBackend implements ResultBackend {
     const set = this.listeners.get(channel);
     if (!(meta instanceof Error) && this.early.has(channel)) {
       if (READY_STATES.has(meta.status)) {
-        this.backlog.delete(channel);
+        this.dropBacklog(channel);
         this.early.delete(channel);
         this.release(channel);
       } else if (!set) {
@@ -260,15 +262,28 @@ export class RedisBackend implements ResultBackend {
   /** A record of an early-held channel nobody waits on yet, for the wait that may come ({@link backlog}). */
   private keepForWait(channel: string, meta: ResultMeta): void {
     let kept = this.backlog.get(channel);
-    if (!kept) {
-      if (this.backlog.size >= MAX_BACKLOG_TASKS) {
-        const oldest = this.backlog.keys().next().value;
-        if (oldest !== undefined) this.backlog.delete(oldest);
-      }
-      this.backlog.set(channel, (kept = []));
-    }
+    if (!kept) this.backlog.set(channel, (kept = []));
     kept.push(meta);
-    if (kept.length > MAX_BACKLOG_RECORDS) kept.shift();
+    this.backlogSize++;
+    if (kept.length > MAX_BACKLOG_PER_TASK) {
+      kept.shift();
+      this.backlogSize--;
+    }
+    // over the cap: the tasks sent longest ago lose theirs first
+    while (this.backlogSize > MAX_BACKLOG) {
+      const oldest = this.backlog.keys().next().value;
+      if (oldest === undefined) break;
+      this.dropBacklog(oldest);
+    }
+  }
+
+  /** Forget the records {@link keepForWait} kept for `channel`; returns them. */
+  private dropBacklog(channel: string): ResultMeta[] | undefined {
+    const kept = this.backlog.get(channel);
+    if (!kept) return undefined;
+    this.backlog.delete(channel);
+    this.backlogSize -= kept.length;
+    return kept;
   }
 
   /** Holds a subscription on `channel`; resolves when Redis has confirmed it. */
@@ -415,7 +430,7 @@ export class RedisBackend implements ResultBackend {
         if (this.listeners.get(channel)?.size === 0) this.listeners.delete(channel);
         if (held) this.release(channel);
         if (meta && this.early.delete(channel)) {
-          this.backlog.delete(channel);
+          this.dropBacklog(channel);
           this.release(channel);
         }
       });
@@ -425,11 +440,8 @@ export class RedisBackend implements ResultBackend {
       if (!set) this.listeners.set(channel, (set = new Set()));
       set.add(listener);
       // what the task went through since it was sent, before this wait listened
-      const missed = this.backlog.get(channel);
-      if (missed) {
-        this.backlog.delete(channel);
-        for (const m of missed) if (!wait.done) listener(m);
-      }
+      const missed = this.dropBacklog(channel);
+      if (missed) for (const m of missed) if (!wait.done) listener(m);
 
       this.acquire(channel)
         .then(async () => {
@@ -450,7 +462,7 @@ export class RedisBackend implements ResultBackend {
     await this.ensureConnected();
     const channel = this.keyForTask(taskId);
     await this.client.del(channel);
-    this.backlog.delete(channel);
+    this.dropBacklog(channel);
     if (this.early.delete(channel)) this.release(channel);
   }
 
@@ -486,6 +498,7 @@ export class RedisBackend implements ResultBackend {
     this.subscribing.clear();
     this.early.clear();
     this.backlog.clear();
+    this.backlogSize = 0;
     const quit = async (r: Redis) => {
       if (r.status === 'wait' || r.status === 'end') return;
       try {

@@ -67,8 +67,9 @@ export interface RpcBackendOptions {
 
 /** Celery's `MESSAGE_BUFFER_MAX`: replies kept for tasks nobody waits for yet. */
 export const MESSAGE_BUFFER_MAX = 8192;
-/** Replies kept per task before its latest one, for a later wait's `onMessage`. */
+/** Replies kept before tasks' latest ones, for later waits' `onMessage`: per task, and in all. */
 const MAX_EARLIER = 64;
+const MAX_EARLIER_TOTAL = MESSAGE_BUFFER_MAX;
 const DEFAULT_EXPIRES = 86400;
 /** `RPCBackend.retry_policy`: 20 retries, 0 s then 1 s apart. */
 const PUBLISH_MAX_RETRIES = 20;
@@ -118,11 +119,13 @@ export class RpcBackend implements ResultBackend {
   private readonly inbox = new Map<string, ResultMeta | RpcReplyError>();
   /**
    * The unclaimed replies before a task's latest one (oldest first, at most {@link MAX_EARLIER} per
-   * task), for the wait that comes later: it replays them to its `onMessage` before the latest, as
+   * task and {@link MAX_EARLIER_TOTAL} in all), for the wait that comes later: it replays them to its `onMessage` before the latest, as
    * Celery's consumer hands a later `get(on_message=...)` every state still unread on the queue
    * (STARTED, RETRY, PROGRESS... of a task that ran between the send and the wait).
    */
   private readonly earlier = new Map<string, ResultMeta[]>();
+  /** Replies in {@link earlier}. */
+  private earlierSize = 0;
   private closed = false;
   private reconnecting = false;
 
@@ -337,7 +340,16 @@ export class RpcBackend implements ResultBackend {
       let list = this.earlier.get(id);
       if (!list) this.earlier.set(id, (list = []));
       list.push(before);
-      if (list.length > MAX_EARLIER) list.shift();
+      this.earlierSize++;
+      if (list.length > MAX_EARLIER) {
+        list.shift();
+        this.earlierSize--;
+      }
+      while (this.earlierSize > MAX_EARLIER_TOTAL) {
+        const oldest = this.earlier.keys().next().value;
+        if (oldest === undefined) break;
+        this.takeEarlier(oldest);
+      }
     }
     this.inbox.delete(id);
     this.inbox.set(id, value);
@@ -345,9 +357,18 @@ export class RpcBackend implements ResultBackend {
       const oldest = this.inbox.keys().next().value;
       if (oldest !== undefined) {
         this.inbox.delete(oldest);
-        this.earlier.delete(oldest);
+        this.takeEarlier(oldest);
       }
     }
+  }
+
+  /** Removes and returns the replies {@link earlier} kept for a task. */
+  private takeEarlier(id: string): ResultMeta[] | undefined {
+    const list = this.earlier.get(id);
+    if (!list) return undefined;
+    this.earlier.delete(id);
+    this.earlierSize -= list.length;
+    return list;
   }
 
   private pendingMeta(taskId: string): ResultMeta {
@@ -382,8 +403,7 @@ export class RpcBackend implements ResultBackend {
     if (signal?.aborted) throw abortReason(signal);
     this.assertOpen();
     const buffered = this.inbox.get(taskId);
-    const earlier = this.earlier.get(taskId);
-    this.earlier.delete(taskId);
+    const earlier = this.takeEarlier(taskId);
     if (buffered instanceof Error) {
       this.inbox.delete(taskId);
       throw buffered;
@@ -441,7 +461,7 @@ export class RpcBackend implements ResultBackend {
   /** Celery: `forget` is `_forget` → `NotImplementedError('backend does not implement forget.')`. */
   async forget(taskId: string): Promise<void> {
     this.inbox.delete(taskId);
-    this.earlier.delete(taskId);
+    this.takeEarlier(taskId);
     throw new BackendNotImplementedError('backend does not implement forget.');
   }
 
@@ -530,6 +550,7 @@ export class RpcBackend implements ResultBackend {
     this.waiters.clear();
     this.inbox.clear();
     this.earlier.clear();
+    this.earlierSize = 0;
     const pending = this.connecting;
     const conn = this.conn ?? (pending ? await pending.catch(() => null) : null);
     this.conn = null;
