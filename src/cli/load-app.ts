@@ -5,6 +5,7 @@
  *   -A ./tasks.ts            a path, relative to the current directory (or absolute)
  *   -A ./tasks               the same, trying .ts, .mts, .cts, .js, .mjs, .cjs, then <dir>/index.*
  *   -A proj/tasks            a package (or a package's subpath) installed where the current directory sees it
+ *   -A tasks                 a package, else ./tasks.{ts,...,cjs} (as `celery -A tasks` finds ./tasks.py)
  *   -A ./tasks.ts:myApp      the export `myApp` instead of `default` / `app` / `celery`
  *
  * Any of .ts, .mts, .cts, .js, .mjs, .cjs loads in an ES module project (`"type": "module"`), a CommonJS
@@ -128,8 +129,7 @@ function resolvePackage(spec: string, module: string, cwd: string): string | nul
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (code === 'ERR_PACKAGE_PATH_NOT_EXPORTED' || code === 'ERR_REQUIRE_ESM') return null;
-    const relative = existsSync(resolve(cwd, module + '.ts')) || existsSync(resolve(cwd, module + '.js')) ? ` (a file path needs ./: -A ./${module})` : '';
-    throw new AppLoadError('not-found', `${spec}: no file or installed package ${module} (looked from ${cwd})${relative}`, { spec, path: null, cause: err });
+    throw new AppLoadError('not-found', `${spec}: no file or installed package ${module} (looked from ${cwd})`, { spec, path: null, cause: err });
   }
 }
 
@@ -273,7 +273,17 @@ async function importModule(spec: string, cwd: string): Promise<Loaded> {
   const { module, attr } = parseModuleSpec(spec.trim());
   if (module === '') throw new AppLoadError('not-found', `${JSON.stringify(spec)}: no module named`, { spec, path: null });
   const looksLikePath = module.startsWith('.') || isAbsolute(module) || KNOWN_EXT.test(module) || existsSync(resolve(cwd, module));
-  const file = looksLikePath ? resolvePath(spec, module, cwd) : resolvePackage(spec, module, cwd);
+  let file: string | null;
+  if (looksLikePath) file = resolvePath(spec, module, cwd);
+  else {
+    try {
+      file = resolvePackage(spec, module, cwd);
+    } catch (err) {
+      // `-A tasks` for ./tasks.ts, as `celery -A tasks` finds tasks.py in the current directory
+      if (!(err instanceof AppLoadError) || !TRY_EXTENSIONS.some((e) => isFile(resolve(cwd, module + e)))) throw err;
+      file = resolvePath(spec, module, cwd);
+    }
+  }
   if (file !== null) {
     await shareThisCopy(file);
     if (TS_FILE.test(file)) await registerTsx(file, spec);
