@@ -121,7 +121,7 @@ export function registerCall(program: Command): void {
         }
         // the id first, so a wait that is interrupted does not lose it
         if (!g.quiet) process.stderr.write(`${task}[${result.id}] sent; waiting for the result\n`);
-        const opts: ShowResultOptions = { wait: true, meta: flags.meta ?? false, traceback: g.traceback ?? false };
+        const opts: ShowResultOptions = { wait: true, meta: flags.meta ?? false, traceback: g.traceback ?? false, quiet: g.quiet ?? false };
         if (timeout !== undefined) opts.timeout = timeout;
         process.exitCode = await showResult(app, result.id, opts);
       } catch (err) {

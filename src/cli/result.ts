@@ -129,7 +129,7 @@ export function registerResult(program: Command): void {
         const timeout = flags.timeout === undefined ? undefined : parseSeconds('--timeout', flags.timeout);
         if (timeout !== undefined && !flags.wait) throw new UsageError('--timeout needs --wait');
         app = await appForCommand(g);
-        const opts: ShowResultOptions = { wait: flags.wait ?? false, meta: flags.meta ?? false, traceback: g.traceback ?? false };
+        const opts: ShowResultOptions = { wait: flags.wait ?? false, meta: flags.meta ?? false, traceback: g.traceback ?? false, quiet: g.quiet ?? false };
         if (timeout !== undefined) opts.timeout = timeout;
         process.exitCode = await showResult(app, taskId, opts);
       } catch (err) {
