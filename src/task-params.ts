@@ -24,7 +24,7 @@
  *   emit for rest parameters and defaults when targeting ES5), and parameters named as compilers name a
  *   destructured parameter (`_a` to `_f`, `_ref`, `_ref2`, …);
  * - bundled code: references to a bundler's module system (`__webpack_require__`,
- *   `__WEBPACK_IMPORTED_MODULE_…`, `__vite_ssr_import_…`);
+ *   `…__WEBPACK_IMPORTED_MODULE_0__`, `__vite_ssr_import_…`);
  * - minified code, where a minifier has renamed the parameters. The heuristic, conservative because
  *   tsx itself prints every function on one line without spaces (`(x,y)=>x+y`), keeping the names:
  *   the source must be *machine-printed* (one line, no optional whitespace or comment between any two
@@ -257,7 +257,7 @@ function machinePrinted(parsed: Parsed): boolean {
   return true;
 }
 
-const BUNDLER = /^(?:__webpack_require__|__webpack_exports__|__webpack_module__|__WEBPACK_[A-Za-z0-9_]*|__vite_ssr_[A-Za-z0-9_]*)$/;
+const BUNDLER = /^__webpack_|__WEBPACK_|^__vite_ssr_/;
 const COMPILER_PARAM = /^(?:_[a-f]|_ref\d*)$/;
 
 /** Why `fn`'s parameter list cannot be read reliably, or null. */
