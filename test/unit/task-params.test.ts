@@ -333,3 +333,15 @@ test("declared '**kwargs' keeps today's trailing-object convention; with *args t
   assert.deepEqual(fn(...(bindArguments(both, 'f', [1, 2, 3], { a: 4 }) as [number])), { x: 1, rest: [2, 3], kw: { a: 4 } });
   assert.deepEqual(fn(...(bindArguments(both, 'f', [1], {}) as [number])), { x: 1, rest: [], kw: {} });
 });
+
+test('task-params and bind-args are pure: they import acorn, errors and each other, nothing else (no app, no I/O)', async () => {
+  const { readFileSync } = await import('node:fs');
+  for (const [file, allowed] of [
+    ['src/task-params.ts', ['acorn', './errors.ts']],
+    ['src/bind-args.ts', ['./task-params.ts']],
+  ] as const) {
+    const specs = [...readFileSync(file, 'utf8').matchAll(/^(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|require\(/gm)]
+      .map((m) => m[1] ?? m[2] ?? 'require(');
+    assert.deepEqual(specs.filter((s) => !(allowed as readonly string[]).includes(s)), [], file);
+  }
+});
