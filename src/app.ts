@@ -23,6 +23,9 @@ import { createBackend as defaultCreateBackend, type BackendOptions } from './ba
 import { createBroker as defaultCreateBroker } from './brokers/index.ts';
 import { layerSettings, resolveConfig, toCamelCase, toSnakeCase, type Settings, type SettingsInput } from './config.ts';
 import { configModuleSettings, settingsOf } from './config-module.ts';
+import { checkArguments } from './bind-args.ts';
+import { splitKwargs, type Kwargs } from './kwargs.ts';
+import { parseParams, taskParams, type TaskParams } from './task-params.ts';
 import { ConfigurationError } from './errors.ts';
 import {
   anonNodename, buildTaskMessage, currentTaskContext, generateOid, normalizeSendOptions, publishTask, publishTaskThen,
@@ -106,7 +109,19 @@ export interface TaskOptions extends Pick<
   retry_jitter?: boolean;
   storeErrorsEvenIfIgnored?: boolean;
   store_errors_even_if_ignored?: boolean;
+  /**
+   * `typing` (Celery's, default true): `delay`/`applyAsync` check the arguments against the task's
+   * parameters before sending, and throw Python's `TypeError` for a wrong call.
+   */
   typing?: boolean;
+  /**
+   * The task's parameters as Python writes a signature, for a function whose parameter list cannot be
+   * read (destructuring, bundled code) or to take keyword-only / `**kwargs` arguments, or for a task
+   * implemented in Python (the producer then checks calls): `['x', 'y=', '*args', 'k=', '**kwargs']` or
+   * `'x, y=, *args, k=, **kwargs'` (`name=` optional, `*` starts keyword-only ones; keyword-only values
+   * and `**kwargs` extras reach the function as one trailing object). See src/task-params.ts.
+   */
+  params?: string | readonly string[];
 }
 
 /** A task registered on the app (the worker looks implementations up here). */
@@ -118,6 +133,8 @@ export interface RegisteredTask {
   readonly sendDefaults: NormalizedSendOptions;
   /** Worker-side attributes (camelCase), e.g. `acksLate`, `maxRetries`. */
   readonly workerOptions: Readonly<Record<string, unknown>>;
+  /** The parameters arguments bind to, Python's way (read from `fn`, or declared); null when unknown. */
+  params: TaskParams | null;
 }
 
 /** A typed handle to a task, declared in TypeScript, implemented here or in Python. */
@@ -128,6 +145,8 @@ export interface TaskHandle<Args extends unknown[] = unknown[], R = unknown> {
   readonly fn: ((...args: Args) => R | Promise<R>) | undefined;
   /** `task.delay(*args)`: send with positional arguments and the task's defaults. */
   delay(...args: Args): Promise<AsyncResult<R>>;
+  /** `task.delay(*args, **kwargs)`: keyword arguments as a last `kw({...})`, e.g. `add.delay(2, kw({ y: 3 }))`. */
+  delay(...args: [...PyValue[], Kwargs]): Promise<AsyncResult<R>>;
   /** `task.apply_async(args, kwargs, **options)`. */
   applyAsync(args?: Args, kwargs?: PyDict, options?: SendTaskOptions): Promise<AsyncResult<R>>;
   /** `task.s(*args)`: a signature (for link, chain, group, chord). */
@@ -428,7 +447,16 @@ export class Celery {
 
   private handle(task: RegisteredTask): TaskHandle<unknown[], unknown> {
     const name = task.name;
+    const funcName = name.slice(name.lastIndexOf('.') + 1);
     const send = (args: readonly unknown[], kwargs: PyDict, options: SendTaskOptions, argsAsTuple: boolean) => {
+      // Task.apply_async with `typing` (Celery's default): a wrong call throws Python's TypeError, unsent
+      if (task.params && task.workerOptions['typing'] !== false) {
+        try {
+          checkArguments(task.params, funcName, args, kwargs, { bound: task.workerOptions['bind'] === true });
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      }
       // Task.apply_async: dict(task exec options, **call options)
       const merged = { ...task.sendDefaults, ...normalizeSendOptions(options) } as SendTaskOptions;
       return this.send(name, args as PyValue[], kwargs, merged, { task: handle, argsAsTuple });
@@ -439,7 +467,10 @@ export class Celery {
       get fn() {
         return task.fn as ((...args: unknown[]) => unknown) | undefined;
       },
-      delay: (...args) => send(args, {}, {}, true),
+      delay: (...args: unknown[]) => {
+        const [positional, kwargs] = splitKwargs(args);
+        return send(positional, kwargs, {}, true);
+      },
       applyAsync: (args = [], kwargs = {}, options = {}) => send(args, kwargs, options, false),
       s: (...args) => signature(name, args as PyValue[]),
       si: (...args) => immutableSignature(name, args as PyValue[]),
@@ -456,6 +487,7 @@ export class Celery {
     const send: Record<string, unknown> = {};
     const worker: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(options)) {
+      if (k === 'params') continue;
       const snake = toSnakeCase(k);
       if ((WORKER_TASK_OPTIONS as readonly string[]).includes(snake)) {
         if (v !== undefined) worker[toCamelCase(snake)] = v;
@@ -465,10 +497,23 @@ export class Celery {
     const existing = this.tasks.get(name);
     if (existing) {
       if (fn && existing.fn && existing.fn !== fn) throw new ConfigurationError(`task ${name} is already registered with another implementation`);
-      if (fn) existing.fn = fn;
+      if (fn && !existing.fn) {
+        // a handle declared first (no implementation) and implemented now: read its parameters unless declared
+        existing.params ??= taskParams(fn, { task: name, bind: existing.workerOptions['bind'] === true });
+        existing.fn = fn;
+      }
       if (Object.keys(options).length === 0) return existing;
     }
-    const registered: RegisteredTask = { name, fn: fn ?? existing?.fn, sendDefaults, workerOptions: Object.freeze(worker) };
+    const implementation = fn ?? existing?.fn;
+    const bind = (worker['bind'] ?? existing?.workerOptions['bind']) === true;
+    // known at registration: a function whose parameters can be neither read nor found declared fails
+    // here, not when a call arrives
+    const declared = options.params as string | readonly string[] | undefined;
+    let params: TaskParams | null;
+    if (declared !== undefined) params = implementation ? taskParams(implementation, { task: name, bind, declared }) : parseParams(declared, { task: name });
+    else if (existing?.params?.source === 'declared') params = existing.params;
+    else params = implementation ? taskParams(implementation, { task: name, bind }) : null;
+    const registered: RegisteredTask = { name, fn: implementation, sendDefaults, workerOptions: Object.freeze(worker), params };
     this.tasks.set(name, registered);
     return registered;
   }

@@ -6,6 +6,8 @@ export * from '../protocol/index.ts';
 
 // app, settings, routing and producer
 export { Celery, createApp } from './app.ts';
+export { kw } from './kwargs.ts';
+export type { Kwargs } from './kwargs.ts';
 export type { AppOptions, TaskOptions, TaskHandle, RegisteredTask } from './app.ts';
 export { resolveConfig, DEFAULT_SETTINGS, SETTING_NAMES } from './config.ts';
 export type { Settings, SettingsInput, RetryPolicy, RetryPolicyInput, TransportOptions, ResolveConfigOptions } from './config.ts';

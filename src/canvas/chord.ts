@@ -9,6 +9,8 @@
  * - "old style": every other errback is sent, all of them as one group, with `args = (task_id,)`,
  *   `parent_id` = the failed task, `root_id` = its root.
  */
+import { bindArguments } from '../bind-args.ts';
+import { taskParams, type TaskParams } from '../task-params.ts';
 import { buildResultMeta } from '../../protocol/result.ts';
 import { FAILURE } from '../../protocol/states.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
@@ -32,8 +34,9 @@ export interface ErrbackRequest {
   [key: string]: unknown;
 }
 
-function arity(fn: (...a: never[]) => unknown, bind: boolean): number {
-  return fn.length - (bind ? 1 : 0);
+/** Celery's `arity_greater(errback.type.__header__, 1)`: a `*args` or more than one positional parameter. */
+function takesRequestExcTraceback(params: TaskParams): boolean {
+  return params.varargs !== null || params.positional.length > 1;
 }
 
 /** `_call_task_errbacks(request, exc, traceback)`. */
@@ -43,10 +46,14 @@ export async function callTaskErrbacks(app: Celery, request: ErrbackRequest, exc
     const errback = maybeSignature(e as PyValue);
     const registered = app.tasks.get(errback.task);
     const bind = registered?.workerOptions['bind'] === true;
-    if (registered?.fn && arity(registered.fn, bind) > 1) {
+    const params = registered?.fn ? registered.params ?? taskParams(registered.fn, { task: registered.name, bind }) : null;
+    if (registered?.fn && params && takesRequestExcTraceback(params)) {
+      // `errback(request, exc, traceback)`, bound as Python binds it
       const fn = registered.fn as (...a: unknown[]) => unknown;
       const self = { app, name: registered.name, request };
-      await (bind ? fn(self, request, exc, traceback) : fn(request, exc, traceback));
+      const name = registered.name;
+      const args = bindArguments(params, name.slice(name.lastIndexOf('.') + 1), [request as unknown as PyValue, exc as PyValue, traceback], {}, { bound: bind });
+      await (bind ? fn(self, ...args) : fn(...args));
     } else old.push(errback);
   }
   if (old.length) {

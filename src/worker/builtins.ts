@@ -7,8 +7,9 @@
  * `celery.starmap`, `celery.chunks`, `celery.accumulate` (used by `replace` with a group) and
  * `celery.backend_cleanup` (nothing to clean on Redis, as in Celery).
  *
- * Arguments are read from the request (`self.request.args` / `kwargs`) by their Python names, so
- * positional and keyword calls both work. `celery.map` / `celery.starmap` call the task's function
+ * Each declares Celery's signature (`params`), so a call binds and fails as Python's would; the
+ * functions read the arguments from the request (`self.request.args` / `kwargs`) by their Python
+ * names, so positional and keyword calls both work. `celery.map` / `celery.starmap` call the task's function
  * inline, as Python does: the task must be implemented in this app (a bound task gets the
  * built-in's `self`).
  */
@@ -23,6 +24,8 @@ import { chordErrorFromStack } from '../canvas/chord.ts';
 import { chordSig, groupSig, maybeSignature, tasksOf } from '../canvas/freeze.ts';
 import { AsyncResult, GroupResult, resultFromTuple } from '../result.ts';
 import { excRepr } from './retry.ts';
+import { bindArguments } from '../bind-args.ts';
+import { taskParams } from '../task-params.ts';
 import type { BoundTask } from './task.ts';
 
 /** The built-in task names. */
@@ -45,7 +48,13 @@ function localTask(app: Celery, sig: PyValue, self: BoundTask): (...a: unknown[]
   if (!registered?.fn) throw new NotRegistered([name]);
   const fn = registered.fn as (...a: unknown[]) => unknown;
   const bind = registered.workerOptions['bind'] === true;
-  return async (...a) => (bind ? fn(self, ...a) : fn(...a));
+  const params = registered.params ?? taskParams(registered.fn, { task: name, bind });
+  const funcName = name.slice(name.lastIndexOf('.') + 1);
+  // `task(item)` in Python: the item binds to the task's parameters as any call does
+  return async (...a) => {
+    const bound = bindArguments(params, funcName, a, {}, { bound: bind });
+    return bind ? fn(self, ...bound) : fn(...bound);
+  };
 }
 
 /** `GroupResult._failed_join_report`: the first member (depth first) in a propagating state. */
@@ -65,13 +74,13 @@ export function registerBuiltins(app: Celery): void {
     if (!app.tasks.has(name)) app.task(name, fn, { bind: true, ...options });
   };
 
-  add('celery.backend_cleanup', () => null);
+  add('celery.backend_cleanup', () => null, { params: [] });
 
   add('celery.accumulate', (self) => {
     const index = self.request.kwargs['index'];
     const args = self.request.args;
     return index !== undefined && index !== null ? args[index as number] ?? null : args;
-  });
+  }, { params: ['*args', '**kwargs'] });
 
   add('celery.chord_unlock', async (self) => {
     const groupId = param<string>(self, 0, 'group_id');
@@ -102,21 +111,24 @@ export function registerBuiltins(app: Celery): void {
       await chordErrorFromStack(app, callback, new ChordError([`Callback error: ${excRepr(exc)}`], { cause: exc }));
     }
     return null;
-  }, { maxRetries: null, ignoreResult: true, defaultRetryDelay: 1 });
+  }, {
+    maxRetries: null, ignoreResult: true, defaultRetryDelay: 1,
+    params: ['group_id', 'callback', 'interval=', 'max_retries=', 'result=', 'Result=', 'GroupResult=', 'result_from_tuple=', '**kwargs'],
+  });
 
   add('celery.map', async (self) => {
     const fn = localTask(app, param(self, 0, 'task'), self);
     const out: unknown[] = [];
     for (const item of param<PyValue[]>(self, 1, 'it') ?? []) out.push(await fn(item));
     return out;
-  });
+  }, { params: ['task', 'it'] });
 
   add('celery.starmap', async (self) => {
     const fn = localTask(app, param(self, 0, 'task'), self);
     const out: unknown[] = [];
     for (const item of param<PyValue[][]>(self, 1, 'it') ?? []) out.push(await fn(...item));
     return out;
-  });
+  }, { params: ['task', 'it'] });
 
   add('celery.chunks', async (self) => {
     const sig: SignatureDict = {
@@ -126,7 +138,7 @@ export function registerBuiltins(app: Celery): void {
     // Celery returns (and stores) the GroupResult, which is also the task's child: the group adds
     // itself to the running task's trail (`add_trail`)
     return refToTuple(await applyAsync(app, chunksGroup(sig))) as unknown as PyValue;
-  });
+  }, { params: ['task', 'it', 'n'] });
 
   add('celery.group', async (self) => {
     const tasks = param<PyValue[]>(self, 0, 'tasks') ?? [];
@@ -137,11 +149,11 @@ export function registerBuiltins(app: Celery): void {
     const addToParent = param<boolean | null>(self, 4, 'add_to_parent');
     if (addToParent !== false && result !== null) self.request.children.push(refToTuple(resultRefOf(result)));
     return result;
-  });
+  }, { params: ['tasks', 'result', 'group_id', 'partial_args', 'add_to_parent='] });
 
   add('celery.chain', () => {
     throw new Error('chain is not a real task');
-  });
+  }, { params: ['*args', '**kwargs'] });
 
   add('celery.chord', async (self) => {
     const headerValue = param(self, 0, 'header');
@@ -163,5 +175,5 @@ export function registerBuiltins(app: Celery): void {
     // the header GroupResult, applied while the task runs, adds itself to the task's children
     const bodyRef = await applyAsync(app, chordSig(g, body), partialArgs, {}, options);
     return refToTuple(bodyRef) as unknown as PyValue;
-  }, { ignoreResult: false });
+  }, { ignoreResult: false, params: ['header', 'body', 'partial_args=', 'interval=', 'countdown=', 'max_retries=', 'eager=', '**kwargs'] });
 }

@@ -8,6 +8,7 @@
  * (or the worker's `hooks` option); if the app ever forwards `beforeStart`/`onSuccess`/... in
  * `workerOptions`, those are used too.
  */
+import { taskParams, type TaskParams } from '../task-params.ts';
 import type { Celery, RegisteredTask } from '../app.ts';
 import type { ResultBackend } from '../backend.ts';
 import { buildResultMeta } from '../../protocol/result.ts';
@@ -57,6 +58,10 @@ export interface TaskRuntime {
   readonly name: string;
   readonly fn: (...args: never[]) => unknown;
   readonly bind: boolean;
+  /** What (args, kwargs) bind to, Python's way (src/bind-args.ts). */
+  readonly params: TaskParams;
+  /** The name Python's TypeError texts show: the task name's last dotted part. */
+  readonly funcName: string;
   readonly acksLate: boolean;
   /** `acks_on_failure_or_timeout` (Celery default true). */
   readonly acksOnFailureOrTimeout: boolean;
@@ -93,6 +98,8 @@ export function resolveTask(app: Celery, task: RegisteredTask, extraHooks?: Task
     name: task.name,
     fn: task.fn,
     bind: pick(wo, 'bind', false),
+    params: task.params ?? taskParams(task.fn, { task: task.name, bind: pick(wo, 'bind', false) }),
+    funcName: task.name.slice(task.name.lastIndexOf('.') + 1),
     acksLate: pick(wo, 'acksLate', c.taskAcksLate),
     acksOnFailureOrTimeout: pick(wo, 'acksOnFailureOrTimeout', true),
     rejectOnWorkerLost: pick(wo, 'rejectOnWorkerLost', c.taskRejectOnWorkerLost ?? false),

@@ -14,6 +14,7 @@
  * With `ignore_result` nothing is stored except errors when `store_errors_even_if_ignored`.
  * A result the backend cannot encode (EncodeError) turns the task into a FAILURE, as in Celery.
  */
+import { bindArguments } from '../bind-args.ts';
 import { performance } from 'node:perf_hooks';
 import { EncodeError } from '../../protocol/errors.ts';
 import { Ignore, Reject, Retry } from '../../protocol/exceptions.ts';
@@ -69,14 +70,17 @@ export function signalRequest(ctx: Context): SignalRequest {
   return ctx as unknown as SignalRequest;
 }
 
-/** Calls a task's function the celeriac way: positional args, then kwargs as a last object when non-empty. */
+/**
+ * Calls a task's function with (args, kwargs) bound as Python binds them (src/bind-args.ts): a wrong
+ * call rejects with Python's `TypeError` before the function runs (inside autoretry, as in Celery,
+ * whose autoretry wraps the call).
+ */
 export function callTask(runtime: TaskRuntime, self: BoundTask, args: PyValue[], kwargs: Record<string, PyValue>): Promise<unknown> {
   const fn = runtime.fn as (...a: unknown[]) => unknown;
-  const callArgs: unknown[] = runtime.bind ? [self, ...args] : [...args];
-  if (Object.keys(kwargs).length > 0) callArgs.push(kwargs);
   let out: unknown;
   try {
-    out = fn(...callArgs);
+    const bound = bindArguments(runtime.params, runtime.funcName, args, kwargs, { bound: runtime.bind });
+    out = runtime.bind ? fn(self, ...bound) : fn(...bound);
   } catch (err) {
     return Promise.reject(err);
   }

@@ -39,7 +39,7 @@ describe(`[${b.name}] a TypeScript worker runs what Python Celery sent`, () => {
     if (!requirePython(probe as never)) return;
     app = newApp(QUEUE, { result_extended: true }, URLS);
     app.task('tsw.add', (x: number, y: number) => x + y);
-    app.task('tsw.kw', (a: number, kw: { b: number }) => a * kw.b);
+    app.task('tsw.kw', (a: number, b: number) => a * b);            // b arrives by keyword, as Python binds it
     app.task('tsw.fail', (msg: string) => {
       throw new RangeError(msg);
     });
