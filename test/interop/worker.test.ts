@@ -63,7 +63,8 @@ describe(`[${b.name}] a TypeScript worker runs what Python Celery sent`, () => {
     }, { autoretryFor: [CustomError], retryBackoff: false, defaultRetryDelay: 0.1 });
     app.task('tsw.progress', async (self: BoundTask) => {
       await self.updateState('PROGRESS', { done: 1, total: 2 });
-      await sleep(1500);
+      // long enough for the Python peer (a new process) to see it on a loaded machine
+      await sleep(4000);
       return 'done';
     }, { bind: true });
     app.task('tsw.slow', async (ms: number) => {
