@@ -101,6 +101,8 @@ const SPECS: Record<string, Spec> = {
   },
   tasks: { kind: 'ts', mode: 'module' },
   worker: { kind: 'sh', mode: 'run' },
+  // keywords with kw() and the producer's typing check, against the worker snippet's TypeScript worker
+  arguments: { kind: 'ts', mode: 'run', tsWorker: true },
   events: { kind: 'ts', mode: 'run', tsWorker: true },
   canvas: {
     kind: 'ts', mode: 'run', tsWorker: true,
