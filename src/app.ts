@@ -151,8 +151,12 @@ export interface TaskHandle<Args extends unknown[] = unknown[], R = unknown> {
   applyAsync(args?: Args, kwargs?: PyDict, options?: SendTaskOptions): Promise<AsyncResult<R>>;
   /** `task.s(*args)`: a signature (for link, chain, group, chord). */
   s(...args: Partial<Args>): SignatureDict;
+  /** `task.s(*args, **kwargs)`: a partial signature with keywords, e.g. `add.s(kw({ y: 2 }))`. */
+  s(...args: [...PyValue[], Kwargs]): SignatureDict;
   /** `task.si(*args)`: an immutable signature (ignores the parent's result). */
   si(...args: Args): SignatureDict;
+  /** `task.si(*args, **kwargs)`. */
+  si(...args: [...PyValue[], Kwargs]): SignatureDict;
   /** `task.signature(args, kwargs, options)`. */
   signature(args?: Partial<Args>, kwargs?: PyDict, options?: PyDict): SignatureDict;
   /** `task.map(it)`: one `celery.map` task calling this task for each item (in the worker that runs it). */
@@ -472,8 +476,8 @@ export class Celery {
         return send(positional, kwargs, {}, true);
       },
       applyAsync: (args = [], kwargs = {}, options = {}) => send(args, kwargs, options, false),
-      s: (...args) => signature(name, args as PyValue[]),
-      si: (...args) => immutableSignature(name, args as PyValue[]),
+      s: (...args: unknown[]) => signature(name, ...(splitKwargs(args) as [PyValue[], PyDict])),
+      si: (...args: unknown[]) => immutableSignature(name, ...(splitKwargs(args) as [PyValue[], PyDict])),
       signature: (args = [], kwargs = {}, options = {}) => signature(name, args as PyValue[], kwargs, options),
       map: (it) => xmap(signature(name), it),
       starmap: (it) => xstarmap(signature(name), it),
