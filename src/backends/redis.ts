@@ -11,6 +11,7 @@
  *   re-subscribes and MGETs every key still waited for (`ResultConsumer._reconnect_pubsub`);
  * - groups: `celery-taskset-meta-<gid>` = `{"result": <GroupResult tuple>}`.
  */
+import { Backlog } from './backlog.ts';
 import { Redis } from 'ioredis';
 import type { WaitOptions, ResultBackend } from '../backend.ts';
 import { abortReason, BackendStoreError, settleWait } from '../backend.ts';
@@ -94,9 +95,7 @@ export class RedisBackend implements ResultBackend {
    * of a task that ran between the send and the wait). Dropped when the READY state arrives (the wait's
    * GET finds it) and bounded like Celery's message buffer.
    */
-  private readonly backlog = new Map<string, ResultMeta[]>();
-  /** Records in {@link backlog}. */
-  private backlogSize = 0;
+  private readonly backlog = new Backlog<ResultMeta>(MAX_BACKLOG_PER_TASK, MAX_BACKLOG);
   private connected = false;
   private closed = false;
   /** Stores go through the STORE_RESULT script; off once the server refused it (Celery's GET + MULTI then). */
@@ -248,42 +247,15 @@ export class RedisBackend implements ResultBackend {
     const set = this.listeners.get(channel);
     if (!(meta instanceof Error) && this.early.has(channel)) {
       if (READY_STATES.has(meta.status)) {
-        this.dropBacklog(channel);
+        this.backlog.take(channel);
         this.early.delete(channel);
         this.release(channel);
       } else if (!set) {
-        this.keepForWait(channel, meta);
+        this.backlog.push(channel, meta);
       }
     }
     if (!set) return;
     for (const fn of [...set]) fn(meta);
-  }
-
-  /** A record of an early-held channel nobody waits on yet, for the wait that may come ({@link backlog}). */
-  private keepForWait(channel: string, meta: ResultMeta): void {
-    let kept = this.backlog.get(channel);
-    if (!kept) this.backlog.set(channel, (kept = []));
-    kept.push(meta);
-    this.backlogSize++;
-    if (kept.length > MAX_BACKLOG_PER_TASK) {
-      kept.shift();
-      this.backlogSize--;
-    }
-    // over the cap: the tasks sent longest ago lose theirs first
-    while (this.backlogSize > MAX_BACKLOG) {
-      const oldest = this.backlog.keys().next().value;
-      if (oldest === undefined) break;
-      this.dropBacklog(oldest);
-    }
-  }
-
-  /** Forget the records {@link keepForWait} kept for `channel`; returns them. */
-  private dropBacklog(channel: string): ResultMeta[] | undefined {
-    const kept = this.backlog.get(channel);
-    if (!kept) return undefined;
-    this.backlog.delete(channel);
-    this.backlogSize -= kept.length;
-    return kept;
   }
 
   /** Holds a subscription on `channel`; resolves when Redis has confirmed it. */
@@ -430,7 +402,7 @@ export class RedisBackend implements ResultBackend {
         if (this.listeners.get(channel)?.size === 0) this.listeners.delete(channel);
         if (held) this.release(channel);
         if (meta && this.early.delete(channel)) {
-          this.dropBacklog(channel);
+          this.backlog.take(channel);
           this.release(channel);
         }
       });
@@ -440,7 +412,7 @@ export class RedisBackend implements ResultBackend {
       if (!set) this.listeners.set(channel, (set = new Set()));
       set.add(listener);
       // what the task went through since it was sent, before this wait listened
-      const missed = this.dropBacklog(channel);
+      const missed = this.backlog.take(channel);
       if (missed) for (const m of missed) if (!wait.done) listener(m);
 
       this.acquire(channel)
@@ -462,7 +434,7 @@ export class RedisBackend implements ResultBackend {
     await this.ensureConnected();
     const channel = this.keyForTask(taskId);
     await this.client.del(channel);
-    this.dropBacklog(channel);
+    this.backlog.take(channel);
     if (this.early.delete(channel)) this.release(channel);
   }
 
@@ -498,7 +470,6 @@ export class RedisBackend implements ResultBackend {
     this.subscribing.clear();
     this.early.clear();
     this.backlog.clear();
-    this.backlogSize = 0;
     const quit = async (r: Redis) => {
       if (r.status === 'wait' || r.status === 'end') return;
       try {

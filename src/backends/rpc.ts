@@ -26,6 +26,7 @@
  * `broker_heartbeat` and `broker_connection_timeout`), re-established on loss with the reply queue
  * re-declared and re-consumed (`ResultConsumer._reconnect`).
  */
+import { Backlog } from './backlog.ts';
 import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import type { ResultBackend, StoreRequest, WaitOptions } from '../backend.ts';
@@ -123,9 +124,7 @@ export class RpcBackend implements ResultBackend {
    * Celery's consumer hands a later `get(on_message=...)` every state still unread on the queue
    * (STARTED, RETRY, PROGRESS... of a task that ran between the send and the wait).
    */
-  private readonly earlier = new Map<string, ResultMeta[]>();
-  /** Replies in {@link earlier}. */
-  private earlierSize = 0;
+  private readonly earlier = new Backlog<ResultMeta>(MAX_EARLIER, MAX_EARLIER_TOTAL);
   private closed = false;
   private reconnecting = false;
 
@@ -337,19 +336,7 @@ export class RpcBackend implements ResultBackend {
   private keep(id: string, value: ResultMeta | RpcReplyError): void {
     const before = this.inbox.get(id);
     if (before && !(before instanceof Error) && !(value instanceof Error) && !this.waiters.get(id)?.size) {
-      let list = this.earlier.get(id);
-      if (!list) this.earlier.set(id, (list = []));
-      list.push(before);
-      this.earlierSize++;
-      if (list.length > MAX_EARLIER) {
-        list.shift();
-        this.earlierSize--;
-      }
-      while (this.earlierSize > MAX_EARLIER_TOTAL) {
-        const oldest = this.earlier.keys().next().value;
-        if (oldest === undefined) break;
-        this.takeEarlier(oldest);
-      }
+      this.earlier.push(id, before);
     }
     this.inbox.delete(id);
     this.inbox.set(id, value);
@@ -357,19 +344,12 @@ export class RpcBackend implements ResultBackend {
       const oldest = this.inbox.keys().next().value;
       if (oldest !== undefined) {
         this.inbox.delete(oldest);
-        this.takeEarlier(oldest);
+        this.earlier.take(oldest);
       }
     }
   }
 
-  /** Removes and returns the replies {@link earlier} kept for a task. */
-  private takeEarlier(id: string): ResultMeta[] | undefined {
-    const list = this.earlier.get(id);
-    if (!list) return undefined;
-    this.earlier.delete(id);
-    this.earlierSize -= list.length;
-    return list;
-  }
+
 
   private pendingMeta(taskId: string): ResultMeta {
     return { status: PENDING, result: null, traceback: null, children: null, date_done: null, task_id: taskId };
@@ -403,7 +383,7 @@ export class RpcBackend implements ResultBackend {
     if (signal?.aborted) throw abortReason(signal);
     this.assertOpen();
     const buffered = this.inbox.get(taskId);
-    const earlier = this.takeEarlier(taskId);
+    const earlier = this.earlier.take(taskId);
     if (buffered instanceof Error) {
       this.inbox.delete(taskId);
       throw buffered;
@@ -461,7 +441,7 @@ export class RpcBackend implements ResultBackend {
   /** Celery: `forget` is `_forget` → `NotImplementedError('backend does not implement forget.')`. */
   async forget(taskId: string): Promise<void> {
     this.inbox.delete(taskId);
-    this.takeEarlier(taskId);
+    this.earlier.take(taskId);
     throw new BackendNotImplementedError('backend does not implement forget.');
   }
 
@@ -550,7 +530,6 @@ export class RpcBackend implements ResultBackend {
     this.waiters.clear();
     this.inbox.clear();
     this.earlier.clear();
-    this.earlierSize = 0;
     const pending = this.connecting;
     const conn = this.conn ?? (pending ? await pending.catch(() => null) : null);
     this.conn = null;

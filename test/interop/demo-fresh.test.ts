@@ -5,25 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../helpers/net.ts';
+import { freePort, processesOn } from '../helpers/net.ts';
 import { portOpen, requireBinaries } from '../helpers/private-redis.ts';
 
-/** Processes (a redis-server, a Python worker) whose command line or environment names 127.0.0.1:<port>. */
-function processesOn(port: number): string[] {
-  const needle = `127.0.0.1:${port}`;
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
-      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-      if (cmdline.includes(needle) || environ.includes(needle)) found.push(`${pid}: ${cmdline}`);
-    } catch { /* gone, or not ours to read */ }
-  }
-  return found;
-}
 
 /** Runs a command in the clone with stdout and stderr in one file, so the lines keep their order. */
 function runIn(cwd: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number) {

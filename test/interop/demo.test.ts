@@ -4,9 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import { requirePython } from '../helpers/peers.ts';
-import { freePort } from '../helpers/net.ts';
+import { freePort, processesOn } from '../helpers/net.ts';
 import { portOpen, requireBinaries } from '../helpers/private-redis.ts';
 
 const DEMO = ['--import', 'tsx', 'examples/mixed-fleet.ts'];
@@ -18,19 +17,6 @@ function demoEnv(port: number, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv
   return env;
 }
 
-/** Processes (a redis-server, a Python worker) whose command line or environment names 127.0.0.1:<port>. */
-function processesOn(port: number): string[] {
-  const needle = `127.0.0.1:${port}`;
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
-      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-      if (cmdline.includes(needle) || environ.includes(needle)) found.push(`${pid}: ${cmdline}`);
-    } catch { /* gone, or not ours to read */ }
-  }
-  return found;
-}
 
 function assertDemoOutput(stdout: string): void {
   assert.match(stdout, /demo\.add\(2, 3\)\s+= 5/);

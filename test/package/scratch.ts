@@ -70,9 +70,9 @@ function taskModule(kind: Kind, ext: Extension, s: ProjectSettings): string {
     exportLine,
     '',
   ].join('\n');
-  const esmJs = (exportLine: string) => [
-    "import { createApp, BoundTask } from 'celeriac';",
-    "import { Module } from 'node:module';",
+  // the same JavaScript app, imported the ES module way or required the CommonJS way
+  const js = (imports: string[]) => (exportLine: string) => [
+    ...imports,
     '',
     `const app = createApp(${config});`,
     "app.task('pack.add', (a, b) => a + b);",
@@ -81,17 +81,8 @@ function taskModule(kind: Kind, ext: Extension, s: ProjectSettings): string {
     exportLine,
     '',
   ].join('\n');
-  const cjsJs = (exportLine: string) => [
-    "const { createApp, BoundTask } = require('celeriac');",
-    "const { Module } = require('node:module');",
-    '',
-    `const app = createApp(${config});`,
-    "app.task('pack.add', (a, b) => a + b);",
-    "app.task('pack.same', (self) => self instanceof BoundTask, { bind: true });",
-    "app.task('pack.tsx', () => Module._extensions['.ts'] !== undefined);",
-    exportLine,
-    '',
-  ].join('\n');
+  const esmJs = js(["import { createApp, BoundTask } from 'celeriac';", "import { Module } from 'node:module';"]);
+  const cjsJs = js(["const { createApp, BoundTask } = require('celeriac');", "const { Module } = require('node:module');"]);
   switch (ext) {
     case '.ts': return tsBody('export { app };');
     case '.mts': return tsBody('export default app;');
