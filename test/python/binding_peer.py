@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 
-from celery import Celery, chain, chord, signature
+from celery import Celery, chain, chord, signature, states
 from celery.canvas import xmap, xstarmap
 
 doc = json.load(sys.stdin)
@@ -169,7 +169,10 @@ last_progress = time.time()
 end = time.time() + TIMEOUT
 while waiting and time.time() - last_progress < IDLE and time.time() < end:
     for k, r in list(waiting.items()):
-        if r.ready():
+        # the backend's record, not r.ready(): an AsyncResult keeps the first ready state it read, and Celery
+        # may store a task's FAILURE twice (a wrong old-style errback: the task's own exception, then the
+        # errback's TypeError); the outcomes below are read once everything has settled
+        if caller.backend.get_task_meta(r.id)["status"] in states.READY_STATES:
             del waiting[k]
             last_progress = time.time()
     time.sleep(0.05)
