@@ -23,7 +23,7 @@ import { createBackend as defaultCreateBackend, type BackendOptions } from './ba
 import { createBroker as defaultCreateBroker } from './brokers/index.ts';
 import { layerSettings, resolveConfig, toCamelCase, toSnakeCase, type Settings, type SettingsInput } from './config.ts';
 import { configModuleSettings, settingsOf } from './config-module.ts';
-import { checkArguments } from './bind-args.ts';
+import { checkTaskCall } from './bind-args.ts';
 import { splitKwargs, type Kwargs } from './kwargs.ts';
 import { parseParams, taskParams, type TaskParams } from './task-params.ts';
 import { ConfigurationError } from './errors.ts';
@@ -451,15 +451,12 @@ export class Celery {
 
   private handle(task: RegisteredTask): TaskHandle<unknown[], unknown> {
     const name = task.name;
-    const funcName = name.slice(name.lastIndexOf('.') + 1);
     const send = (args: readonly unknown[], kwargs: PyDict, options: SendTaskOptions, argsAsTuple: boolean) => {
       // Task.apply_async with `typing` (Celery's default): a wrong call throws Python's TypeError, unsent
-      if (task.params && task.workerOptions['typing'] !== false) {
-        try {
-          checkArguments(task.params, funcName, args, kwargs, { bound: task.workerOptions['bind'] === true });
-        } catch (err) {
-          return Promise.reject(err);
-        }
+      try {
+        checkTaskCall(task, args, kwargs);
+      } catch (err) {
+        return Promise.reject(err);
       }
       // Task.apply_async: dict(task exec options, **call options)
       const merged = { ...task.sendDefaults, ...normalizeSendOptions(options) } as SendTaskOptions;

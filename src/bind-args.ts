@@ -171,3 +171,21 @@ export function checkArguments(
 ): void {
   bind(params, funcName, args, kwargs, options.bound === true);
 }
+
+/** What the `typing` check needs of a registered task (src/app.ts `RegisteredTask`). */
+export interface CheckedTask {
+  readonly name: string;
+  readonly params: TaskParams | null;
+  readonly workerOptions: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Celery's `Task.apply_async` with `typing` (on unless the task says `typing: false`): a call of a task
+ * whose parameters are known throws Python's TypeError before anything is sent. Every path that
+ * applies a registered task runs it: `delay`/`applyAsync`, signatures, canvas steps, and a worker
+ * sending a chain step, a callback, a chord body, an errback or a replacement.
+ */
+export function checkTaskCall(task: CheckedTask, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>>): void {
+  if (!task.params || task.workerOptions['typing'] === false) return;
+  bind(task.params, task.name.slice(task.name.lastIndexOf('.') + 1), args, kwargs, task.workerOptions['bind'] === true);
+}

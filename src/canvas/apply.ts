@@ -8,6 +8,7 @@
  * `embed.chain` steps that are chains, groups or chords). Every call clones what it changes, so the
  * signature passed in is never modified.
  */
+import { checkTaskCall } from '../bind-args.ts';
 import { randomUUID } from 'node:crypto';
 import { cloneSignature, IMMUTABLE_OPTIONS, mergeSignature, xstarmap } from '../../protocol/canvas.ts';
 import { groupAsTuple, refToTuple, type ResultRef } from '../../protocol/result.ts';
@@ -51,10 +52,14 @@ function asList(v: PyValue | undefined): SignatureDict[] {
   return (Array.isArray(v) ? v : [v]).map((x) => maybeSignature(x));
 }
 
-/** Send a task signature's message (`Task.apply_async`); the task's registered defaults apply. */
+/**
+ * Send a task signature's message (`Task.apply_async`): a registered task's defaults apply, and its
+ * `typing` check (a wrong call throws Python's TypeError, unsent).
+ */
 async function sendTask(app: Celery, name: string, args: PyValue[], kwargs: PyDict, options: PyDict): Promise<ResultRef> {
   const send = toSendOptions(options);
   const registered = app.tasks.get(name);
+  if (registered) checkTaskCall(registered, args, kwargs);
   const merged = registered ? ({ ...registered.sendDefaults, ...send } as SendTaskOptions) : send;
   const r = await app.sendTask(name, args, kwargs, merged);
   return { kind: 'task', id: r.id, parent: null };

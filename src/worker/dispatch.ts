@@ -10,15 +10,16 @@
  * - failure: errbacks are sent as a group with `args = (failed_task_id,)`, `parent_id` = the failed
  *   task, `root_id` = its root (Celery's "old-style" errbacks).
  *
- * Deviation: Celery calls an errback inline (with `(request, exc, traceback)`) when its task is
- * registered in that worker and takes more than one argument; celeriac always sends errbacks as
- * messages (the inline call needs Python's request object).
+ * A registered task is checked as `Task.apply_async` does (`typing`) before it is sent. The worker's
+ * failure path calls errbacks through src/canvas/chord.ts `callTaskErrbacks` (inline for an errback
+ * that takes `(request, exc, traceback)`, as Celery).
  */
 import { groupToMessages, mergeSignature } from '../../protocol/canvas.ts';
 import { asTuple, refToTuple, type ResultTuple } from '../../protocol/result.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
 import type { PyDict, PyValue } from '../../protocol/values.ts';
 import type { Celery } from '../app.ts';
+import { checkTaskCall } from '../bind-args.ts';
 import { applyAsync as applyCanvas } from '../canvas/apply.ts';
 import { groupSig } from '../canvas/freeze.ts';
 import { normalizeSendOptions, type SendTaskOptions } from '../producer.ts';
@@ -50,6 +51,8 @@ export async function applySignature(host: DispatchHost, sig: SignatureDict, arg
   const m = mergeSignature(sig, args, null, options);
   const send = signatureSendOptions(m.options, host.logger, `signature ${sig.task}`);
   const registered = host.app.tasks.get(sig.task);
+  // Task.apply_async's `typing` check, in the sending worker when it has the task (as Celery's does)
+  if (registered) checkTaskCall(registered, m.args, m.kwargs);
   const merged = registered ? ({ ...registered.sendDefaults, ...send } as SendTaskOptions) : send;
   const r = await host.app.sendTask(sig.task, m.args, m.kwargs, merged);
   return r.id;

@@ -272,9 +272,16 @@ export class Tracer implements TaskSelfHost {
         const part = chainElemRequest(step);
         if (part) await onChordPartReturn(this.app, part, FAILURE, exc);
       }
+    } catch (err) {
+      this.logger.error(`Task ${ctx.name}[${ctx.id}] storing FAILURE failed: ${excRepr(err)}`);
+    }
+    try {
       if (ctx.errbacks?.length) await callTaskErrbacks(this.app, { ...ctx, id: ctx.id, root_id: rootId }, exc, traceback);
     } catch (err) {
-      this.logger.error(`Task ${ctx.name}[${ctx.id}] storing FAILURE / sending errbacks failed: ${excRepr(err)}`);
+      // Celery: an errback that cannot be sent (its typing check, a broker error) escapes mark_as_failure
+      // as an internal error, and on_error stores it over the task's FAILURE
+      this.logger.critical(`Task ${ctx.name}[${ctx.id}] INTERNAL ERROR: sending errbacks failed: ${excRepr(err)}`);
+      if (storeErrors) await this.store(ctx, FAILURE, err, formatTraceback(err)).catch(() => undefined);
     }
     try {
       if (runtime.hooks.onFailure) await runtime.hooks.onFailure(exc, ctx.id, ctx.args, ctx.kwargs, einfo, self);

@@ -38,7 +38,7 @@ if (selectedBrokers().includes('amqp')) describe('[amqp] canvas with the rpc:// 
       broker_url: AMQP_URL, result_backend: 'rpc://', task_default_queue: DEFQ, env: {},
       task_routes: { 'cpy.*': { queue: PYQ }, 'cts.*': { queue: TSQ } },
     });
-    app.task('cts.add', (x: number, y?: number) => x + (y ?? 0));
+    app.task('cts.add', (x: number, y: number = 0) => x + y);
     app.task('cts.mul', (x: number, y: number) => x * y);
     app.task('cts.tsum', (values: number[]) => values.reduce((a, b) => a + b, 0));
     fleet = await startMixedFleet(app, {

@@ -58,11 +58,11 @@ describe(`[${b.name}] canvas across Python Celery and TypeScript workers`, () =>
       task_routes: { 'cpy.*': { queue: PYQ }, 'cts.*': { queue: TSQ } },
     });
     const note = (key: string, v: unknown) => redis.rpush(`canvas:ts:${TSQ}:${key}`, JSON.stringify(v));
-    app.task('cts.add', (x: number, y?: number) => x + (y ?? 0));
+    app.task('cts.add', (x: number, y: number = 0) => x + y);
     app.task('cts.mul', (x: number, y: number) => x * y);
     app.task('cts.tsum', (values: number[]) => values.reduce((a, b) => a + b, 0));
     app.task('cts.identity', (x: unknown) => x);
-    app.task('cts.fail', () => {
+    app.task('cts.fail', (..._args: unknown[]) => {
       throw new RangeError('ts boom');
     });
     app.task('cts.record', async (self: BoundTask, ...args: unknown[]) => {
@@ -79,7 +79,7 @@ describe(`[${b.name}] canvas across Python Celery and TypeScript workers`, () =>
       await note('on_error', { id: request.id, exc: exc.message, tb: typeof traceback });
     });
     // the queue the message that ran it came from (map/starmap call it inline: the built-in's message)
-    app.task('cts.where', (self: BoundTask) => self.request.delivery_info.routing_key, { bind: true });
+    app.task('cts.where', (self: BoundTask, ..._args: unknown[]) => self.request.delivery_info.routing_key, { bind: true });
     app.task('cts.count_body', async (values: number[]) => {
       await redis.incr(`canvas:ts:${TSQ}:body_calls`);
       return values;
