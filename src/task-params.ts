@@ -39,6 +39,11 @@
  *   not, and a minified function outside both rules reads its (renamed) names: keyword calls then fail
  *   loudly with "unexpected keyword argument", positional calls bind as they should.
  *
+ * - a machine-printed function with a parameter named as esbuild renames one (`b2`, `b3`, ...): tsx
+ *   (esbuild) renames a parameter that has the name of a top-level variable of its module, so the name
+ *   Python callers use is gone; a parameter really named `x2` in a tsx-loaded module is refused too
+ *   (declare the parameters, or rename).
+ *
  * Functions made with `new Function('x', 'y = 2', body)` read: their source is the list given.
  *
  * No I/O, nothing from src/app.ts: a pure module.
@@ -259,6 +264,8 @@ function machinePrinted(parsed: Parsed): boolean {
 
 const BUNDLER = /^__webpack_|__WEBPACK_|^__vite_ssr_/;
 const COMPILER_PARAM = /^(?:_[a-f]|_ref\d*)$/;
+/** esbuild's renaming suffix: the name, then a number from 2. */
+const ESBUILD_RENAMED = /^([A-Za-z_$](?:[\w$]*[A-Za-z_$])?)([2-9]|[1-9]\d+)$/;
 
 /** Why `fn`'s parameter list cannot be read reliably, or null. */
 function heuristics(parsed: Parsed, jsParams: string[]): string | null {
@@ -270,6 +277,14 @@ function heuristics(parsed: Parsed, jsParams: string[]): string | null {
   const bundler = [...info.free].find((n) => BUNDLER.test(n));
   if (bundler !== undefined) return `bundled code: it refers to ${bundler}`;
   if (machinePrinted(parsed)) {
+    // esbuild (tsx) renames a nested name that a top-level name of its module also has: `b` becomes
+    // `b2`, `b3`, ... (with `const b` at the top, `(a, b) => ...` prints as `(a,b2)=>a*b2`); the name
+    // Python callers use is then lost, so the list cannot be read reliably
+    const renamed = jsParams.find((n) => ESBUILD_RENAMED.test(n));
+    if (renamed !== undefined) {
+      const base = ESBUILD_RENAMED.exec(renamed)![1]!;
+      return `parameter ${renamed} may be esbuild's rename of ${base} (tsx renames a parameter named like a top-level variable of its module; rename one of them)`;
+    }
     if (jsParams.length >= 2 && jsParams[0] === 'e' && jsParams[1] === 't') {
       return 'minified code: its parameters are named e, t, … as a minifier names them';
     }

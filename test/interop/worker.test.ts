@@ -39,7 +39,7 @@ describe(`[${b.name}] a TypeScript worker runs what Python Celery sent`, () => {
     if (!requirePython(probe as never)) return;
     app = newApp(QUEUE, { result_extended: true }, URLS);
     app.task('tsw.add', (x: number, y: number) => x + y);
-    app.task('tsw.kw', (a: number, b: number) => a * b);            // b arrives by keyword, as Python binds it
+    app.task('tsw.kw', (a: number, factor: number) => a * factor);  // factor arrives by keyword, as Python binds it
     app.task('tsw.fail', (msg: string) => {
       throw new RangeError(msg);
     });
@@ -110,7 +110,7 @@ describe(`[${b.name}] a TypeScript worker runs what Python Celery sent`, () => {
     if (skip) return t.skip();
     const [a, b] = (await peer([
       { op: 'send', name: 'tsw.add', args: [2, 3], options: { queue: QUEUE } },
-      { op: 'send', name: 'tsw.kw', args: [6], kwargs: { b: 7 }, options: { queue: QUEUE } },
+      { op: 'send', name: 'tsw.kw', args: [6], kwargs: { factor: 7 }, options: { queue: QUEUE } },
     ])) as string[];
     const [ra, rb] = (await peer([{ op: 'get_many', ids: [a, b] }]))[0] as Outcome[];
     assert.equal(ra!.state, 'SUCCESS');

@@ -222,6 +222,15 @@ test('minified code is refused; hand-written and tsx-printed code reads', () => 
   assert.equal(read(js('(n)=>n*2')), 'n');
 });
 
+test('a parameter esbuild (tsx) renamed is refused: the name Python callers use is gone', () => {
+  // with `const b = ...` at the top of a .ts module, tsx prints `(a, b) => a * b` as `(a,b2)=>a*b2`
+  refused(js('(a,b2)=>a*b2'), /^parameter b2 may be esbuild's rename of b \(tsx renames a parameter named like a top-level variable of its module/);
+  refused(js('async(self,user3)=>user3.id'), /^parameter user3 may be esbuild's rename of user/, true);
+  // hand-written (not machine-printed), and names esbuild does not produce, read
+  assert.equal(read(js('(a, b2) => a * b2')), 'a, b2');
+  assert.equal(read(js('(x1,y1)=>x1+y1')), 'x1, y1');
+});
+
 // ---------------------------------------------------------------------------------------------------
 // Declarations
 
