@@ -164,6 +164,8 @@ interface CanvasCase {
   spec(L: Lang, O: Lang): Record<string, unknown>;
   /** Python's TypeError text for the failing role (checked against Python's own outcome). */
   error?: string;
+  /** Why only the outcomes are compared, not the records and events (Celery's own path is broken there). */
+  outcomeOnly?: string;
 }
 
 // The binding happens in the worker that runs the task: chain steps, chord bodies, link callbacks and
@@ -200,7 +202,8 @@ const WORKER_CANVAS: CanvasCase[] = [
 // The sending worker has the next task registered: Celery's `typing` check runs there (Task.apply_async),
 // so a wrong chain step or link callback fails the task that sends it and is never sent, a wrong chord
 // body is the body's ChordError, a wrong old-style errback replaces the failed task's exception, and a
-// wrong replacement fails the replaced task. Outcomes compared role by role.
+// wrong replacement fails the replaced task. Outcomes, stored records and task-failed events compared
+// role by role.
 const SENDER_CANVAS: CanvasCase[] = [
   { key: 'same/chain-ok', spec: (L) => ({ kind: 'chain', first: S(`${L}.ident`, [1]), step: S(`${L}.add`, [], { y: 2 }) }) },
   { key: 'same/chain-too-many', spec: (L) => ({ kind: 'chain', first: S(`${L}.ident`, [1]), step: S(`${L}.add`, [2, 3]) }), error: 'add() takes 2 positional arguments but 3 were given' },
@@ -209,7 +212,10 @@ const SENDER_CANVAS: CanvasCase[] = [
   { key: 'same/chord-ok', spec: (L) => ({ kind: 'chord', header: [S(`${L}.ident`, [1]), S(`${L}.ident`, [2])], body: S(`${L}.rest`, [3]) }) },
   { key: 'same/chord-too-many', spec: (L) => ({ kind: 'chord', header: [S(`${L}.ident`, [1]), S(`${L}.ident`, [2])], body: S(`${L}.add`, [3, 4]) }), error: 'add() takes 2 positional arguments but 3 were given' },
   { key: 'same/errback-ok', spec: (L) => ({ kind: 'errback', parent: S(`${L}.fail`), errback: S(`${L}.errback`, [], { tag: 'same' }) }) },
-  { key: 'same/errback-missing', spec: (L) => ({ kind: 'errback', parent: S(`${L}.fail`), errback: S(`${L}.errback`) }), error: "errback() missing 1 required keyword-only argument: 'tag'" },
+  {
+    key: 'same/errback-missing', spec: (L) => ({ kind: 'errback', parent: S(`${L}.fail`), errback: S(`${L}.errback`) }), error: "errback() missing 1 required keyword-only argument: 'tag'",
+    outcomeOnly: "Celery's errback call raises inside its own failure handling: a solo worker dies (Unrecoverable error), a prefork one logs 'Pool callback raised exception', stores the TypeError with no traceback and sends no task-failed event",
+  },
   { key: 'same/replace-ok', spec: (L) => ({ kind: 'call', sig: S(`${L}.swap`, [1], { y: 2 }) }) },
   { key: 'same/replace-unexpected', spec: (L) => ({ kind: 'call', sig: S(`${L}.swap`, [1], { z: 2 }) }), error: "add() got an unexpected keyword argument 'z'" },
 ];
@@ -298,20 +304,32 @@ function bindingSuite(b: BrokerCase): void {
     const p = JSON.parse(rawPy) as Record<string, PyValue>;
     const t = JSON.parse(rawTs) as Record<string, PyValue>;
     assert.deepEqual(Object.keys(t).sort(), Object.keys(p).sort(), `${what}: the same fields`);
+    const differ: string[] = [];
+    const field = (k: string, check: () => void) => {
+      try {
+        check();
+      } catch {
+        const show = (v: PyValue | undefined) => JSON.stringify(k === 'traceback' && typeof v === 'string' ? `${v.split('\n')[0]} ... ${lastLine(v)}` : v);
+        differ.push(`${k}: Python ${show(p[k])}, TypeScript ${show(t[k])}`);
+      }
+    };
     for (const k of Object.keys(p)) {
       if (k === 'date_done') {
         assert.match(String(p[k]), ISO, `${what}: Python's date_done`);
-        assert.match(String(t[k]), ISO, `${what}: date_done as Python writes it`);
+        field(k, () => assert.match(String(t[k]), ISO));
       } else if (k === 'traceback') {
-        if (p[k] === null) assert.equal(t[k], null, `${what}: traceback`);
-        else {
-          assert.equal(String(t[k]).split('\n')[0], 'Traceback (most recent call last):', `${what}: traceback head`);
-          assert.equal(normTs(lastLine(t[k])), normPy(lastLine(p[k])), `${what}: traceback's last line`);
-        }
+        field(k, () => {
+          if (p[k] === null) assert.equal(t[k], null);
+          else {
+            assert.equal(String(t[k]).split('\n')[0], 'Traceback (most recent call last):');
+            assert.equal(normTs(lastLine(t[k])), normPy(lastLine(p[k])));
+          }
+        });
       } else {
-        assert.deepEqual(normTs(t[k]), normPy(p[k]), `${what}: ${k}`);
+        field(k, () => assert.deepEqual(normTs(t[k]), normPy(p[k])));
       }
     }
+    assert.deepEqual(differ, [], `${what}: fields that differ:\n${differ.join('\n')}`);
   }
 
   /** The task-failed events of a pair, field by field. */
@@ -469,7 +487,7 @@ function bindingSuite(b: BrokerCase): void {
       assert.deepEqual(eb.result!.value, { task_id: eb.parent!.id, tag: 't' });
     });
 
-    test('a sender that has the next task registered: Celery\'s typing check in the sending worker (chain step, link, chord body, errback, replace)', (t) => {
+    test('a sender that has the next task registered: Celery\'s typing check in the sending worker (chain step, link, chord body, errback, replace)', async (t) => {
       if (skip) return t.skip();
       const differences: string[] = [];
       for (const c of SENDER_CANVAS) {
@@ -483,6 +501,20 @@ function bindingSuite(b: BrokerCase): void {
             assert.deepEqual(seen(s[role], normTs), seen(p[role], normPy));
           } catch {
             differences.push(`${c.key}, ${role}: Python ${JSON.stringify(seen(p[role], normPy))}; TypeScript ${JSON.stringify(seen(s[role], normTs))}`);
+            continue;
+          }
+          if (p[role]!.state === 'PENDING' || c.outcomeOnly) continue;
+          try {
+            await compareRecords(`${c.key}: ${role}`, p[role]!.id, s[role]!.id, normPy, normTs);
+          } catch (e) {
+            differences.push(`${c.key}, ${role}: the stored record: ${(e as Error).message.split('\n+ actual')[0]!.replaceAll('\n', '; ')}`);
+          }
+          if (p[role]!.state === 'FAILURE' && (out.events[p[role]!.id] || out.events[s[role]!.id])) {
+            try {
+              compareEvents(`${c.key}: ${role}`, p[role]!.id, s[role]!.id, normPy, normTs);
+            } catch (e) {
+              differences.push(`${c.key}, ${role}: the task-failed event: ${(e as Error).message.split('\n').slice(0, 6).join(' ')}`);
+            }
           }
         }
       }
