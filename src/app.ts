@@ -137,8 +137,11 @@ export interface RegisteredTask {
   params: TaskParams | null;
 }
 
-/** A typed handle to a task, declared in TypeScript, implemented here or in Python. */
-export interface TaskHandle<Args extends unknown[] = unknown[], R = unknown> {
+/**
+ * A typed handle to a task, declared in TypeScript, implemented here or in Python. `Args` types the
+ * positional arguments, `R` the result, `Kw` the keyword arguments (by name, as Python callers pass them).
+ */
+export interface TaskHandle<Args extends unknown[] = unknown[], R = unknown, Kw extends PyDict = PyDict> {
   readonly name: string;
   readonly app: Celery;
   /** The implementation, when declared with one. */
@@ -146,17 +149,19 @@ export interface TaskHandle<Args extends unknown[] = unknown[], R = unknown> {
   /** `task.delay(*args)`: send with positional arguments and the task's defaults. */
   delay(...args: Args): Promise<AsyncResult<R>>;
   /** `task.delay(*args, **kwargs)`: keyword arguments as a last `kw({...})`, e.g. `add.delay(2, kw({ y: 3 }))`. */
-  delay(...args: [...PyValue[], Kwargs]): Promise<AsyncResult<R>>;
+  delay(...args: [...PyValue[], Kwargs<Partial<Kw>>]): Promise<AsyncResult<R>>;
   /** `task.apply_async(args, kwargs, **options)`. */
-  applyAsync(args?: Args, kwargs?: PyDict, options?: SendTaskOptions): Promise<AsyncResult<R>>;
+  applyAsync(args?: Args, kwargs?: Partial<Kw>, options?: SendTaskOptions): Promise<AsyncResult<R>>;
+  /** `task.apply_async(args, kwargs, **options)` with some arguments by keyword: `add.applyAsync([2], { y: 3 })`. */
+  applyAsync(args: Partial<Args>, kwargs: Partial<Kw>, options?: SendTaskOptions): Promise<AsyncResult<R>>;
   /** `task.s(*args)`: a signature (for link, chain, group, chord). */
   s(...args: Partial<Args>): SignatureDict;
   /** `task.s(*args, **kwargs)`: a partial signature with keywords, e.g. `add.s(kw({ y: 2 }))`. */
-  s(...args: [...PyValue[], Kwargs]): SignatureDict;
+  s(...args: [...PyValue[], Kwargs<Partial<Kw>>]): SignatureDict;
   /** `task.si(*args)`: an immutable signature (ignores the parent's result). */
   si(...args: Args): SignatureDict;
   /** `task.si(*args, **kwargs)`. */
-  si(...args: [...PyValue[], Kwargs]): SignatureDict;
+  si(...args: [...PyValue[], Kwargs<Partial<Kw>>]): SignatureDict;
   /** `task.signature(args, kwargs, options)`. */
   signature(args?: Partial<Args>, kwargs?: PyDict, options?: PyDict): SignatureDict;
   /** `task.map(it)`: one `celery.map` task calling this task for each item (in the worker that runs it). */
@@ -440,8 +445,8 @@ export class Celery {
    * (`app.task<[number, number], number>('tasks.add')`); with one, it is also registered for a worker
    * on this app. `options` are the task's defaults (Celery's task attributes).
    */
-  task<Args extends unknown[] = unknown[], R = unknown>(name: string, options?: TaskOptions): TaskHandle<Args, R>;
-  task<Args extends unknown[], R>(name: string, fn: (...args: Args) => R, options?: TaskOptions): TaskHandle<Args, Awaited<R>>;
+  task<Args extends unknown[] = unknown[], R = unknown, Kw extends PyDict = PyDict>(name: string, options?: TaskOptions): TaskHandle<Args, R, Kw>;
+  task<Args extends unknown[], R, Kw extends PyDict = PyDict>(name: string, fn: (...args: Args) => R, options?: TaskOptions): TaskHandle<Args, Awaited<R>, Kw>;
   task(name: string, fnOrOptions?: ((...args: never[]) => unknown) | TaskOptions, maybeOptions?: TaskOptions): TaskHandle<unknown[], unknown> {
     if (typeof name !== 'string' || name === '') throw new ConfigurationError('task name must be a non-empty string');
     const fn = typeof fnOrOptions === 'function' ? fnOrOptions : undefined;
@@ -472,7 +477,7 @@ export class Celery {
         const [positional, kwargs] = splitKwargs(args);
         return send(positional, kwargs, {}, true);
       },
-      applyAsync: (args = [], kwargs = {}, options = {}) => send(args, kwargs, options, false),
+      applyAsync: (args: readonly unknown[] = [], kwargs: object = {}, options: SendTaskOptions = {}) => send(args, kwargs as PyDict, options, false),
       s: (...args: unknown[]) => signature(name, ...(splitKwargs(args) as [PyValue[], PyDict])),
       si: (...args: unknown[]) => immutableSignature(name, ...(splitKwargs(args) as [PyValue[], PyDict])),
       signature: (args = [], kwargs = {}, options = {}) => signature(name, args as PyValue[], kwargs, options),

@@ -12,12 +12,12 @@ import type { PyDict } from '../protocol/values.ts';
 const KWARGS = Symbol.for('celeriac.kwargs');
 
 /** Keyword arguments for `delay` (see {@link kw}). */
-export interface Kwargs<K extends PyDict = PyDict> {
+export interface Kwargs<K extends object = PyDict> {
   readonly [KWARGS]: K;
 }
 
 /** Marks `kwargs` as the keyword arguments of a `delay` call: `task.delay(2, kw({ y: 3 }))`. */
-export function kw<K extends PyDict>(kwargs: K): Kwargs<K> {
+export function kw<K extends object>(kwargs: K): Kwargs<K> {
   return Object.freeze({ [KWARGS]: kwargs }) as Kwargs<K>;
 }
 
