@@ -399,7 +399,8 @@ function bindingSuite(b: BrokerCase): void {
       await py?.stop().catch(() => undefined);
       if (process.env.CELERIAC_BINDING_DUMP && py) (await import('node:fs')).writeFileSync(`${process.env.CELERIAC_BINDING_DUMP}.${b.name}.log`, py.log());
       await wapp?.close().catch(() => undefined);
-      await redis?.del(HOLDQ).catch(() => undefined);
+      // the suite's queues (HOLDQ keeps its messages) and, on the Redis broker, their exchanges' bindings
+      await redis?.del(HOLDQ, ...[PYQ, TSQ, DEFQ, HOLDQ].map((q) => `_kombu.binding.${q}`)).catch(() => undefined);
       await redis?.quit().catch(() => undefined);
       if (b.name === 'amqp') await Promise.all([dropAmqpQueues(), deleteAmqpQueues([HOLDQ])]);
     });
