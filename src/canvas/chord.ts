@@ -20,6 +20,7 @@ import type { ChordHost, ChordPartRequest, NativeChords } from '../backend.ts';
 import { GroupResult } from '../result.ts';
 import { applyAsync } from './apply.ts';
 import { groupSig, maybeSignature } from './freeze.ts';
+import { formatTraceback } from '../worker/traceback.ts';
 
 /** The backend's native chord support (Redis), or null (chords then use `celery.chord_unlock`). */
 export function nativeChords(app: Celery): NativeChords | null {
@@ -79,7 +80,8 @@ export async function chordErrorFromStack(app: Celery, callbackValue: SignatureD
     stored = ebExc;
   }
   if (!id) return;
-  await app.backend.storeResult(buildResultMeta({ taskId: id, state: FAILURE, result: stored, traceback: null }));
+  // fail_from_current_stack: the error's traceback; the record's children are the running task's (none)
+  await app.backend.storeResult(buildResultMeta({ taskId: id, state: FAILURE, result: stored, traceback: formatTraceback(stored), children: [] }));
 }
 
 /** The {@link ChordHost} of an app. */

@@ -261,7 +261,8 @@ export class Tracer implements TaskSelfHost {
           const group = step.options['group_id'];
           await this.backend.storeResult(buildResultMeta({
             taskId: stepId, state: FAILURE, result: exc, traceback,
-            request: { group: typeof group === 'string' ? group : null, parent_id: null, task: step.task, args: step.args, kwargs: step.kwargs },
+            // Celery's Context(chain_elem): a step that never ran has retries 0
+            request: { group: typeof group === 'string' ? group : null, parent_id: null, task: step.task, args: step.args, kwargs: step.kwargs, retries: 0 },
             extended: this.resultExtended,
           }));
         }
