@@ -80,7 +80,7 @@ describe(`[${b.name}] a TypeScript worker runs what Python Celery sent`, () => {
         args: r.args, kwargs: r.kwargs, group: r.group, correlation_id: r.correlation_id, reply_to: r.reply_to,
         origin: r.origin, is_eager: r.is_eager, ignore_result: r.ignore_result, rest: rest as never,
       };
-    }, { bind: true });
+    }, { bind: true, params: ['*args', '**kwargs'] });  // Python's (self, *args, **kwargs)
     app.task('tsw.hooked', (x: number) => {
       if (x < 0) throw new Error('negative');
       return x;
@@ -271,7 +271,7 @@ describe(`[${b.name}] a TypeScript worker runs what Python Celery sent`, () => {
     assert.equal(r.hostname, worker.hostname);
     assert.deepEqual(r.args, [1, 'two']);
     assert.deepEqual(r.kwargs, { k: true });
-    assert.deepEqual(r.rest, [1, 'two', { k: true }], 'kwargs are passed as a last object');
+    assert.deepEqual(r.rest, [1, 'two', { k: true }], 'declared **kwargs: the keywords as one last object, after the *args');
     assert.equal(r.is_eager, false);
     assert.equal(typeof r.correlation_id, 'string');
     assert.match(String(r.origin), /^gen\d+@/);

@@ -55,16 +55,11 @@ caller.set_current()
 caller.set_default()
 
 
+from peer_json import safe as _safe  # noqa: E402
+
+
 def safe(v):
-    if isinstance(v, (datetime.datetime, datetime.date)):
-        return v.isoformat()
-    if isinstance(v, dict):
-        return {str(k): safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [safe(x) for x in v]
-    if isinstance(v, (str, int, float, bool)) or v is None:
-        return v
-    return repr(v)
+    return _safe(v, exceptions=False)
 
 
 def sig(spec):

@@ -1,4 +1,5 @@
-"""JSON for what the Python peers of the backend tests print (rpc_peer.py, backend_peer.py)."""
+"""JSON for what the Python peers print (rpc_peer.py, backend_peer.py, worker_peer.py, binding_peer.py)."""
+import datetime
 import json
 
 
@@ -24,3 +25,19 @@ def jsonable(v, full=False):
         return v
     except TypeError:
         return repr(v)
+
+
+def safe(v, exceptions=True):
+    """`v` with dates as ISO text, tuples as lists and anything else JSON cannot hold as its repr;
+    an exception as {exc_type, exc_module, args} (unless `exceptions` is False: then its repr)."""
+    if exceptions and isinstance(v, BaseException):
+        return {"exc_type": type(v).__name__, "exc_module": type(v).__module__, "args": [safe(a) for a in v.args]}
+    if isinstance(v, (datetime.datetime, datetime.date)):
+        return v.isoformat()
+    if isinstance(v, dict):
+        return {str(k): safe(x, exceptions) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [safe(x, exceptions) for x in v]
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    return repr(v)

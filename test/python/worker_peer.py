@@ -20,18 +20,7 @@ import traceback
 from celery import Celery, chain, signature, states
 
 
-def safe(v):
-    if isinstance(v, BaseException):
-        return {"exc_type": type(v).__name__, "exc_module": type(v).__module__, "args": [safe(a) for a in v.args]}
-    if isinstance(v, (datetime.datetime, datetime.date)):
-        return v.isoformat()
-    if isinstance(v, dict):
-        return {str(k): safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [safe(x) for x in v]
-    if isinstance(v, (str, int, float, bool)) or v is None:
-        return v
-    return repr(v)
+from peer_json import safe  # noqa: E402
 
 
 def outcome(app, task_id, timeout):
