@@ -66,6 +66,23 @@ function s(n: number): string {
   return n === 1 ? '' : 's';
 }
 
+const REQUIRED = new WeakMap<TaskParams, number>();
+
+/** How many positional parameters have no default (remembered per params object). */
+function requiredCount(params: TaskParams): number {
+  let n = REQUIRED.get(params);
+  if (n === undefined) {
+    n = params.positional.filter((p) => !p.optional).length;
+    REQUIRED.set(params, n);
+  }
+  return n;
+}
+
+function isEmpty(o: Readonly<Record<string, unknown>>): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+
 interface Bound {
   /** Value of each positional parameter, `undefined` when not given (an optional one). */
   positional: unknown[];
@@ -150,6 +167,11 @@ export function bindArguments(
   kwargs: Readonly<Record<string, unknown>>,
   options: { bound?: boolean } = {},
 ): unknown[] {
+  // the usual call, positional arguments only and as many as the function takes, binds to itself
+  if (params.keywordOnly.length === 0 && params.varkw === null && isEmpty(kwargs)) {
+    const n = args.length;
+    if (n >= requiredCount(params) && (params.varargs !== null || n <= params.positional.length)) return args as unknown[];
+  }
   const b = bind(params, funcName, args, kwargs, options.bound === true);
   const call = Array.from({ length: params.positional.length }, (_, i) => b.positional[i]);
   if (b.rest.length === 0 && b.keywords === null) {
