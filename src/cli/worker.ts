@@ -30,6 +30,8 @@ interface WorkerCliOptions {
   taskEvents?: boolean;
   heartbeatInterval?: string;
   withoutHeartbeat?: boolean;
+  withoutMingle?: boolean;
+  withoutGossip?: boolean;
 }
 
 const LEVEL_NAMES: readonly string[] = [...Object.keys(LOG_LEVELS), 'warn', 'fatal'];
@@ -92,6 +94,7 @@ export async function runWorker(o: WorkerCliOptions, command: Command, version: 
     ...(concurrency !== undefined ? { concurrency } : {}),
     ...(prefetch !== undefined ? { prefetchMultiplier: prefetch } : {}),
     ...(o.hostname ? { hostname: o.hostname } : {}),
+    ...(o.withoutMingle ? { withoutMingle: true } : {}),
     events: {
       ...(o.taskEvents ? { taskEvents: true } : {}),
       ...(heartbeat !== undefined ? { heartbeatInterval: heartbeat } : {}),
@@ -128,6 +131,8 @@ export function registerWorker(program: Command, version: string): void {
     .option('-E, --task-events', 'send task-related events (worker_send_task_events), for celery events / Flower')
     .option('--heartbeat-interval <seconds>', 'seconds between worker-heartbeat events (default 2)')
     .option('--without-heartbeat', 'send no worker-online / heartbeat / offline events')
+    .option('--without-mingle', "don't ask the other workers for revoked task ids at startup (saves mingle's 1 s)")
+    .option('--without-gossip', "don't subscribe to other workers' events (celeriac workers never do; accepted as Celery's flag)")
     .action(async (o: WorkerCliOptions, command: Command) => {
       try {
         await runWorker(o, command, version);

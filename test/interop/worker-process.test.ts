@@ -53,6 +53,20 @@ after(() => {
 });
 
 describe('celeriac worker processes', () => {
+  test('--without-mingle skips mingle (Celery\'s flag); --without-gossip is accepted', async () => {
+    const queue = uniqueName('ts.nomingle');
+    const plain = celeriacWorker(queue);
+    await plain.waitFor(/ready\./);
+    assert.match(plain.out(), /mingle: searching for neighbors/);
+    plain.child.kill('SIGTERM');
+    await plain.exited;
+    const w = celeriacWorker(queue, ['--without-mingle', '--without-gossip']);
+    await w.waitFor(/ready\./);
+    assert.doesNotMatch(w.out(), /mingle:/);
+    w.child.kill('SIGTERM');
+    assert.equal(await w.exited, 0);
+  });
+
   test('acks_late + worker killed: the message is restored and run by a new worker', async (t) => {
     if (!requirePython(t)) return;
     const queue = uniqueName('ts.kill');
