@@ -35,7 +35,7 @@
  *
  * No I/O, nothing from src/app.ts: a pure module.
  */
-import type { TaskParams } from './task-params.ts';
+import { taskParams, type TaskParams } from './task-params.ts';
 
 /**
  * A wrong call: a JavaScript `TypeError` (so the worker stores and reports it as Python's
@@ -194,11 +194,23 @@ export function checkArguments(
   bind(params, funcName, args, kwargs, options.bound === true);
 }
 
-/** What the `typing` check needs of a registered task (src/app.ts `RegisteredTask`). */
+/** What binding needs of a registered task (src/app.ts `RegisteredTask`). */
 export interface CheckedTask {
   readonly name: string;
   readonly params: TaskParams | null;
   readonly workerOptions: Readonly<Record<string, unknown>>;
+}
+
+/** The name Python's TypeError texts show for a task: its name's last dotted part. */
+export function funcNameOf(taskName: string): string {
+  return taskName.slice(taskName.lastIndexOf('.') + 1);
+}
+
+/** The parameters a call of an implemented task binds to: its own, else read from its function. */
+export function paramsOf(task: CheckedTask & { readonly fn: ((...args: never[]) => unknown) | undefined }): TaskParams {
+  if (task.params) return task.params;
+  if (!task.fn) throw new Error(`task ${task.name} has no implementation in this process`);
+  return taskParams(task.fn, { task: task.name, bind: task.workerOptions['bind'] === true });
 }
 
 /**
@@ -209,5 +221,5 @@ export interface CheckedTask {
  */
 export function checkTaskCall(task: CheckedTask, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>>): void {
   if (!task.params || task.workerOptions['typing'] === false) return;
-  bind(task.params, task.name.slice(task.name.lastIndexOf('.') + 1), args, kwargs, task.workerOptions['bind'] === true);
+  checkArguments(task.params, funcNameOf(task.name), args, kwargs, { bound: task.workerOptions['bind'] === true });
 }

@@ -349,8 +349,6 @@ export class RpcBackend implements ResultBackend {
     }
   }
 
-
-
   private pendingMeta(taskId: string): ResultMeta {
     return { status: PENDING, result: null, traceback: null, children: null, date_done: null, task_id: taskId };
   }

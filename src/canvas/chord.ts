@@ -9,8 +9,8 @@
  * - "old style": every other errback is sent, all of them as one group, with `args = (task_id,)`,
  *   `parent_id` = the failed task, `root_id` = its root.
  */
-import { bindArguments } from '../bind-args.ts';
-import { taskParams, type TaskParams } from '../task-params.ts';
+import { bindArguments, funcNameOf, paramsOf } from '../bind-args.ts';
+import type { TaskParams } from '../task-params.ts';
 import { buildResultMeta } from '../../protocol/result.ts';
 import { FAILURE } from '../../protocol/states.ts';
 import type { SignatureDict } from '../../protocol/types.ts';
@@ -47,13 +47,12 @@ export async function callTaskErrbacks(app: Celery, request: ErrbackRequest, exc
     const errback = maybeSignature(e as PyValue);
     const registered = app.tasks.get(errback.task);
     const bind = registered?.workerOptions['bind'] === true;
-    const params = registered?.fn ? registered.params ?? taskParams(registered.fn, { task: registered.name, bind }) : null;
+    const params = registered?.fn ? paramsOf(registered) : null;
     if (registered?.fn && params && takesRequestExcTraceback(params)) {
       // `errback(request, exc, traceback)`, bound as Python binds it
       const fn = registered.fn as (...a: unknown[]) => unknown;
       const self = { app, name: registered.name, request };
-      const name = registered.name;
-      const args = bindArguments(params, name.slice(name.lastIndexOf('.') + 1), [request as unknown as PyValue, exc as PyValue, traceback], {}, { bound: bind });
+      const args = bindArguments(params, funcNameOf(registered.name), [request as unknown as PyValue, exc as PyValue, traceback], {}, { bound: bind });
       await (bind ? fn(self, ...args) : fn(...args));
     } else old.push(errback);
   }

@@ -15,7 +15,7 @@
 import type { Command } from 'commander';
 import { arch, platform, release } from 'node:os';
 import type { Celery } from '../app.ts';
-import { createLogger, LOG_LEVELS, type LogLevel } from '../worker/log.ts';
+import { createLogger, LOG_LEVELS, parseLogLevel, type LogLevel } from '../worker/log.ts';
 import { Worker } from '../worker/worker.ts';
 import { appForCommand, globalsOf } from './context.ts';
 import { EX_OK, reportError, UsageError } from './exit.ts';
@@ -36,10 +36,9 @@ interface WorkerCliOptions {
 
 const LEVEL_NAMES: readonly string[] = [...Object.keys(LOG_LEVELS), 'warn', 'fatal'];
 
-/** `-l` as Celery reads it (any case; `warn` and `fatal` as aliases). */
+/** `-l` as Celery reads it (any case; `warn` and `fatal` as aliases, which parseLogLevel maps). */
 function parseLevel(text: string): LogLevel {
-  const n = parseChoice('-l/--loglevel', text, LEVEL_NAMES);
-  return n === 'warn' ? 'warning' : n === 'fatal' ? 'critical' : (n as LogLevel);
+  return parseLogLevel(parseChoice('-l/--loglevel', text, LEVEL_NAMES));
 }
 
 /** The startup banner, in Celery's layout. */

@@ -24,8 +24,7 @@ import { chordErrorFromStack } from '../canvas/chord.ts';
 import { chordSig, groupSig, maybeSignature, tasksOf } from '../canvas/freeze.ts';
 import { AsyncResult, GroupResult, resultFromTuple } from '../result.ts';
 import { excRepr } from './retry.ts';
-import { bindArguments } from '../bind-args.ts';
-import { taskParams } from '../task-params.ts';
+import { bindArguments, funcNameOf, paramsOf } from '../bind-args.ts';
 import type { BoundTask } from './task.ts';
 
 /** The built-in task names. */
@@ -48,8 +47,8 @@ function localTask(app: Celery, sig: PyValue, self: BoundTask): (...a: unknown[]
   if (!registered?.fn) throw new NotRegistered([name]);
   const fn = registered.fn as (...a: unknown[]) => unknown;
   const bind = registered.workerOptions['bind'] === true;
-  const params = registered.params ?? taskParams(registered.fn, { task: name, bind });
-  const funcName = name.slice(name.lastIndexOf('.') + 1);
+  const params = paramsOf(registered);
+  const funcName = funcNameOf(name);
   // `task(item)` in Python: the item binds to the task's parameters as any call does
   return async (...a) => {
     const bound = bindArguments(params, funcName, a, {}, { bound: bind });

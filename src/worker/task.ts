@@ -8,7 +8,8 @@
  * (or the worker's `hooks` option); if the app ever forwards `beforeStart`/`onSuccess`/... in
  * `workerOptions`, those are used too.
  */
-import { taskParams, type TaskParams } from '../task-params.ts';
+import { funcNameOf, paramsOf } from '../bind-args.ts';
+import type { TaskParams } from '../task-params.ts';
 import type { Celery, RegisteredTask } from '../app.ts';
 import type { ResultBackend } from '../backend.ts';
 import { buildResultMeta } from '../../protocol/result.ts';
@@ -98,8 +99,8 @@ export function resolveTask(app: Celery, task: RegisteredTask, extraHooks?: Task
     name: task.name,
     fn: task.fn,
     bind: pick(wo, 'bind', false),
-    params: task.params ?? taskParams(task.fn, { task: task.name, bind: pick(wo, 'bind', false) }),
-    funcName: task.name.slice(task.name.lastIndexOf('.') + 1),
+    params: paramsOf(task),
+    funcName: funcNameOf(task.name),
     acksLate: pick(wo, 'acksLate', c.taskAcksLate),
     acksOnFailureOrTimeout: pick(wo, 'acksOnFailureOrTimeout', true),
     rejectOnWorkerLost: pick(wo, 'rejectOnWorkerLost', c.taskRejectOnWorkerLost ?? false),
