@@ -215,6 +215,9 @@ except Exception as e:
     await waitFor(async () => (await notes('py', 'errback')).includes(pyOut[2]));
     const c = (await app.applyAsync(app.chain(sig('cpy.add', [1, 1]), sig('cts.fail'), sig('cpy.add', [1])))) as AsyncResult;
     await assert.rejects(get(c), (e: Error) => /ts boom/.test(e.message));
+    // get() rejects at the failed step's record; the remaining step's FAILURE is stored just after it
+    // (mark_as_failure's order, Celery's too)
+    await waitFor(async () => (await c.state()) !== 'PENDING');
     assert.equal(await c.state(), 'FAILURE');
     const g = (await app.applyAsync(app.group([sig('cpy.fail'), sig('cts.add', [1, 1])]))) as GroupResult;
     await assert.rejects(get(g));
