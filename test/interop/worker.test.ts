@@ -17,6 +17,7 @@ for (const b of brokerMatrix(DB)) workerSuite(b);
 function workerSuite(b: BrokerCase): void {
 const URLS: PeerUrls = { broker: b.brokerUrl, backend: b.backendUrl };
 const peer = (ops: object[], conf: object = {}) => peerWith(ops, conf, URLS);
+let releaseSlow: () => void = () => {};
 const send = (name: string, args: unknown[] = [], options: object = {}, kwargs: object = {}) => sendWith(name, args, options, kwargs, URLS);
 const get = (id: string, timeout = 10) => getWith(id, timeout, URLS);
 const QUEUE = uniqueName('ts.worker');
@@ -68,7 +69,8 @@ describe(`[${b.name}] a TypeScript worker runs what Python Celery sent`, () => {
       return 'done';
     }, { bind: true });
     app.task('tsw.slow', async (ms: number) => {
-      await sleep(ms);
+      // held until the test has seen STARTED (or ms at most), so a slow peer never misses the state
+      await Promise.race([sleep(ms), new Promise<void>((resolve) => { releaseSlow = resolve; })]);
       return ms;
     }, { trackStarted: true });
     app.task('tsw.now', () => Date.now() / 1000);
@@ -195,15 +197,14 @@ describe(`[${b.name}] a TypeScript worker runs what Python Celery sent`, () => {
 
   test('STARTED with track_started (pid + hostname)', async (t) => {
     if (skip) return t.skip();
-    const id = await send('tsw.slow', [1500], { queue: QUEUE });
-    const [seen, out] = (await peer([
-      { op: 'wait_state', id, state: 'STARTED', timeout: 10 },
-      { op: 'get', id },
-    ])) as [{ state: string; info: Record<string, unknown> }, Outcome];
+    const id = await send('tsw.slow', [30_000], { queue: QUEUE });
+    const [seen] = (await peer([{ op: 'wait_state', id, state: 'STARTED', timeout: 20 }])) as [{ state: string; info: Record<string, unknown> }];
+    releaseSlow();
+    const [out] = (await peer([{ op: 'get', id }])) as [Outcome];
     assert.equal(seen.state, 'STARTED');
     assert.equal(seen.info.pid, process.pid);
     assert.equal(seen.info.hostname, worker.hostname);
-    assert.equal(out.result, 1500);
+    assert.equal(out.result, 30_000);
   });
 
   test('unknown task name: FAILURE NotRegistered, message rejected', async (t) => {
