@@ -179,6 +179,34 @@ export interface Settings {
   readonly timezone: string | null;
   /** `enable_utc`. @default true */
   readonly enableUtc: boolean;
+  /**
+   * `beat_schedule`: entry name -> `{task, schedule, args, kwargs, options, relative}` (snake_case or
+   * camelCase), read by `celeriac beat` (src/beat/entries.ts validates each entry). @default {}
+   */
+  readonly beatSchedule: Readonly<Record<string, unknown>>;
+  /** `beat_scheduler`: Celery's class path or `file` / `redis` (`redbeat.RedBeatScheduler`). @default 'celery.beat:PersistentScheduler' */
+  readonly beatScheduler: string;
+  /** `beat_schedule_filename` (the file store). @default 'celerybeat-schedule.json' */
+  readonly beatScheduleFilename: string;
+  /** `beat_max_loop_interval` in seconds; 0 = the scheduler's own (300 s). @default 0 */
+  readonly beatMaxLoopInterval: number;
+  /** `beat_cron_starting_deadline` in seconds. @default null */
+  readonly beatCronStartingDeadline: number | null;
+  /** `beat_sync_every`: accepted for Celery's sake; the file store persists every claim before it sends. @default 0 */
+  readonly beatSyncEvery: number;
+  /** `redbeat_redis_url`: the Redis store's URL; null = `broker_url` (RedBeat's fallback). @default null */
+  readonly redbeatRedisUrl: string | null;
+  /** `redbeat_key_prefix`. @default 'redbeat:' */
+  readonly redbeatKeyPrefix: string;
+  /** `redbeat_lock_key`; null = `<prefix>:lock`. @default null */
+  readonly redbeatLockKey: string | null;
+  /** `redbeat_lock_timeout` in seconds; null = 5 x the max loop interval (RedBeat's default). @default null */
+  readonly redbeatLockTimeout: number | null;
+  /**
+   * `worker_deduplicate_successful_tasks`: a worker skips a delivery whose task id already succeeded
+   * (Celery checks redelivered acks_late messages; celeriac checks every delivery, see src/worker). @default false
+   */
+  readonly workerDeduplicateSuccessfulTasks: boolean;
 }
 
 /** What {@link resolveConfig} accepts: every setting in snake_case or camelCase, all optional. */
@@ -269,6 +297,17 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   eventQueueDurable: false,
   timezone: null,
   enableUtc: true,
+  beatSchedule: Object.freeze({}),
+  beatScheduler: 'celery.beat:PersistentScheduler',
+  beatScheduleFilename: 'celerybeat-schedule.json',
+  beatMaxLoopInterval: 0,
+  beatCronStartingDeadline: null,
+  beatSyncEvery: 0,
+  redbeatRedisUrl: null,
+  redbeatKeyPrefix: 'redbeat:',
+  redbeatLockKey: null,
+  redbeatLockTimeout: null,
+  workerDeduplicateSuccessfulTasks: false,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -574,6 +613,17 @@ const VALIDATORS: { [K in keyof Settings]: Validator } = {
   eventQueueDurable: bool,
   timezone: strOrNull,
   enableUtc: bool,
+  beatSchedule: (n, v) => (v === null ? Object.freeze({}) : dict(n, v)),
+  beatScheduler: str,
+  beatScheduleFilename: str,
+  beatMaxLoopInterval: (n, v) => num(n, v),
+  beatCronStartingDeadline: (n, v) => numOrNull(n, v),
+  beatSyncEvery: (n, v) => int(n, v),
+  redbeatRedisUrl: strOrNull,
+  redbeatKeyPrefix: str,
+  redbeatLockKey: strOrNull,
+  redbeatLockTimeout: (n, v) => numOrNull(n, v),
+  workerDeduplicateSuccessfulTasks: bool,
 };
 
 export interface ResolveConfigOptions {

@@ -34,7 +34,7 @@ export type ScheduleJSON =
   | { type: 'clocked'; at: string }
   | { type: 'rrule'; [field: string]: unknown };
 
-/** A crontab field as Celery takes it: a number, a string such as `'*/15'` or `'mon-fri'`, or numbers. */
+/** A crontab field as Celery takes it: a number, a string such as `'0-59/15'` or `'mon-fri'`, or numbers. */
 export type CronSpec = number | string | readonly number[];
 
 export interface Schedule {
@@ -47,7 +47,7 @@ export interface Schedule {
   remainingEstimate(lastRunAt: number, now: number, ctx: ScheduleContext): number | null;
   /** Celery's `is_due(last_run_at)` at `now`. */
   isDue(lastRunAt: number, now: number, ctx: ScheduleContext): ScheduleState;
-  /** Celery's repr, e.g. `<crontab: */15 * * * * (m/h/dM/MY/d)>` or `<freq: 10.00 seconds>`. */
+  /** Celery's repr, e.g. `<crontab: 0 4 * * * (m/h/dM/MY/d)>` or `<freq: 10.00 seconds>`. */
   toString(): string;
   toJSON(): ScheduleJSON;
 }
