@@ -146,6 +146,12 @@ export interface WorkerPayload {
   sender: string;
 }
 
+/** `beat_init` / `beat_embedded_init`: the beat service about to start (Celery's sender is the Service). */
+export interface BeatPayload {
+  /** The beat service (src/beat/service.ts). */
+  sender: unknown;
+}
+
 /** Celery's signal names, one {@link Signal} each. */
 export const signals = {
   task_received: new Signal<TaskReceivedPayload>('task_received'),
@@ -161,6 +167,8 @@ export const signals = {
   worker_ready: new Signal<WorkerPayload>('worker_ready'),
   worker_shutting_down: new Signal<WorkerPayload & { sig: string | null; how: 'Warm' | 'Cold'; exitcode: number }>('worker_shutting_down'),
   worker_shutdown: new Signal<WorkerPayload>('worker_shutdown'),
+  beat_init: new Signal<BeatPayload>('beat_init'),
+  beat_embedded_init: new Signal<BeatPayload>('beat_embedded_init'),
 } as const;
 
 export type Signals = typeof signals;

@@ -17,6 +17,9 @@ import { arch, platform, release } from 'node:os';
 import type { Celery } from '../app.ts';
 import { createLogger, LOG_LEVELS, parseLogLevel, type LogLevel } from '../worker/log.ts';
 import { Worker } from '../worker/worker.ts';
+import { createBeat } from '../beat/beat.ts';
+import { signals } from '../signals.ts';
+import { beatOptions } from './beat.ts';
 import { appForCommand, globalsOf } from './context.ts';
 import { EX_OK, reportError, UsageError } from './exit.ts';
 import { parseChoice, parseInteger, parseNumber } from './values.ts';
@@ -32,6 +35,9 @@ interface WorkerCliOptions {
   withoutHeartbeat?: boolean;
   withoutMingle?: boolean;
   withoutGossip?: boolean;
+  beat?: boolean;
+  schedule?: string;
+  scheduler?: string;
 }
 
 const LEVEL_NAMES: readonly string[] = [...Object.keys(LOG_LEVELS), 'warn', 'fatal'];
@@ -85,6 +91,8 @@ function workerOptions(o: WorkerCliOptions) {
 export async function runWorker(o: WorkerCliOptions, command: Command, version: string): Promise<void> {
   const g = globalsOf(command);
   const { level, queues, concurrency, prefetch, heartbeat } = workerOptions(o);
+  if (!o.beat && (o.schedule !== undefined || o.scheduler !== undefined)) throw new UsageError('-s/--schedule and -S/--scheduler go with -B/--beat');
+  const beatOpts = o.beat ? beatOptions(o) : null;
   const app = await appForCommand(g, {
     requireApp: 'worker needs -A/--app MODULE (or CELERY_APP): the module that creates the app and registers its tasks, e.g. -A ./tasks.ts',
   });
@@ -101,12 +109,15 @@ export async function runWorker(o: WorkerCliOptions, command: Command, version: 
     },
     logger: createLogger(level),
   });
+  // Celery's -B: a beat in the worker process (one such worker per schedule, or -S redis for several)
+  const beat = beatOpts ? await createBeat(app, { ...beatOpts, logger: createLogger(level) }) : null;
   process.stdout.write(banner(worker, app, version) + '\n');
   let signalsSeen = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signalsSeen++;
     const cold = sig === 'SIGQUIT' || signalsSeen > 1;
-    void worker.stop({ cold }).then(() => process.exit(EX_OK), (err: Error) => {
+    const beatStopped = beat && signalsSeen === 1 ? beat.service.stop() : Promise.resolve();
+    void beatStopped.then(() => worker.stop({ cold })).then(() => process.exit(EX_OK), (err: Error) => {
       process.exit(reportError('worker', new Error(`shutdown failed: ${err.message}`, { cause: err }), { traceback: level === 'debug' }));
     });
   };
@@ -114,6 +125,10 @@ export async function runWorker(o: WorkerCliOptions, command: Command, version: 
   process.on('SIGINT', onSignal);
   process.on('SIGQUIT', onSignal);
   await worker.start();
+  if (beat) {
+    await signals.beat_embedded_init.send({ sender: beat.service });
+    await beat.service.start();
+  }
   // Celery prints this at WARNING level so it shows with the default -l
   if (level !== 'debug' && level !== 'info') process.stderr.write(`${worker.hostname} ready.\n`);
 }
@@ -131,6 +146,9 @@ export function registerWorker(program: Command, version: string): void {
     .option('--heartbeat-interval <seconds>', 'seconds between worker-heartbeat events (default 2)')
     .option('--without-heartbeat', 'send no worker-online / heartbeat / offline events')
     .option('--without-mingle', "don't ask the other workers for revoked task ids at startup (saves mingle's 1 s)")
+    .option('-B, --beat', 'also run beat (the periodic task scheduler) in this worker, as Celery\'s -B')
+    .option('-s, --schedule <file>', 'with -B: the file store\'s path (default: beat_schedule_filename)')
+    .option('-S, --scheduler <name>', 'with -B: file or redis (default: beat_scheduler)')
     .option('--without-gossip', "don't subscribe to other workers' events (celeriac workers never do; accepted as Celery's flag)")
     .action(async (o: WorkerCliOptions, command: Command) => {
       try {
