@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { registerCall } from './call.ts';
 import { registerGlobalOptions } from './context.ts';
+import { registerCrontab } from './crontab.ts';
 import { registerDecode } from './decode.ts';
 import { EX_OK, EX_USAGE } from './exit.ts';
 import { registerResult } from './result.ts';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerDecode(program);
   registerCall(program);
   registerResult(program);
+  registerCrontab(program);
   registerWorker(program, pkg.version);
   return program;
 }
