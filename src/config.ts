@@ -203,6 +203,11 @@ export interface Settings {
   /** `redbeat_lock_timeout` in seconds; null = 5 x the max loop interval (RedBeat's default). @default null */
   readonly redbeatLockTimeout: number | null;
   /**
+   * `redbeat_celeriac_only` (celeriac's): no Python RedBeat reads the Redis store, so entries RedBeat
+   * cannot represent (solar, clocked, a crontab with its own time zone) may be stored. @default false
+   */
+  readonly redbeatCeleriacOnly: boolean;
+  /**
    * `worker_deduplicate_successful_tasks`: a worker skips a delivery whose task id already succeeded
    * (Celery checks redelivered acks_late messages; celeriac checks every delivery, see src/worker). @default false
    */
@@ -307,6 +312,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   redbeatKeyPrefix: 'redbeat:',
   redbeatLockKey: null,
   redbeatLockTimeout: null,
+  redbeatCeleriacOnly: false,
   workerDeduplicateSuccessfulTasks: false,
 });
 
@@ -623,6 +629,7 @@ const VALIDATORS: { [K in keyof Settings]: Validator } = {
   redbeatKeyPrefix: str,
   redbeatLockKey: strOrNull,
   redbeatLockTimeout: (n, v) => numOrNull(n, v),
+  redbeatCeleriacOnly: bool,
   workerDeduplicateSuccessfulTasks: bool,
 };
 

@@ -17,7 +17,7 @@ import { Scheduler, systemClock, type BeatClock } from './scheduler.ts';
 import type { ScheduleContext } from './schedules/base.ts';
 import { scheduleFromJSON } from './schedules/index.ts';
 import { BeatService } from './service.ts';
-import type { BeatStore, Entry } from './store.ts';
+import type { BeatStore, Claim, Entry } from './store.ts';
 import { FileBeatStore } from './stores/file.ts';
 import { RedisBeatStore } from './stores/redis.ts';
 
@@ -38,6 +38,8 @@ export interface BeatOptions {
   lockTimeout?: number;
   logger?: WorkerLogger;
   clock?: BeatClock;
+  /** Called after the broker confirmed a slot (metrics, tests). */
+  onSent?: (claim: Claim, at: number) => void;
 }
 
 export type StoreKind = 'file' | 'redis';
@@ -106,15 +108,17 @@ export async function createBeat(host: BeatHost, options: BeatOptions = {}): Pro
     let key = conf.redbeatLockKey ?? `${prefix}:lock`;
     if (!key.startsWith(prefix)) key = prefix + key;
     const timeout = 1000 * (options.lockTimeout ?? conf.redbeatLockTimeout ?? 30);
-    lease = new LeaderLock(client, { key, timeoutMs: timeout, now: () => clock.now() });
+    lease = new LeaderLock(client, { key, timeoutMs: timeout });
     lock = { key, timeout };
     store = new RedisBeatStore({
-      client, keyPrefix: prefix, fromJSON: scheduleFromJSON, dueAt, lock: lease, location: target.safeUrl, closeClient: true,
+      client, keyPrefix: prefix, lockKey: key, fromJSON: scheduleFromJSON, dueAt, lock: lease, location: target.safeUrl, closeClient: true,
+      timezone: context.timezone, logger, now: () => clock.now(), redbeatCompatible: !conf.redbeatCeleriacOnly,
     });
   }
   scheduler = new Scheduler({
     store, publisher: beatPublisher(host.sendTask), context, logger, clock, maxInterval,
     mayPublish: () => service.mayPublish(),
+    ...(options.onSent ? { onSent: options.onSent } : {}),
   });
   const service: BeatService = new BeatService({
     scheduler, store, statics, logger, clock, maxInterval,

@@ -46,6 +46,8 @@ export interface SchedulerOptions {
   concurrency?: number;
   /** First wait before a failed publish is tried again, ms (doubling up to maxInterval). @default 1000 */
   retryDelay?: number;
+  /** Called after the broker confirmed a slot (metrics, tests): the claim and when it was confirmed. */
+  onSent?: (claim: Claim, at: number) => void;
 }
 
 /** RedBeat's stand-in `last_run_at` for an entry that never ran: `datetime(MINYEAR, 1, 2)`. */
@@ -63,6 +65,7 @@ export class Scheduler {
   private readonly mayPublish: () => boolean;
   private readonly concurrency: number;
   private readonly retryDelay: number;
+  private readonly onSent: ((claim: Claim, at: number) => void) | undefined;
   /** Claimed slots whose publish failed, by task id. */
   private readonly retries = new Map<string, Retry>();
   /** Totals since start, for logs and tests. */
@@ -78,6 +81,7 @@ export class Scheduler {
     this.mayPublish = options.mayPublish ?? (() => true);
     this.concurrency = options.concurrency ?? 100;
     this.retryDelay = options.retryDelay ?? 1000;
+    this.onSent = options.onSent;
   }
 
   /**
@@ -178,6 +182,7 @@ export class Scheduler {
           this.retries.delete(claim.taskId);
           this.counts.sent++;
           if (resend) this.counts.resent++;
+          this.onSent?.(claim, this.clock.now());
           this.log.debug(`${claim.task} sent. id->${claim.taskId}`);
         } catch (err) {
           this.counts.failed++;

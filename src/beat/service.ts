@@ -10,6 +10,7 @@
  * Stopping is warm: the tick in progress finishes (every claimed slot is sent or left claimed for the
  * next beat), then the lock is released and the store closed.
  */
+import { performance } from 'node:perf_hooks';
 import type { WorkerLogger } from '../worker/log.ts';
 import type { Scheduler, BeatClock } from './scheduler.ts';
 import { systemClock } from './scheduler.ts';
@@ -22,7 +23,7 @@ export interface BeatLease {
   /** Extends a held lease; false when it is no longer ours. */
   renew(): Promise<boolean>;
   release(): Promise<void>;
-  /** Until when (epoch ms, local clock) the lease is surely ours. */
+  /** Until when (ms on the lease's clock, see {@link BeatServiceOptions.leaseClock}) the lease is surely ours. */
   readonly heldUntil: number;
 }
 
@@ -40,6 +41,8 @@ export interface BeatServiceOptions {
   clock?: BeatClock;
   /** Margin kept before the lease's end, ms: no publish starts later than this. @default 1000 */
   leaseMargin?: number;
+  /** The clock the lease's `heldUntil` is on (monotonic). @default performance.now */
+  leaseClock?: () => number;
 }
 
 export class BeatService {
@@ -62,7 +65,8 @@ export class BeatService {
   mayPublish = (): boolean => {
     const { lease } = this.o;
     if (!lease) return true;
-    return this.leader && this.clock.now() < lease.heldUntil - (this.o.leaseMargin ?? 1000);
+    const now = (this.o.leaseClock ?? (() => performance.now()))();
+    return this.leader && now < lease.heldUntil - (this.o.leaseMargin ?? 1000);
   };
 
   get isLeader(): boolean {

@@ -12,7 +12,7 @@
  */
 import type { Command } from 'commander';
 import type { Celery } from '../app.ts';
-import { createBeat, type Beat, type BeatOptions } from '../beat/beat.ts';
+import { createBeat, storeKind, type Beat, type BeatOptions } from '../beat/beat.ts';
 import { entryFromConfig } from '../beat/entries.ts';
 import { clocked } from '../beat/schedules/clocked.ts';
 import { crontab } from '../beat/schedules/crontab.ts';
@@ -40,6 +40,13 @@ function parseLevel(text: string): LogLevel {
 
 /** The options `celeriac beat` and `celeriac worker -B` share, checked before the app is loaded. */
 export function beatOptions(o: { schedule?: string; scheduler?: string; maxInterval?: string; lockTimeout?: string }): BeatOptions {
+  if (o.scheduler !== undefined) {
+    try {
+      storeKind(o.scheduler);
+    } catch (err) {
+      throw new UsageError(`-S/--scheduler: ${(err as Error).message}`);
+    }
+  }
   return {
     ...(o.schedule !== undefined ? { schedule: o.schedule } : {}),
     ...(o.scheduler !== undefined ? { scheduler: o.scheduler } : {}),

@@ -79,6 +79,7 @@ export class FileBeatStore implements BeatStore {
   private journalLines = 0;
   private lockPath: string;
   private locked = false;
+  private loaded = false;
 
   constructor(options: FileStoreOptions) {
     this.opts = { compactEvery: 1000, now: () => Date.now(), ...options };
@@ -162,14 +163,17 @@ export class FileBeatStore implements BeatStore {
   }
 
   async list(): Promise<Entry[]> {
+    this.load();
     return [...this.entries.values()].map((s) => s.entry);
   }
 
   async get(name: string): Promise<Entry | null> {
+    this.load();
     return this.entries.get(name)?.entry ?? null;
   }
 
   async save(def: EntryDefinition): Promise<void> {
+    this.requireLock('save');
     const prev = this.entries.get(def.name);
     const entry: Entry = { ...def, lastRunAt: prev ? prev.entry.lastRunAt : this.opts.now(), totalRunCount: prev?.entry.totalRunCount ?? 0 };
     this.entries.set(def.name, { entry, static: prev?.static ?? false });
@@ -178,6 +182,7 @@ export class FileBeatStore implements BeatStore {
   }
 
   async remove(name: string): Promise<boolean> {
+    this.requireLock('remove');
     if (!this.entries.delete(name)) return false;
     this.heap.set(name, null);
     this.compact();
@@ -201,6 +206,11 @@ export class FileBeatStore implements BeatStore {
 
   // -------------------------------------------------------------------------------------------
   // disk
+
+  /** Changes go through the beat that holds the file (setup() took its lock), never beside it. */
+  private requireLock(what: string): void {
+    if (!this.locked) throw new ConfigurationError(`cannot ${what} an entry of ${this.opts.path} from outside the beat that runs it: use the Redis store (-S redis) for run-time changes`);
+  }
 
   private applyClaim(claim: Claim, meta: { lastRunAt: number; totalRunCount: number }): void {
     const stored = this.entries.get(claim.name);
@@ -239,7 +249,10 @@ export class FileBeatStore implements BeatStore {
     this.journalLines = 0;
   }
 
+  /** Reads the snapshot and journal once (read-only until {@link setup} takes the lock). */
   private load(): void {
+    if (this.loaded) return;
+    this.loaded = true;
     const path = this.opts.path;
     if (!existsSync(path)) return;
     const text = readFileSync(path);
