@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
+import { registerBeat } from './beat.ts';
 import { registerCall } from './call.ts';
 import { registerGlobalOptions } from './context.ts';
 import { registerCrontab } from './crontab.ts';
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerResult(program);
   registerCrontab(program);
   registerWorker(program, pkg.version);
+  registerBeat(program, pkg.version);
   return program;
 }
 
