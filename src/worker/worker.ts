@@ -23,6 +23,8 @@
  *   (0 = unlimited). Early ack (default) when the task starts (`Request.on_accepted`); with `acksLate`
  *   after it finished (FAILURE: acked when `acksOnFailureOrTimeout`, the default, else rejected);
  *   `Reject` → reject(requeue), `Ignore` → ack.
+ * - `worker_deduplicate_successful_tasks` on: before its ack and its run, a delivery whose task id
+ *   already succeeded is acked and skipped; a copy of an id running here waits for it (src/worker/dedup.ts).
  *
  * Shutdown ({@link Worker.stop}): warm (default) stops consuming, gives back every message not yet
  * started (prefetched, waiting for a slot, ETA-held: unacked, so the broker's close() puts them back at
@@ -54,6 +56,7 @@ import { Pidbox } from './pidbox.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { connectOnStartup } from './connect.ts';
 import { createLogger, logs, type WorkerLogger } from './log.ts';
+import { Deduplicator } from './dedup.ts';
 import { Request, toResultRequest } from './request.ts';
 import { resolveTask, type TaskHooks, type TaskRuntime } from './task.ts';
 import { signalRequest, Tracer, type TraceResult } from './trace.ts';
@@ -91,6 +94,8 @@ export interface WorkerEvents {
   'task-started': [request: Request];
   'task-finished': [request: Request, result: TraceResult];
   'task-revoked': [request: Request, reason: string];
+  /** `worker_deduplicate_successful_tasks` skipped the delivery (acked, not run): see src/worker/dedup.ts. */
+  'task-deduplicated': [request: Request, reason: string];
   'task-unknown': [name: string, id: string];
   'message-rejected': [error: unknown];
   'shutdown': [how: 'warm' | 'cold'];
@@ -145,6 +150,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
   private consumer: Consumer | null = null;
   private backend: ResultBackend | null = null;
   private tracer: Tracer | null = null;
+  /** `worker_deduplicate_successful_tasks`; null when off (nothing on the per-task path then). */
+  private dedup: Deduplicator | null = null;
   private readonly pending: Request[] = [];
   private readonly held = new Set<Held>();
   /** Tasks started and not yet settled (running, or storing their result / acking). */
@@ -201,6 +208,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     if (this.backend) await this.backend.connect();
     for (const q of this.queues) await broker.declareQueue(this.app.router.queue(q));
     this.tracer = new Tracer({ app: this.app, backend: this.backend, hostname: this.hostname, logger: this.logger, resultExtended: this.app.conf.resultExtended });
+    if (this.app.conf.workerDeduplicateSuccessfulTasks) this.dedup = new Deduplicator(this.app, this.backend, this.logger);
     if (this.app.conf.workerEnableRemoteControl) {
       this.pidbox = new Pidbox(this);
       this.events.attach(this.pidbox.state);
@@ -255,7 +263,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     await this.pidbox?.stop();
     // messages not started stay unacked: the broker's close() gives them back
     for (const h of this.held) clearTimeout(h.timer);
-    const given = this.held.size + this.pending.length + this.rateLimiter.stop().length;
+    const given = this.held.size + this.pending.length + this.rateLimiter.stop().length + (this.dedup?.parked().length ?? 0);
     this.held.clear();
     this.pending.length = 0;
     if (given) this.logger.info(`giving back ${given} message(s) that did not start`);
@@ -507,6 +515,11 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
   /** The task is settled (result stored, acked): no longer running; its slot is freed if still held. */
   private finished(req: Request, slot: Slot): void {
     this.running.delete(req);
+    if (this.dedup !== null) {
+      // copies of this id that waited for it: checked again (skipped if it succeeded)
+      const waiting = this.dedup.release(req);
+      if (waiting.length && this.state === 'running') this.pending.unshift(...waiting);
+    }
     if (slot.held) this.returned(slot);
     else this.pump();
   }
@@ -514,6 +527,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
   private async execute(req: Request, slot: Slot): Promise<void> {
     const runtime = this.runtimeFor(req.taskName)!;
     if (this.isRevoked(req) || req.isExpired()) return this.revoke(req, req.isExpired() ? 'expired' : 'revoked');
+    if (this.dedup !== null && !(await this.admit(req))) return;
     req.timeStart = Date.now();
     if (!runtime.acksLate) {
       // Request.on_accepted: the ack is issued before the task body runs, but the task does not wait
@@ -524,10 +538,43 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     }
     this.emit('task-started', req);
     const result = await this.tracer!.trace(runtime, req.context, () => this.returned(slot));
+    if (this.dedup !== null && result.state === SUCCESS) this.dedup.recordSuccess(req.id);
     if (this.cold) return; // given back (acks_late) or lost (early ack) by the cold shutdown
     const settled = this.settle(req, runtime, result);
     if (settled) await settled;
     this.emit('task-finished', req, result);
+  }
+
+  /**
+   * `worker_deduplicate_successful_tasks` (src/worker/dedup.ts): true when `req` runs (its id is then
+   * claimed until it settles); false when it was skipped (acked), requeued (its callbacks could not
+   * be sent) or parked behind the copy of its id running here.
+   */
+  private async admit(req: Request): Promise<boolean> {
+    const dedup = this.dedup!;
+    if (!dedup.claim(req)) {
+      this.logger.info(`Task ${req.name}[${req.id}] waits: the same task id is running on this worker`);
+      return false;
+    }
+    let verdict;
+    try {
+      verdict = await dedup.check(req);
+    } catch (err) {
+      // Celery: Reject(exc, requeue=True); the broker's dead-lettering / delivery limits end a loop
+      this.logger.warning(`Task ${req.name}[${req.id}] requeued: ${(err as Error)?.message ?? String(err)}`);
+      await req.reject(true);
+      return false;
+    }
+    if (verdict.run) return true;
+    // as Celery: task-started (on_accepted), then task-succeeded with result and runtime None; no signals
+    this.logger.info(`Task ${req.name}[${req.id}] ${verdict.reason}`);
+    req.timeStart = Date.now();
+    this.emit('task-started', req);
+    await req.acknowledge();
+    if (this.events.taskEvents) void this.events.dispatcher.send('task-succeeded', { uuid: req.id, result: null, runtime: null });
+    this.pidbox?.taskReady(req.name);
+    this.emit('task-deduplicated', req, verdict.reason);
+    return false;
   }
 
   /** `Request.on_success` / `on_retry` / `on_failure` acknowledgement rules (nothing to wait for: undefined). */
@@ -560,7 +607,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
   requestsSnapshot(): ReturnType<ControlledWorker['requestsSnapshot']> {
     return {
       active: [...this.running.keys()],
-      reserved: [...this.pending, ...this.rateLimiter.waiting()],
+      reserved: [...this.pending, ...this.rateLimiter.waiting(), ...(this.dedup?.parked() ?? [])],
       scheduled: [...this.held].map((h) => ({ request: h.request, eta: h.request.eta!, priority: h.request.context.delivery_info.priority })),
     };
   }
