@@ -11,7 +11,28 @@ CELERY_VERSION=5.6.3
 KOMBU_VERSION=5.6.2
 VENV=.venv-celery
 PY=${CELERIAC_BASE_PYTHON:-python3}
+# Celery's solar schedule imports ephem (PyEphem), which the package index lacks: the venv links Debian's
+# python3-ephem (built for Debian's python3, the same minor version as the venv's Python).
+have_ephem() { "$VENV/bin/python" -c "import ephem" 2>/dev/null; }
+link_ephem() {
+  have_ephem && return 0
+  if ! dpkg -s python3-ephem >/dev/null 2>&1; then
+    { apt-get update -qq && apt-get install -y -qq python3-ephem >/dev/null; } \
+      || { echo "python celery: apt-get install python3-ephem failed (needs root)"; return 1; }
+  fi
+  local sp
+  sp=$("$VENV/bin/python" -c "import site; print(site.getsitepackages()[0])")
+  ln -sfn /usr/lib/python3/dist-packages/ephem "$sp/ephem"
+  have_ephem || { echo "python celery: Debian's python3-ephem does not import in $VENV ($("$VENV/bin/python" --version 2>&1))"; return 1; }
+}
 if [ -x "$VENV/bin/celery" ] && "$VENV/bin/python" -c "import celery, kombu, brotli, zstandard" 2>/dev/null; then
+  if ! have_ephem; then
+    if [ "${1:-}" = "--check" ]; then
+      echo "python celery: $VENV lacks ephem (solar schedules): bash .ci/setup-python.sh links Debian's python3-ephem"; exit 1
+    fi
+    link_ephem || exit 1
+    echo "python celery: linked Debian's python3-ephem into $VENV"
+  fi
   echo "python celery: $("$VENV/bin/celery" --version) (cached venv)"; exit 0
 fi
 if [ "${1:-}" = "--check" ]; then
@@ -40,4 +61,5 @@ else
   SP=$("$VENV/bin/python" -c "import site; print(site.getsitepackages()[0])")
   for m in click_didyoumean click_repl; do ln -sf "/usr/lib/python3/dist-packages/$m" "$SP/$m"; done
 fi
+link_ephem || exit 1
 echo "python celery: $("$VENV/bin/celery" --version)"
