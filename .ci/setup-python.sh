@@ -25,7 +25,15 @@ link_ephem() {
   ln -sfn /usr/lib/python3/dist-packages/ephem "$sp/ephem"
   have_ephem || { echo "python celery: Debian's python3-ephem does not import in $VENV ($("$VENV/bin/python" --version 2>&1))"; return 1; }
 }
+# Python RedBeat (../shared/peers/redbeat, the Redis beat store's peer) needs tenacity: .ci/setup-redbeat.sh
+have_redbeat() { bash .ci/setup-redbeat.sh --check >/dev/null 2>&1; }
 if [ -x "$VENV/bin/celery" ] && "$VENV/bin/python" -c "import celery, kombu, brotli, zstandard" 2>/dev/null; then
+  if ! have_redbeat; then
+    if [ "${1:-}" = "--check" ]; then
+      echo "python celery: $VENV lacks what RedBeat needs: bash .ci/setup-python.sh installs it"; exit 1
+    fi
+    bash .ci/setup-redbeat.sh || exit 1
+  fi
   if ! have_ephem; then
     if [ "${1:-}" = "--check" ]; then
       echo "python celery: $VENV lacks ephem (solar schedules): bash .ci/setup-python.sh links Debian's python3-ephem"; exit 1
@@ -62,4 +70,5 @@ else
   for m in click_didyoumean click_repl; do ln -sf "/usr/lib/python3/dist-packages/$m" "$SP/$m"; done
 fi
 link_ephem || exit 1
+bash .ci/setup-redbeat.sh || exit 1
 echo "python celery: $("$VENV/bin/celery" --version)"

@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-celery
-PEER=../shared/peers/redbeat
+# the peers folder beside the project; CELERIAC_REDBEAT_PATH overrides (a clone elsewhere)
+PEER=${CELERIAC_REDBEAT_PATH:-../shared/peers/redbeat}
+[ -d "$PEER/redbeat" ] || [ ! -d /work/shared/peers/redbeat/redbeat ] || PEER=/work/shared/peers/redbeat
 [ -x "$VENV/bin/python" ] || { echo "redbeat: no $VENV: run bash .ci/setup-python.sh first"; exit 1; }
 [ -d "$PEER/redbeat" ] || { echo "redbeat: $PEER not found (the peers folder beside the project)"; exit 1; }
 imports() { PYTHONPATH="$PEER" "$VENV/bin/python" -c "import redbeat.schedulers" 2>/dev/null; }

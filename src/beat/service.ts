@@ -113,7 +113,9 @@ export class BeatService {
     const { scheduler, lease, logger } = this.o;
     const leaseTime = this.o.leaseTime ?? 30_000;
     const maxInterval = this.o.maxInterval ?? 300_000;
-    if (!lease) await scheduler.resendPending();
+    let acquisitions = 0;
+    // slots claimed and never confirmed (a crash, a predecessor): resent before the first tick
+    let pendingToResend = !lease;
     while (!this.stopping) {
       let sleep: number;
       if (lease) {
@@ -132,7 +134,17 @@ export class BeatService {
           this.leader = true;
           this.renewAt = this.clock.now() + leaseTime / 3;
           logger.info('beat: Acquired lock');
-          await scheduler.resendPending();
+          // installing beat_schedule again on every acquisition (it keeps run state) also brings the
+          // entries back after Redis lost its data (a restart without persistence), which also loses the lock
+          pendingToResend = true;
+          try {
+            if (acquisitions++ > 0) await this.o.store.setup(this.o.statics, this.clock.now());
+          } catch (err) {
+            this.leader = false;
+            logger.error(`beat: could not take over the schedule: ${(err as Error).message}; trying again`);
+            await this.sleep(Math.min(maxInterval, Math.max(100, leaseTime / 3)));
+            continue;
+          }
         } else if (now >= this.renewAt) {
           let ok = false;
           try {
@@ -152,11 +164,17 @@ export class BeatService {
           logger.error('beat: the lock may have lapsed (no renewal in time): no longer sending');
           continue;
         }
-        sleep = await this.tickSafely(maxInterval);
-        sleep = Math.min(sleep, Math.max(0, this.renewAt - this.clock.now()));
-      } else {
-        sleep = await this.tickSafely(maxInterval);
       }
+      if (pendingToResend) {
+        try {
+          await scheduler.resendPending();
+          pendingToResend = false;
+        } catch (err) {
+          logger.error(`beat: could not read the slots left pending: ${(err as Error).message}; trying again`);
+        }
+      }
+      sleep = await this.tickSafely(maxInterval);
+      if (lease) sleep = Math.min(sleep, Math.max(0, this.renewAt - this.clock.now()));
       if (sleep > 0) await this.sleep(sleep);
     }
   }

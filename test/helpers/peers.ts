@@ -3,6 +3,7 @@
  * Redis and RabbitMQ. Outside CI a missing peer skips the test with the reason; with CI=true it fails.
  */
 import { existsSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
@@ -12,6 +13,16 @@ export const REDIS_HOST = process.env.CELERIAC_REDIS_HOST ?? '127.0.0.1';
 export const REDIS_PORT = Number(process.env.CELERIAC_REDIS_PORT ?? 6379);
 export const AMQP_URL = process.env.CELERIAC_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672//';
 export const IN_CI = process.env.CI === 'true' || process.env.CI === '1';
+
+/**
+ * Python RedBeat's source (the peers folder beside the project, not on the package index): put it on
+ * PYTHONPATH. CELERIAC_REDBEAT_PATH overrides; a clone elsewhere falls back to /work/shared/peers.
+ */
+export function redbeatPath(): string {
+  if (process.env.CELERIAC_REDBEAT_PATH) return resolvePath(process.env.CELERIAC_REDBEAT_PATH);
+  const beside = resolvePath('..', 'shared', 'peers', 'redbeat');
+  return existsSync(beside) ? beside : '/work/shared/peers/redbeat';
+}
 
 /** A Redis URL on the given db. Each test file uses its own db number. */
 export function redisUrl(db: number): string {

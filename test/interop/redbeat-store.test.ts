@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { IN_CI, PYTHON, REDIS_HOST, REDIS_PORT, redisUrl, requirePython, uniqueName } from '../helpers/peers.ts';
+import { IN_CI, PYTHON, REDIS_HOST, REDIS_PORT, redisUrl, redbeatPath, requirePython, uniqueName } from '../helpers/peers.ts';
 import { RedisBeatStore, type RedisStoreOptions } from '../../src/beat/stores/redis.ts';
 import { UnrepresentableScheduleError } from '../../src/beat/stores/redbeat-codec.ts';
 import { LeaderLock } from '../../src/beat/lock.ts';
@@ -20,7 +20,7 @@ import type { ClaimRequest, Entry, EntryDefinition } from '../../src/beat/store.
 const DB = 11;
 const URL = redisUrl(DB);
 const PEER = 'test/python/redbeat_peer.py';
-const REDBEAT = process.env.CELERIAC_REDBEAT_PATH ?? resolve('..', 'shared', 'peers', 'redbeat');
+const REDBEAT = redbeatPath();
 const TZ = 'Europe/Berlin';
 const ctx: ScheduleContext = { timezone: TZ };
 
