@@ -116,7 +116,7 @@ export async function createBeat(host: BeatHost, options: BeatOptions = {}): Pro
     });
   }
   scheduler = new Scheduler({
-    store, publisher: beatPublisher(host.sendTask), context, logger, clock, maxInterval,
+    store, publisher: beatPublisher((name, args, kwargs, opts) => host.sendTask(name, args, kwargs, opts)), context, logger, clock, maxInterval,
     mayPublish: () => service.mayPublish(),
     ...(options.onSent ? { onSent: options.onSent } : {}),
   });
