@@ -35,3 +35,14 @@ export type { Broker, Delivery, Consumer, QueueDeclaration, ExchangeDeclaration,
 // worker and signals
 export * from './worker/index.ts';
 export { signals, Signal } from './signals.ts';
+
+// beat
+export { schedule, crontab, solar, clocked, rrule, scheduleFromJSON, IntervalSchedule, CrontabSchedule, SolarSchedule, ClockedSchedule, RRuleSchedule, CronParseError, SOLAR_EVENTS } from './beat/schedules/index.ts';
+export type { Schedule, ScheduleContext, ScheduleJSON, ScheduleState, CronSpec } from './beat/schedules/index.ts';
+export { createBeat, appTimezone } from './beat/beat.ts';
+export type { Beat, BeatHost, BeatOptions } from './beat/beat.ts';
+export { BeatService } from './beat/service.ts';
+export { Scheduler } from './beat/scheduler.ts';
+export type { BeatPublisher, BeatClock } from './beat/scheduler.ts';
+export type { BeatStore, Entry, EntryDefinition, EntryMeta, Claim } from './beat/store.ts';
+export { slotTaskId } from './beat/slot.ts';

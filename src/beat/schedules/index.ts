@@ -14,7 +14,7 @@ export type { CronSpec, Schedule, ScheduleContext, ScheduleJSON, ScheduleState }
 export { clocked, ClockedSchedule } from './clocked.ts';
 export { crontab, CrontabSchedule, CronParseError } from './crontab.ts';
 export { schedule, IntervalSchedule } from './interval.ts';
-export { RRuleSchedule } from './rrule.ts';
+export { RRuleSchedule, rrule } from './rrule.ts';
 export { solar, SolarSchedule, SOLAR_EVENTS } from './solar.ts';
 
 /** A schedule from its plain form; throws a ConfigurationError naming what is wrong. */
