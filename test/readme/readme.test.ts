@@ -113,6 +113,18 @@ const SPECS: Record<string, Spec> = {
         () => `the link proj.tasks.multiply(5, 2) did not succeed on the TypeScript worker:\n${run.tsWorker!.log()}`);
     },
   },
+  // the beat snippets: the module, the file store's beat (the Python worker runs what it sends), the
+  // crontab command, and the Redis store's run-time changes
+  periodic: { kind: 'ts', mode: 'module' },
+  beat: {
+    kind: 'sh', mode: 'run', tsWorker: false,
+    after: async (run) => {
+      await eventually(() => (run.python.log().match(/Task proj\.tasks\.add\[[^\]]+\] succeeded in \S+: 5$/gm) ?? []).length >= 2, 10_000,
+        () => `the Python worker did not run beat's proj.tasks.add(2, 3) twice:\n${run.python.log()}`);
+    },
+  },
+  crontab: { kind: 'sh', mode: 'run', tsWorker: false },
+  'beat-redis': { kind: 'sh', mode: 'run', tsWorker: false },
   protocol: {
     kind: 'ts', mode: 'run', tsWorker: false,
     after: async (run) => {
@@ -451,7 +463,9 @@ async function runShell(snippet: Snippet, code: string, ctx: Run, options: { cwd
   if (options.noPromises) assert.deepEqual([...literal, ...prose], [], `snippet "${snippet.id}" promises output the harness does not check`);
   const proseChecks = SPECS[snippet.id]!.prose ?? {};
   for (const p of promisesOf(snippet)) {
-    const n = commands.findIndex((c) => p.line >= c.line && p.line < c.line + c.text.split('\n').length);
+    let n = commands.findIndex((c) => p.line >= c.line && p.line < c.line + c.text.split('\n').length);
+    // a `# prints` line of its own (one per output line) belongs to the command above it
+    if (n < 0) for (let i = commands.length - 1; i >= 0 && n < 0; i--) if (commands[i]!.line < p.line) n = i;
     assert.ok(n >= 0 && !commands[n]!.background, `snippet "${snippet.id}": "# prints ${p.text}" is not on a foreground command`);
     if (p.text in proseChecks) await proseChecks[p.text]!(outputs[n]!, ctx);
     else {
