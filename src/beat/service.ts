@@ -53,6 +53,7 @@ export class BeatService {
   private loop: Promise<void> | null = null;
   private leader = false;
   private renewAt = 0;
+  private unwatch: (() => Promise<void>) | null = null;
   /** Set when the loop ends with an error. */
   error: Error | null = null;
 
@@ -76,6 +77,7 @@ export class BeatService {
   /** Installs the schedule and starts ticking; resolves once the loop runs. */
   async start(): Promise<void> {
     await this.o.store.setup(this.o.statics, this.clock.now());
+    if (this.o.store.watch) this.unwatch = await this.o.store.watch(() => this.poke());
     this.loop = this.run().catch((err: Error) => {
       this.error = err;
       this.o.logger.critical(`beat: stopped by an error: ${err.stack ?? err.message}`);
@@ -92,6 +94,7 @@ export class BeatService {
     this.stopping = true;
     this.wake?.();
     await this.loop;
+    await this.unwatch?.();
     if (this.o.lease && this.leader) {
       try {
         await this.o.lease.release();

@@ -100,5 +100,10 @@ export interface BeatStore {
   save(definition: EntryDefinition): Promise<void>;
   remove(name: string): Promise<boolean>;
   setEnabled(name: string, enabled: boolean): Promise<boolean>;
+  /**
+   * Optional: calls `onChange` when another process changes an entry, so a sleeping beat wakes for it;
+   * resolves with a function that stops watching.
+   */
+  watch?(onChange: (name: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

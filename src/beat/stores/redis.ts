@@ -65,6 +65,8 @@ export function redbeatKeys(prefix = 'redbeat:', lockKey?: string) {
     schedule: `${prefix}:schedule`,
     statics: `${prefix}:statics`,
     pending: `${prefix}:pending`,
+    /** celeriac's: a channel that wakes running beats when an entry is changed at run time. */
+    changes: `${prefix}:celeriac:changes`,
     lock,
     entry: (name: string) => prefix + name,
     claim: (name: string, slot: number) => `${prefix}:claim:${name}:${Math.round(slot)}`,
@@ -275,13 +277,25 @@ export class RedisBeatStore implements BeatStore {
     const [meta] = await this.readMetas([definition.name]);
     const tx = this.client.multi();
     this.writeDefinition(tx, definition, text, meta!, this.now());
+    tx.publish(this.keys.changes, definition.name);
     await tx.exec();
   }
 
   async remove(name: string): Promise<boolean> {
     const key = this.keys.entry(name);
-    const res = await this.client.multi().zrem(this.keys.schedule, key).del(key).exec();
+    const res = await this.client.multi().zrem(this.keys.schedule, key).del(key).publish(this.keys.changes, name).exec();
     return Number(res?.[1]?.[1] ?? 0) > 0;
+  }
+
+  /** Calls `onChange` when an entry is saved or removed at run time (by any process); resolves with the unsubscribe. */
+  async watch(onChange: (name: string) => void): Promise<() => Promise<void>> {
+    const sub = this.client.duplicate();
+    sub.on('error', () => {}); // reconnects on its own; a missed wake only delays a change to the next tick
+    sub.on('message', (_channel: string, name: string) => onChange(name));
+    await sub.subscribe(this.keys.changes);
+    return async () => {
+      sub.disconnect();
+    };
   }
 
   async setEnabled(name: string, enabled: boolean): Promise<boolean> {
