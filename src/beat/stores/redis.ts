@@ -7,9 +7,10 @@
  *   <prefix>:statics               set of the names that came from `beat_schedule`
  *   <prefix>:lock                  the leader lease (src/beat/lock.ts)
  *   <prefix>:pending               hash `<name>\n<slot ms>` -> claim (kombu JSON): claimed, not yet confirmed
- *   <prefix>:claim:<name>:<slot>   the slot's claim marker (SET NX, expires after `claimTtlMs`)
+ *   <prefix><name> `celeriac_claimed`  the last slot claimed (ms), a field RedBeat ignores
  *
- * The last two are celeriac's; RedBeat never reads them. Scores are RedBeat's (`calendar.timegm`, so
+ * The last two are celeriac's; RedBeat never reads them (one field per entry rather than a key per slot,
+ * so 10,000 one-second entries do not leave 864 million markers a day). Scores are RedBeat's (`calendar.timegm`, so
  * truncated to the second, -1 for never) because Python reads them; the exact due instant comes from the
  * meta and the schedule after loading (`dueAt`), so sub-second entries stay on time.
  *
@@ -39,8 +40,6 @@ export interface RedisStoreOptions {
   dueAt: (entry: Entry, now: number) => number | null;
   /** Fencing: claims succeed only while this lease's token is the one in Redis. */
   lock?: LeaderLock;
-  /** How long a slot's claim marker lives, ms. @default 86400000 (24 h) */
-  claimTtlMs?: number;
   /** False when no Python RedBeat shares the store (see redbeat-codec.ts). @default true */
   redbeatCompatible?: boolean;
   /**
@@ -69,7 +68,6 @@ export function redbeatKeys(prefix = 'redbeat:', lockKey?: string) {
     changes: `${prefix}:celeriac:changes`,
     lock,
     entry: (name: string) => prefix + name,
-    claim: (name: string, slot: number) => `${prefix}:claim:${name}:${Math.round(slot)}`,
   };
 }
 
@@ -77,31 +75,31 @@ export function redbeatKeys(prefix = 'redbeat:', lockKey?: string) {
 export const CLAIM_REFUSED = { 1: 'entry removed', 2: 'entry changed since read (lastRunAt)', 3: 'slot claimed already', 4: 'lock not ours' } as const;
 
 /**
- * KEYS: schedule, pending, lock, then per request: entry key, claim key.
- * ARGV: token ('' = not fenced), claim ttl ms, then per request: expected meta ('n' absent, 'v'..text),
- *   new meta, score, pending field, pending value, task id.
+ * KEYS: schedule, pending, lock, then per request: entry key.
+ * ARGV: token ('' = not fenced), then per request: expected meta ('n' absent, 'v'..text),
+ *   new meta, score, pending field, pending value, slot ms.
  * Returns a code per request: 0 claimed, else a key of CLAIM_REFUSED.
  */
 const CLAIM = `
 local out = {}
-local n = (#KEYS - 3) / 2
+local n = #KEYS - 3
 if ARGV[1] ~= '' and redis.call('get', KEYS[3]) ~= ARGV[1] then
   for i = 1, n do out[i] = 4 end
   return out
 end
 for i = 1, n do
-  local ek, ck = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
-  local a = 2 + (i - 1) * 6
+  local ek = KEYS[3 + i]
+  local a = 1 + (i - 1) * 6
   local expected = ARGV[a + 1]
   local cur = redis.call('hget', ek, 'meta')
   if redis.call('hexists', ek, 'definition') == 0 then
     out[i] = 1
   elseif (expected == 'n' and cur) or (expected ~= 'n' and cur ~= string.sub(expected, 2)) then
     out[i] = 2
-  elseif not redis.call('set', ck, ARGV[a + 6], 'NX', 'PX', ARGV[2]) then
+  elseif tonumber(redis.call('hget', ek, 'celeriac_claimed') or '-1') >= tonumber(ARGV[a + 6]) then
     out[i] = 3
   else
-    redis.call('hset', ek, 'meta', ARGV[a + 2])
+    redis.call('hset', ek, 'meta', ARGV[a + 2], 'celeriac_claimed', ARGV[a + 6])
     redis.call('zadd', KEYS[1], ARGV[a + 3], ek)
     redis.call('hset', KEYS[2], ARGV[a + 4], ARGV[a + 5])
     out[i] = 0
@@ -120,7 +118,6 @@ export class RedisBeatStore implements BeatStore {
   private readonly client: Redis;
   private readonly opts: RedisStoreOptions;
   private readonly prefix: string;
-  private readonly claimTtlMs: number;
   private readonly now: () => number;
   /** Entries that could not be read, by key, with the text logged (so each is logged once). */
   private readonly unreadable = new Map<string, string>();
@@ -130,7 +127,6 @@ export class RedisBeatStore implements BeatStore {
     this.client = options.client;
     this.prefix = options.keyPrefix ?? 'redbeat:';
     this.keys = redbeatKeys(this.prefix, options.lockKey);
-    this.claimTtlMs = options.claimTtlMs ?? 86_400_000;
     this.now = options.now ?? (() => Date.now());
     this.location = options.location ?? `redis ${this.prefix}`;
   }
@@ -200,7 +196,7 @@ export class RedisBeatStore implements BeatStore {
     const metas = await this.readMetas(requests.map((r) => r.entry.name));
     const now = this.now();
     const keys = [this.keys.schedule, this.keys.pending, this.keys.lock];
-    const args: string[] = [this.opts.lock?.token ?? '', String(this.claimTtlMs)];
+    const args: string[] = [this.opts.lock?.token ?? ''];
     const sent: { claim: Claim; i: number }[] = [];
     requests.forEach((r, i) => {
       const stored = metas[i]!;
@@ -214,14 +210,14 @@ export class RedisBeatStore implements BeatStore {
         name: entry.name, slot: r.slot, taskId: r.taskId, claimedAt: now,
         task: entry.task, args: entry.args, kwargs: entry.kwargs, options: entry.options,
       };
-      keys.push(this.keys.entry(entry.name), this.keys.claim(entry.name, r.slot));
+      keys.push(this.keys.entry(entry.name));
       args.push(
         stored.raw === null ? 'n' : `v${stored.raw}`,
         encodeMeta({ lastRunAt: r.meta.lastRunAt ?? now, totalRunCount: r.meta.totalRunCount }, this.zone),
         String(redbeatScore(r.nextDueAt)),
         pendingField(entry.name, r.slot),
         stringifyKombuJson(claim as unknown as PyValue),
-        r.taskId,
+        String(Math.round(r.slot)),
       );
       sent.push({ claim, i });
     });
