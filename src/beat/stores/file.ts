@@ -145,6 +145,7 @@ export class FileBeatStore implements BeatStore {
       this.applyClaim(claim, meta);
       this.heap.set(claim.name, request.nextDueAt);
     }
+    this.maybeCompact();
     return accepted.map((c) => c.claim);
   }
 
@@ -156,6 +157,7 @@ export class FileBeatStore implements BeatStore {
     if (claims.length === 0) return;
     this.append({ sent: claims.map((c) => [c.name, c.slot]) });
     for (const c of claims) this.pendingClaims.delete(pendingKey(c.name, c.slot));
+    this.maybeCompact();
   }
 
   async pending(): Promise<Claim[]> {
@@ -219,11 +221,21 @@ export class FileBeatStore implements BeatStore {
     this.pendingClaims.set(pendingKey(claim.name, claim.slot), claim);
   }
 
+  /**
+   * Writes one journal line and fsyncs it. The caller applies the line to memory, then calls
+   * {@link maybeCompact}: a compaction here would snapshot the state without this line and then empty
+   * the journal that holds it, losing the claim (or the `sent`) on a crash before the next compaction.
+   */
   private append(line: JournalLine): void {
     if (this.journalFd === null) this.journalFd = openSync(this.journalPath, 'a');
     writeSync(this.journalFd, JSON.stringify(line) + '\n');
     fsyncSync(this.journalFd);
-    if (++this.journalLines >= this.opts.compactEvery) this.compact();
+    this.journalLines++;
+  }
+
+  /** Folds the journal into the snapshot once it has `compactEvery` lines (after they were applied). */
+  private maybeCompact(): void {
+    if (this.journalLines >= this.opts.compactEvery) this.compact();
   }
 
   /** Writes the snapshot atomically and empties the journal. */
