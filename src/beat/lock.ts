@@ -86,6 +86,12 @@ export class LeaderLock {
     return this.held && this.clock() < this.until;
   }
 
+  /** Forgets the lease (the store found the key holding another token): {@link heldUntil} drops to 0. */
+  lost(): void {
+    this.held = false;
+    this.until = 0;
+  }
+
   /** One attempt to take the lease (or to extend it when we hold it already). */
   async acquire(): Promise<boolean> {
     return this.run(ACQUIRE);

@@ -177,6 +177,7 @@ export class BeatService {
         }
       }
       sleep = await this.tickSafely(maxInterval);
+      if (lease && !this.mayPublish()) continue; // the lease was lost during the tick: take it again now
       if (lease) sleep = Math.min(sleep, Math.max(0, this.renewAt - this.clock.now()));
       if (sleep > 0) await this.sleep(sleep);
     }

@@ -231,6 +231,7 @@ export class RedisBeatStore implements BeatStore {
     });
     if (codes.length > 0 && Number(codes[0]) === 4) {
       this.opts.logger?.warning(`beat: the lock ${this.keys.lock} is not ours: claimed nothing (another beat leads)`);
+      this.opts.lock?.lost(); // the beat stops leading now and tries to take the lock again, not at its next renewal
     }
     return out;
   }
