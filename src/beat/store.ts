@@ -35,6 +35,15 @@ export interface EntryMeta {
 
 export interface Entry extends EntryDefinition, EntryMeta {}
 
+/**
+ * The run state of an entry added now: Celery's (`last_run_at` = now, so an interval entry first runs
+ * one interval later), except a clocked entry, which has not run: one whose instant passed before it was
+ * added runs once at once, as django-celery-beat runs it.
+ */
+export function initialRunState(def: Pick<EntryDefinition, 'schedule'>, now: number): EntryMeta {
+  return { lastRunAt: def.schedule.kind === 'clocked' ? null : now, totalRunCount: 0 };
+}
+
 /** What the scheduler asks a store to record before it sends a slot. */
 export interface ClaimRequest {
   /** The entry as the scheduler read it (its lastRunAt is the compare-and-set expectation). */

@@ -10,14 +10,15 @@ import { FileBeatStore } from '../../src/beat/stores/file.ts';
 import { schedule } from '../../src/beat/schedules/interval.ts';
 import type { Claim, EntryDefinition } from '../../src/beat/store.ts';
 import type { ScheduleJSON } from '../../src/beat/schedules/base.ts';
+import { scheduleFromJSON as fromJSON } from '../../src/beat/schedules/index.ts';
+import { clocked } from '../../src/beat/schedules/clocked.ts';
 import { silentLogger, type WorkerLogger } from '../../src/worker/log.ts';
 import { slotTaskId } from '../../src/beat/slot.ts';
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 
 function scheduleFromJSON(json: ScheduleJSON) {
-  if (json.type !== 'interval') throw new Error(`not an interval: ${json.type}`);
-  return schedule(json.every, { relative: json.relative });
+  return fromJSON(json);
 }
 
 function setUp(path: string, clock: { t: number }, publisher: BeatPublisher, logger: WorkerLogger = silentLogger) {
@@ -189,4 +190,23 @@ test("Python Celery's shelve file is refused with a clear error", async () => {
   writeFileSync(path, Buffer.from([0, 6, 0x15, 0x61, 0, 0, 0, 2]));
   const { store } = setUp(path, { t: T0 }, recorder().publisher);
   await assert.rejects(store.setup([every10], T0), /not a celeriac beat schedule \(it looks like Python Celery's shelve file\)/);
+});
+
+test('a clocked entry runs once at its instant; one whose instant passed before it was added runs once at once', async () => {
+  const clock = { t: T0 };
+  const { sent, publisher } = recorder();
+  const { store, scheduler } = setUp(tmp(), clock, publisher);
+  const future: EntryDefinition = { ...every10, name: 'future', schedule: clocked(T0 + 5000) };
+  const past: EntryDefinition = { ...every10, name: 'past', schedule: clocked(T0 - 60_000) };
+  await store.setup([future, past], clock.t);
+  await scheduler.tick();
+  assert.deepEqual(sent.map((c) => c.name), ['past']);
+  for (let i = 1; i <= 20; i++) {
+    clock.t = T0 + i * 1000;
+    await scheduler.tick();
+  }
+  assert.deepEqual(sent.map((c) => c.name), ['past', 'future']);
+  assert.equal(sent[1]!.slot, T0 + 5000);
+  assert.equal((await store.get('future'))!.totalRunCount, 1);
+  await store.close();
 });

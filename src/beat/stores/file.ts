@@ -19,7 +19,7 @@ import type { PyValue } from '../../../protocol/values.ts';
 import { ConfigurationError } from '../../errors.ts';
 import type { WorkerLogger } from '../../worker/log.ts';
 import type { Schedule, ScheduleJSON } from '../schedules/base.ts';
-import type { BeatStore, Claim, ClaimRequest, DueEntries, Entry, EntryDefinition } from '../store.ts';
+import { initialRunState, type BeatStore, type Claim, type ClaimRequest, type DueEntries, type Entry, type EntryDefinition } from '../store.ts';
 import { DueHeap } from './heap.ts';
 
 export const FILE_FORMAT = 'celeriac-beat-schedule/1';
@@ -105,7 +105,7 @@ export class FileBeatStore implements BeatStore {
       const prev = this.entries.get(def.name);
       this.entries.set(def.name, {
         static: true,
-        entry: { ...def, lastRunAt: prev ? prev.entry.lastRunAt : now, totalRunCount: prev ? prev.entry.totalRunCount : 0 },
+        entry: { ...def, ...(prev ? { lastRunAt: prev.entry.lastRunAt, totalRunCount: prev.entry.totalRunCount } : initialRunState(def, now)) },
       });
     }
     this.compact();
@@ -177,7 +177,7 @@ export class FileBeatStore implements BeatStore {
   async save(def: EntryDefinition): Promise<void> {
     this.requireLock('save');
     const prev = this.entries.get(def.name);
-    const entry: Entry = { ...def, lastRunAt: prev ? prev.entry.lastRunAt : this.opts.now(), totalRunCount: prev?.entry.totalRunCount ?? 0 };
+    const entry: Entry = { ...def, ...(prev ? { lastRunAt: prev.entry.lastRunAt, totalRunCount: prev.entry.totalRunCount } : initialRunState(def, this.opts.now())) };
     this.entries.set(def.name, { entry, static: prev?.static ?? false });
     this.heap.set(def.name, this.opts.dueAt(entry, this.opts.now()));
     this.compact();

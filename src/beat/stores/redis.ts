@@ -26,7 +26,7 @@ import type { PyValue } from '../../../protocol/values.ts';
 import type { WorkerLogger } from '../../worker/log.ts';
 import type { LeaderLock } from '../lock.ts';
 import type { Schedule, ScheduleJSON } from '../schedules/base.ts';
-import type { BeatStore, Claim, ClaimRequest, DueEntries, Entry, EntryDefinition, EntryMeta } from '../store.ts';
+import { initialRunState, type BeatStore, type Claim, type ClaimRequest, type DueEntries, type Entry, type EntryDefinition, type EntryMeta } from '../store.ts';
 import { decodeDefinition, decodeMeta, encodeDefinition, encodeMeta, redbeatScore } from './redbeat-codec.ts';
 
 export interface RedisStoreOptions {
@@ -311,7 +311,7 @@ export class RedisBeatStore implements BeatStore {
   /** HSET definition, HSETNX meta (a new entry's first run is one interval from now), ZADD its score. */
   private writeDefinition(tx: ChainableCommander, def: EntryDefinition, text: string, stored: StoredMeta, now: number): void {
     const key = this.keys.entry(def.name);
-    const meta: EntryMeta = stored.meta ?? { lastRunAt: now, totalRunCount: 0 };
+    const meta: EntryMeta = stored.meta ?? initialRunState(def, now);
     tx.hset(key, 'definition', text);
     tx.hsetnx(key, 'meta', encodeMeta(meta, this.zone));
     tx.zadd(this.keys.schedule, redbeatScore(this.nextDue({ ...def, ...meta }, now)), key);
