@@ -23,10 +23,10 @@
  *   previous send it went out. The same external measure for all four (no instrumentation inside the
  *   Python beat); a delay that every send of an entry has alike (the publish itself) cancels out, what
  *   remains is how late the beat woke up for a due entry and how that varies. First sends are left
- *   out (their due time depends on start-up: the file stores run one period after start, the Redis
- *   ones at once, as RedBeat does for an entry that never ran);
- * - sends in the window; entries overdue at its end by more than 1 s (last send + period + 1 s before
- *   the end: the backlog of a beat that falls behind) and entries never sent.
+ *   out (their due time is one period after the beat installed the schedule, which start-up delays);
+ * - sends in the window; entries sent at least once but overdue at its end by more than 1 s (last
+ *   send + period + 1 s before the end: the backlog of a beat that falls behind), and entries never sent
+ *   (in a run shorter than 60 s + start-up, entries with long periods are never due: not a fault).
  *
  * Everything is printed as a Markdown table (medians over `--runs`, and the ratios to celeriac-file
  * computed within each run, then their median); raw numbers go to bench/results/beat-latest.json and
