@@ -33,8 +33,7 @@
  * the table to beat-latest.md (`--out`). `--contenders celeriac-file,python-file` picks some.
  * Short mode for CI: `--minutes 0.2 --entries 1000`.
  */
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,7 +41,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { median, percentile, Proc, processTree, sleep } from './lib.ts';
 import { startRedis } from '../test/helpers/private-redis.ts';
-import { readFileSync } from 'node:fs';
+import { mulberry32 } from '../test/helpers/random.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -71,18 +70,8 @@ const log = (s: string) => process.stderr.write(`[bench:beat] ${s}\n`);
 
 // ---- the schedule --------------------------------------------------------------------------------
 
-/** mulberry32: a small seeded generator, so every contender and run gets the same schedule. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(Number(o.seed));
+// a seeded generator, so every contender and run gets the same schedule
+const rand = mulberry32(Number(o.seed));
 const ENTRIES = Array.from({ length: N }, (_, i) => ({ name: `bench.e${i}`, every: 5 + Math.floor(rand() * 56) }));
 const PERIOD = new Map(ENTRIES.map((e) => [e.name, e.every * 1000]));
 

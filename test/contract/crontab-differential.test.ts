@@ -9,22 +9,13 @@ import { requirePython, runPython } from '../helpers/peers.ts';
 import { CronParseError, crontab, type CrontabSchedule } from '../../src/beat/schedules/crontab.ts';
 import { schedule } from '../../src/beat/schedules/interval.ts';
 import { formatInstant, Zone } from '../../src/beat/schedules/zone.ts';
+import { mulberry32 } from '../helpers/random.ts';
 
 const SEED = Number(process.env.CELERIAC_CRON_SEED ?? (Date.now() % 2 ** 31));
 const CASES = Number(process.env.CELERIAC_CRON_CASES ?? 10_000);
 const STEPS = 5;
 const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata'];
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rnd = mulberry32(SEED);
 const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;

@@ -14,6 +14,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RRuleSchedule, rruleFromJSON, type RRuleOptions, type WeekdayInput } from '../../src/beat/schedules/rrule.ts';
 import { requirePython, runPython } from '../helpers/peers.ts';
+import { mulberry32 } from '../helpers/random.ts';
 
 interface PyResult { next?: (number | null)[]; hang?: true; error?: string; redbeat_repr?: string; redbeat_next?: number | null }
 
@@ -26,16 +27,7 @@ const DAY = 86_400_000;
 const HORIZON = [10 * 365 * DAY, 4 * 365 * DAY, 3 * 365 * DAY, 2 * 365 * DAY, 90 * DAY, 3 * DAY, 2 * 3600_000];
 const OFFSETS = [0, 0, 0, 60, 120, -300, -480, 330, 345, -210, 600];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function generator(seed: number) {
   const r = rng(seed);

@@ -16,6 +16,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SOLAR_EVENTS, solar } from '../../src/beat/schedules/solar.ts';
 import { requirePython, runPython } from '../helpers/peers.ts';
+import { mulberry32 } from '../helpers/random.ts';
 
 interface Case { event: string; lat: number; lon: number; last: number }
 interface PyResult { next: number; circumpolar: boolean; hang?: true }
@@ -29,17 +30,7 @@ const RANDOM_PER_EVENT = 260;
 const CHAINED = 4;
 const TOLERANCE_S = 60;
 
-/** mulberry32: small, seedable, good enough to spread instants. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function cases(): Case[] {
   const r = rng(SEED);

@@ -15,6 +15,7 @@ import { signatureFromDict } from '../../protocol/canvas.ts';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { isPlainObject, type PyDict, type PyValue } from '../../protocol/values.ts';
 import type { RawMessage } from '../../protocol/types.ts';
+import { mulberry32 } from '../helpers/random.ts';
 
 const CASES = Number(process.env.FUZZ_CASES ?? 100_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 0xce1e71ac);
@@ -22,16 +23,6 @@ const ACCEPT = ['json', 'msgpack', 'yaml'];
 /** A decode that takes this long is a hang, whatever the machine (a correctness bound, not a speed test). */
 const HANG_MS = 5_000;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = mulberry32(SEED);
 const int = (n: number) => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;

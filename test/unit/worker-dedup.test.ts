@@ -4,100 +4,13 @@ import assert from 'node:assert/strict';
 import { createTaskMessage, encodeTaskMessage } from '../../protocol/index.ts';
 import { signature } from '../../protocol/canvas.ts';
 import { decodeTaskMessage } from '../../protocol/message.ts';
-import type { ResultMeta } from '../../protocol/result.ts';
 import type { RawMessage } from '../../protocol/types.ts';
 import { Celery } from '../../src/app.ts';
-import type { ResultBackend } from '../../src/backend.ts';
-import type { Broker, ConsumeOptions, Consumer, Delivery, PublishTarget } from '../../src/broker.ts';
 import { signals } from '../../src/signals.ts';
 import type { WorkerLogger } from '../../src/worker/log.ts';
 import type { BoundTask } from '../../src/worker/task.ts';
 import { Worker } from '../../src/worker/worker.ts';
-
-// ---- in-memory broker / backend (as in worker.test.ts) ----------------------------------------------
-
-class MemDelivery implements Delivery {
-  settled: string | null = null;
-  constructor(readonly raw: RawMessage, readonly queue: string, private readonly owner: MemBroker) {}
-  async ack() {
-    this.settled = 'ack';
-    this.owner.log.push(`ack:${String(this.raw.headers.id)}`);
-  }
-  async reject(requeue: boolean) {
-    this.settled = requeue ? 'requeue' : 'reject';
-    this.owner.log.push(`${this.settled}:${String(this.raw.headers.id)}`);
-  }
-}
-
-class MemBroker implements Broker {
-  readonly safeUrl = 'memory://';
-  readonly log: string[] = [];
-  readonly published: { raw: RawMessage; target: PublishTarget }[] = [];
-  /** Task messages published to queue `q` come back to the worker (retries). */
-  loopback = false;
-  /** publish() of these task names fails. */
-  failPublishOf = new Set<string>();
-  onMessage: ((d: Delivery) => void) | null = null;
-  deliveries: MemDelivery[] = [];
-  async connect() {}
-  async declareQueue() {}
-  async publish(raw: RawMessage, target: PublishTarget) {
-    if (target.exchange === 'celeryev') return;
-    if (this.failPublishOf.has(String(raw.headers.task))) throw new Error('publish refused');
-    this.published.push({ raw, target });
-    if (this.loopback && target.routingKey === 'q') setImmediate(() => this.deliver(raw));
-  }
-  consume(_queues: string[], onMessage: (d: Delivery) => void, _options: ConsumeOptions): Consumer {
-    this.onMessage = onMessage;
-    return { setPrefetch: () => undefined, cancel: async () => void (this.onMessage = null) };
-  }
-  deliver(raw: RawMessage, queue = 'q'): MemDelivery {
-    const d = new MemDelivery(raw, queue, this);
-    this.deliveries.push(d);
-    this.onMessage!(d);
-    return d;
-  }
-  async queueLength() {
-    return 0;
-  }
-  async purge() {
-    return 0;
-  }
-  async close() {}
-}
-
-class MemBackend implements ResultBackend {
-  readonly safeUrl = 'memory://';
-  readonly stored: ResultMeta[] = [];
-  reads = 0;
-  failReads = false;
-  async connect() {}
-  async storeResult(meta: ResultMeta) {
-    this.stored.push(meta);
-  }
-  async getTaskMeta(id: string): Promise<ResultMeta> {
-    this.reads++;
-    if (this.failReads) throw new Error('backend down');
-    return [...this.stored].reverse().find((m) => m.task_id === id) ?? ({ status: 'PENDING', task_id: id } as ResultMeta);
-  }
-  async waitForReady(id: string) {
-    return this.getTaskMeta(id);
-  }
-  async forget() {}
-  async saveGroup() {}
-  async restoreGroup() {
-    return null;
-  }
-  async deleteGroup() {}
-  async close() {}
-  states(id: string) {
-    return this.stored.filter((m) => m.task_id === id).map((m) => m.status);
-  }
-  /** A record stored by another worker. */
-  put(id: string, status: string, result: unknown, children: unknown[] | null = []) {
-    this.stored.push({ task_id: id, status, result, traceback: null, children, date_done: '2026-01-01T00:00:00' } as unknown as ResultMeta);
-  }
-}
+import { MemBackend, MemBroker } from '../helpers/mem-broker.ts';
 
 function recordingLogger(): WorkerLogger & { lines: string[] } {
   const lines: string[] = [];

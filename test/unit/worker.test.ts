@@ -3,11 +3,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTaskMessage, encodeTaskMessage } from '../../protocol/index.ts';
 import { Reject, Ignore } from '../../protocol/exceptions.ts';
-import type { ResultMeta } from '../../protocol/result.ts';
 import type { RawMessage } from '../../protocol/types.ts';
 import { Celery } from '../../src/app.ts';
-import type { ResultBackend } from '../../src/backend.ts';
-import type { Broker, ConsumeOptions, Consumer, Delivery, PublishTarget } from '../../src/broker.ts';
 import { signals } from '../../src/signals.ts';
 import { Context, customHeaders } from '../../src/worker/request.ts';
 import { exponentialBackoff, retrySendOptions } from '../../src/worker/retry.ts';
@@ -15,83 +12,7 @@ import { formatTraceback } from '../../src/worker/traceback.ts';
 import { expandNodename, Worker } from '../../src/worker/worker.ts';
 import { silentLogger } from '../../src/worker/log.ts';
 import type { BoundTask } from '../../src/worker/task.ts';
-
-// ---- in-memory broker / backend ----------------------------------------------------------------
-
-class MemDelivery implements Delivery {
-  settled: string | null = null;
-  constructor(readonly raw: RawMessage, readonly queue: string, private readonly owner: MemBroker) {}
-  async ack() {
-    this.settled = 'ack';
-    this.owner.log.push(`ack:${String(this.raw.headers.id)}`);
-  }
-  async reject(requeue: boolean) {
-    this.settled = requeue ? 'requeue' : 'reject';
-    this.owner.log.push(`${this.settled}:${String(this.raw.headers.id)}`);
-  }
-}
-
-class MemBroker implements Broker {
-  readonly safeUrl = 'memory://';
-  readonly log: string[] = [];
-  readonly published: { raw: RawMessage; target: PublishTarget }[] = [];
-  onMessage: ((d: Delivery) => void) | null = null;
-  prefetch: number[] = [];
-  deliveries: MemDelivery[] = [];
-  closed = false;
-  async connect() {}
-  async declareQueue() {}
-  async publish(raw: RawMessage, target: PublishTarget) {
-    if (target.exchange === 'celeryev') return; // worker-online / heartbeat events (tested in events.test.ts)
-    this.published.push({ raw, target });
-  }
-  consume(_queues: string[], onMessage: (d: Delivery) => void, options: ConsumeOptions): Consumer {
-    this.onMessage = onMessage;
-    this.prefetch.push(options.prefetch);
-    return { setPrefetch: (n) => void this.prefetch.push(n), cancel: async () => void (this.onMessage = null) };
-  }
-  deliver(raw: RawMessage, queue = 'q'): MemDelivery {
-    const d = new MemDelivery(raw, queue, this);
-    this.deliveries.push(d);
-    this.onMessage!(d);
-    return d;
-  }
-  async queueLength() {
-    return 0;
-  }
-  async purge() {
-    return 0;
-  }
-  async close() {
-    this.closed = true;
-    for (const d of this.deliveries) if (!d.settled) this.log.push(`given-back:${String(d.raw.headers.id)}`);
-  }
-}
-
-class MemBackend implements ResultBackend {
-  readonly safeUrl = 'memory://';
-  readonly stored: ResultMeta[] = [];
-  async connect() {}
-  async storeResult(meta: ResultMeta) {
-    this.stored.push(meta);
-  }
-  async getTaskMeta(id: string): Promise<ResultMeta> {
-    return [...this.stored].reverse().find((m) => m.task_id === id) ?? ({ status: 'PENDING', task_id: id } as ResultMeta);
-  }
-  async waitForReady(id: string) {
-    return this.getTaskMeta(id);
-  }
-  async forget() {}
-  async saveGroup() {}
-  async restoreGroup() {
-    return null;
-  }
-  async deleteGroup() {}
-  async close() {}
-  states(id: string) {
-    return this.stored.filter((m) => m.task_id === id).map((m) => m.status);
-  }
-}
+import { MemBackend, MemBroker } from '../helpers/mem-broker.ts';
 
 function setup(settings: Record<string, unknown> = {}) {
   const broker = new MemBroker();
