@@ -42,11 +42,12 @@ import { Redis } from 'ioredis';
 import { median, percentile, Proc, processTree, sleep } from './lib.ts';
 import { startRedis } from '../test/helpers/private-redis.ts';
 import { mulberry32 } from '../test/helpers/random.ts';
+import { redbeatPath } from '../test/helpers/peers.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
 const PY = resolve(ROOT, process.env.CELERIAC_PYTHON ?? '.venv-celery/bin/python');
-const REDBEAT = resolve(ROOT, '../shared/peers/redbeat');
+const REDBEAT = redbeatPath();
 const QUEUE = 'bench.beat';
 
 const { values: o } = parseArgs({

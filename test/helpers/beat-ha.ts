@@ -22,10 +22,10 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { portOpen, REDIS_SERVER, startRedis, type PrivateRedis } from './private-redis.ts';
-import { PYTHON } from './peers.ts';
+import { PYTHON, redbeatPath } from './peers.ts';
 
 export const BIN = resolve('bin/celeriac.js');
-export const REDBEAT_PATH = process.env.CELERIAC_REDBEAT_PATH ?? resolve('..', 'shared', 'peers', 'redbeat');
+export const REDBEAT_PATH = redbeatPath();
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ HANG_S = 10
 warnings.simplefilter('ignore')  # dateutil warns when both count and until are given
 
 redbeat_src = os.environ.get('CELERIAC_REDBEAT_SRC') or str(Path(__file__).resolve().parents[2].parent / 'shared/peers/redbeat')
+if not os.path.isdir(redbeat_src) and os.path.isdir('/work/shared/peers/redbeat'):
+    redbeat_src = '/work/shared/peers/redbeat'  # a clone elsewhere: the peers folder of this machine
 try:
     if os.path.isdir(redbeat_src):
         sys.path.insert(0, redbeat_src)
