@@ -72,7 +72,10 @@ describe('celeriac beat', () => {
   test('runs the schedule, stops warm on SIGTERM, and list shows the runs', async () => {
     const queue = uniqueName('cli.beat');
     queues.push(queue);
-    const app = appModule('app-beat.mjs', queue);
+    const inited = join(dir, 'beat-init.txt');
+    const app = appModule('app-beat.mjs', queue, `import { signals } from 'celeriac';
+import { writeFileSync } from 'node:fs';
+signals.beat_init.connect(() => writeFileSync(${JSON.stringify(inited)}, 'beat_init'));`);
     const file = join(dir, 'schedule.json');
     const r = await runFor(['beat', '-A', app, '-s', file, '--max-interval', '0.2', '-l', 'info'], 4500);
     assert.equal(r.code, 0, r.err);
@@ -85,6 +88,7 @@ describe('celeriac beat', () => {
       assert.equal(m.headers.periodic_task_name, 'tick');
     }
     assert.ok(existsSync(file));
+    assert.equal(readFileSync(inited, 'utf8'), 'beat_init');
     assert.equal(existsSync(`${file}.lock`), false, 'the lock file is removed on a warm stop');
     const list = cli(['beat', '-A', app, '-s', file, 'list', '--json']);
     assert.equal(list.code, 0, list.err);
@@ -98,12 +102,16 @@ describe('celeriac beat', () => {
     const queue = uniqueName('cli.beatw');
     queues.push(queue);
     const out = join(dir, 'ran.txt');
-    const app = appModule('app-worker-b.mjs', queue, `import { appendFileSync } from 'node:fs';
+    const embedded = join(dir, 'beat-embedded.txt');
+    const app = appModule('app-worker-b.mjs', queue, `import { appendFileSync, writeFileSync } from 'node:fs';
+import { signals } from 'celeriac';
+signals.beat_embedded_init.connect(() => writeFileSync(${JSON.stringify(embedded)}, 'beat_embedded_init'));
 app.task('cli.tick', (n) => appendFileSync(${JSON.stringify(out)}, n + '\\n'));`);
     const r = await runFor(['worker', '-A', app, '-B', '-s', join(dir, 'wb.json'), '-Q', queue, '--without-mingle', '-l', 'info'], 5500);
     assert.equal(r.code, 0, r.err);
     const ran = readFileSync(out, 'utf8').trim().split('\n');
     assert.ok(ran.length >= 3, `${ran.length} runs`);
     assert.deepEqual(new Set(ran), new Set(['7']));
+    assert.equal(readFileSync(embedded, 'utf8'), 'beat_embedded_init');
   });
 });
