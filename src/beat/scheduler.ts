@@ -68,6 +68,8 @@ export class Scheduler {
   private readonly onSent: ((claim: Claim, at: number) => void) | undefined;
   /** Claimed slots whose publish failed, by task id. */
   private readonly retries = new Map<string, Retry>();
+  /** Set when a claim failed part-way: the next tick first resends what the store holds as pending. */
+  private recheckPending = false;
   /** Totals since start, for logs and tests. */
   readonly counts = { sent: 0, failed: 0, resent: 0, refused: 0 };
 
@@ -100,6 +102,10 @@ export class Scheduler {
   /** One tick; resolves with the milliseconds to sleep before the next. */
   async tick(): Promise<number> {
     const now = this.clock.now();
+    if (this.recheckPending) {
+      this.recheckPending = false;
+      await this.resendPending();
+    }
     await this.retryFailed(now);
     const { entries, nextAt } = await this.store.due(now);
     const requests: ClaimRequest[] = [];
@@ -130,7 +136,15 @@ export class Scheduler {
       requests.push({ entry, slot, taskId: slotTaskId(entry.name, slot), meta, nextDueAt });
     }
     if (requests.length > 0) {
-      const claims = await this.store.claim(requests);
+      let claims: Claim[];
+      try {
+        claims = await this.store.claim(requests);
+      } catch (err) {
+        // the store may have recorded some of them before it failed (a full disk while compacting):
+        // the next tick sends whatever it holds as pending
+        this.recheckPending = true;
+        throw err;
+      }
       this.counts.refused += requests.length - claims.length;
       if (claims.length < requests.length) {
         const got = new Set(claims.map((c) => c.name));

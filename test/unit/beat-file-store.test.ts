@@ -210,3 +210,24 @@ test('a clocked entry runs once at its instant; one whose instant passed before 
   assert.equal((await store.get('future'))!.totalRunCount, 1);
   await store.close();
 });
+
+test('a claim that fails after it was recorded (a full disk while compacting) is sent by the next tick', async () => {
+  const clock = { t: T0 };
+  const { sent, publisher } = recorder();
+  const { store, scheduler } = setUp(tmp(), clock, publisher);
+  await store.setup([every10], clock.t);
+  const claim = store.claim.bind(store);
+  store.claim = async (requests) => {
+    await claim(requests);
+    throw new Error('ENOSPC: no space left on device');
+  };
+  clock.t += 10_000;
+  await assert.rejects(scheduler.tick(), /ENOSPC/);
+  assert.equal(sent.length, 0);
+  store.claim = claim;
+  clock.t += 500;
+  await scheduler.tick();
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0]!.taskId, slotTaskId('ten', T0 + 10_000));
+  await store.close();
+});
