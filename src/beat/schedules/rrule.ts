@@ -22,13 +22,16 @@
  * are refused, and so is byweekno on a sub-daily rule. Values that can never match (bymonthday 0,
  * byhour 24, ...), which dateutil accepts and then never matches, are refused.
  */
-import rrulePkg from 'rrule';
+import { createRequire } from 'node:module';
+import type * as RRuleModule from 'rrule';
 import { pyNumberRepr } from '../../../protocol/repr.ts';
 import type { Schedule, ScheduleContext, ScheduleJSON, ScheduleState } from './base.ts';
 
-const { RRule, Weekday } = rrulePkg;
-type Engine = InstanceType<typeof RRule>;
-type EngineWeekday = InstanceType<typeof Weekday>;
+// the rrule package is loaded on first use: an app without rrule entries does not pay for it at start
+let rrulePkg: typeof RRuleModule | undefined;
+const pkg = (): typeof RRuleModule => (rrulePkg ??= createRequire(import.meta.url)('rrule') as typeof RRuleModule);
+type Engine = InstanceType<typeof RRuleModule.RRule>;
+type EngineWeekday = InstanceType<typeof RRuleModule.Weekday>;
 
 export const FREQUENCIES = ['YEARLY', 'MONTHLY', 'WEEKLY', 'DAILY', 'HOURLY', 'MINUTELY', 'SECONDLY'] as const;
 const WEEKDAY_NAMES = ['MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU'] as const;
@@ -271,6 +274,7 @@ export class RRuleSchedule implements Schedule {
     // takes an empty byyearday as not given. Every day of the year filters nothing and counts as given.
     const emptyGiven = (byyearday !== null && byyearday.length === 0) || (this.byeaster !== null && byeaster === null);
     if (emptyGiven && (byyearday === null || byyearday.length === 0)) byyearday = Array.from({ length: 366 }, (_, i) => i + 1);
+    const { RRule, Weekday } = pkg();
     const weekday = (w: Weekdayish): number | EngineWeekday => (typeof w === 'number' ? w : new Weekday(w.weekday, w.n ?? undefined));
     return new RRule({
       freq: this.freq,

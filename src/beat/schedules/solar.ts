@@ -16,7 +16,12 @@
  * what the code means: the estimate is one minute after the next anti-transit. As in Celery, that
  * instant is then "due" (remaining <= 0 against the same `last_run_at`), so the task runs then.
  */
-import * as A from 'astronomy-engine';
+import { createRequire } from 'node:module';
+import type * as Astronomy from 'astronomy-engine';
+
+// loaded on first use: an app without solar entries does not pay for it at start
+let astronomy: typeof Astronomy | undefined;
+const lib = (): typeof Astronomy => (astronomy ??= createRequire(import.meta.url)('astronomy-engine') as typeof Astronomy);
 import { pyNumberRepr } from '../../../protocol/repr.ts';
 import type { Schedule, ScheduleContext, ScheduleJSON, ScheduleState } from './base.ts';
 
@@ -91,34 +96,36 @@ export interface SolarEventTime {
 }
 
 class SunObserver {
-  readonly observer: A.Observer;
+  readonly observer: Astronomy.Observer;
   readonly latRad: number;
   readonly lonHours: number;
 
   constructor(lat: number, lon: number) {
-    this.observer = new A.Observer(lat, lon, 0);
+    this.observer = new (lib().Observer)(lat, lon, 0);
     this.latRad = lat * DEG;
     this.lonHours = lon / 15;
   }
 
-  private time(days: number): A.AstroTime {
-    return new A.AstroTime(days + UNIX_EPOCH_UT);
+  private time(days: number): Astronomy.AstroTime {
+    return new (lib().AstroTime)(days + UNIX_EPOCH_UT);
   }
 
   /** Local apparent sidereal time, radians. */
-  private lst(t: A.AstroTime): number {
-    return pymod((A.SiderealTime(t) + this.lonHours) * 15 * DEG, TAU);
+  private lst(t: Astronomy.AstroTime): number {
+    return pymod((lib().SiderealTime(t) + this.lonHours) * 15 * DEG, TAU);
   }
 
   /** What PyEphem's `body.compute(observer)` gives with pressure 0: topocentric dec, hour angle, radius. */
   topocentric(days: number): { dec: number; ha: number; radius: number } {
     const t = this.time(days);
+    const A = lib();
     const eq = A.Equator(A.Body.Sun, t, this.observer, true, true);
     return { dec: eq.dec * DEG, ha: pymod(this.lst(t) - eq.ra * 15 * DEG, TAU), radius: SUN_RADIUS_AU / eq.dist };
   }
 
   /** Apparent geocentric right ascension of date (PyEphem's `g_ra`), radians. */
-  private geocentricRa(t: A.AstroTime): number {
+  private geocentricRa(t: Astronomy.AstroTime): number {
+    const A = lib();
     const vec = A.RotateVector(A.Rotation_EQJ_EQD(t), A.GeoVector(A.Body.Sun, t, true));
     return A.EquatorFromVector(vec).ra * 15 * DEG;
   }
