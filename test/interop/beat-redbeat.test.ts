@@ -64,7 +64,7 @@ test('celeriac beat and Python RedBeat on one store: the lock excludes them, tak
     await py1.waitFor(/beat: Acquired lock/, 1000);
     const takeoverToPy = pyFirst.sentAt - killC1.at;
     console.log(`celeriac-count: beat-redbeat takeover celeriac -> python after kill -9: ${takeoverToPy} ms (lease ${LEASE} s; RedBeat retries the lock every max-interval, 1 s)`);
-    assert.ok(takeoverToPy <= (LEASE + 1) * 1000 + 500, `takeover celeriac -> python took ${takeoverToPy} ms`);
+    assert.ok(takeoverToPy <= (LEASE + 1) * 1000 + 1500, `takeover celeriac -> python took ${takeoverToPy} ms`);
     await sleep(3000);
 
     // (b) Python leads; celeriac c2 waits; an entry written by Python; kill -9 Python: celeriac fires it
@@ -84,14 +84,14 @@ RedBeatSchedulerEntry('ha-dyn-py', 'ha.tick', schedule(1.0), args=['ha-dyn-py'],
     await fleet.sendBy((s) => s.beat === 'c2' && s.entry === 'ha-dyn-py', 5000, 'of the Python-written ha-dyn-py by celeriac');
     const takeoverToC = cFirst.sentAt - killPy.at;
     console.log(`celeriac-count: beat-redbeat takeover python -> celeriac after kill -9: ${takeoverToC} ms (lease ${LEASE} s)`);
-    assert.ok(takeoverToC <= (LEASE + 1) * 1000 + 300, `takeover python -> celeriac took ${takeoverToC} ms`);
+    assert.ok(takeoverToC <= (LEASE + 1) * 1000 + 1500, `takeover python -> celeriac took ${takeoverToC} ms`);
     await sleep(4000);
   } catch (err) {
     console.log(dump());
     throw err;
   }
 
-  const r = analyse(fleet.watch.sends, fleet.faults, all, { interval: 1 });
+  const r = analyse(fleet.watch.sends, fleet.faults, all, { interval: 1, tolerance: 2 }); // CI shares two cores: see beat-ha.test.ts
   for (const line of reportLines('redbeat', r)) console.log(line);
   // a double at a switch is possible (RedBeat does not claim slots); elsewhere there must be none
   const nearSwitch = (s: Send) => fleet.faults.some((f) => f.kind === 'kill' && Math.abs(s.sentAt - f.at) < (LEASE + 2) * 1000);

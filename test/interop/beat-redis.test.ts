@@ -46,7 +46,7 @@ test('run-time entries: add wakes a sleeping beat, disable stops it, remove drop
     const t0 = Date.now();
     await other.store.save(entryFromConfig('dyn', { task: 'beat.dyn', schedule: 0.5, options: { queue: QUEUE } }));
     while ((await sentBy('beat.dyn')) < 3) {
-      assert.ok(Date.now() - t0 < 5000, 'the added entry did not run three times within 5 s');
+      assert.ok(Date.now() - t0 < 8000, 'the added entry did not run three times within 8 s (the beat sleeps 10 s unless woken)');
       await sleep(50);
     }
     assert.equal(await other.store.setEnabled('dyn', false), true);

@@ -131,8 +131,9 @@ function beatSuite(b: BrokerCase): void {
       const fromPython = await records();
       await redis.del(KEY);
 
-      await runCeleriacBeat({ echo: ENTRY }, 2600);
-      await sleep(1000);
+      const sent = new Set<string>();
+      await runCeleriacBeat({ echo: ENTRY }, 2600, (c) => sent.add(c.taskId));
+      for (const end = Date.now() + 20_000; (await records()).length < sent.size && Date.now() < end;) await sleep(100);
       const fromCeleriac = await records();
       assert.ok(fromPython.length >= 2, `python beat: ${fromPython.length} runs`);
       assert.ok(fromCeleriac.length >= 2, `celeriac beat: ${fromCeleriac.length} runs`);
@@ -160,7 +161,9 @@ function beatSuite(b: BrokerCase): void {
         'to-python': ENTRY,
         'to-typescript': { task: 'beat_tasks.ts_echo', schedule: 0.5, args: [2], options: { queue: TSQ } },
       }, 4200, (c) => slots.set(c.taskId, c.slot));
-      await sleep(1500);
+      // every confirmed slot runs: wait for the workers to finish them (longer on a loaded machine)
+      for (const end = Date.now() + 20_000; (await records()).length < slots.size && Date.now() < end;) await sleep(100);
+      await sleep(300);
       const runs = await records();
       const byRunner = { python: runs.filter((r) => r.runner === 'python'), typescript: runs.filter((r) => r.runner === 'typescript') };
       assert.ok(byRunner.python.length >= 3, `python runs: ${byRunner.python.length}`);
