@@ -393,7 +393,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     if (!requeue && this.backend && id) {
       try {
         const p = delivery.raw.properties;
-        await this.backend.storeResult(buildResultMeta({ taskId: id, state: FAILURE, result: new NotRegistered([name]), traceback: null }),
+        // children [] as Celery stores it (mark_as_failure with a request that has no children)
+        await this.backend.storeResult(buildResultMeta({ taskId: id, state: FAILURE, result: new NotRegistered([name]), traceback: null, children: [] }),
           { reply_to: typeof p.reply_to === 'string' ? p.reply_to : null, correlation_id: typeof p.correlation_id === 'string' ? p.correlation_id : null });
       } catch (err) {
         this.logger.error(`storing NotRegistered for ${id} failed: ${(err as Error).message}`);

@@ -221,6 +221,12 @@ describe(`[${b.name}] a TypeScript worker runs what Python Celery sent`, () => {
     assert.equal(out.traceback, null);
     assert.deepEqual(unknown, ['tsw.nope']);
     assert.equal(await app.broker.queueLength(QUEUE), 0);
+    // the record a Python worker stores for an unknown task (Consumer.on_unknown_task): children [], not null
+    const [meta] = (await peer([{ op: 'meta', id }])) as [Record<string, unknown>];
+    assert.deepEqual(
+      { status: meta.status, result: meta.result, traceback: meta.traceback, children: meta.children },
+      { status: 'FAILURE', result: { exc_type: 'NotRegistered', exc_module: 'celery.exceptions', args: ['tsw.nope'] }, traceback: null, children: [] },
+    );
   });
 
   test('countdown and eta are respected without blocking other tasks', async (t) => {
