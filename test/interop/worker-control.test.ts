@@ -166,6 +166,7 @@ function controlSuite(b: BrokerCase): void {
       const psc = one(scheduled!, pyName) as Record<string, unknown>;
       assert.deepEqual(shape(sc), shape(psc), 'scheduled entry');
       assert.deepEqual(shape(sc.request), shape(psc.request), 'scheduled request');
+      assert.equal(sc.priority, psc.priority, "scheduled priority: Celery's timer entry priority (6)");
       assert.equal((sc.request as { id: string }).id, ids[2]);
       const qt = query! as unknown as Record<string, Record<string, unknown[]>>;
       assert.deepEqual(Object.keys(qt[ts]!), [ids[0]]);

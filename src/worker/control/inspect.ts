@@ -139,8 +139,10 @@ export const INSPECT: Record<string, Handler> = {
   conf: (s, a) => conf(s, truthy(a.with_defaults)),
   active: (s, a) => s.worker.requestsSnapshot().active.map((r) => requestInfo(r, truthy(a.safe))),
   reserved: (s) => s.worker.requestsSnapshot().reserved.map((r) => requestInfo(r)),
-  scheduled: (s) => s.worker.requestsSnapshot().scheduled.map(({ request, eta, priority }) => ({
-    eta: eta.toISOString().replace('Z', '+00:00'), priority: priority ?? 0, request: requestInfo(request),
+  scheduled: (s) => s.worker.requestsSnapshot().scheduled.map(({ request, eta }) => ({
+    // the timer entry's priority, which Celery's strategy always sets to 6 (call_at(..., priority=6)),
+    // not the message's
+    eta: eta.toISOString().replace('Z', '+00:00'), priority: 6, request: requestInfo(request),
   })),
   revoked: (s) => [...s.worker.revoked],
   registered: (s, a) => {
