@@ -15,6 +15,7 @@ import type { PyDict, PyValue } from '../../protocol/values.ts';
 import type { Consumer } from '../broker.ts';
 import { commands, type RevokedStamps } from './control/commands.ts';
 import { INSPECT } from './control/inspect.ts';
+import { MEMORY } from './control/memory.ts';
 import { LamportClock, pidboxQueue, publishReply } from './control/mailbox.ts';
 import { WorkerShutdown, type ControlledWorker, type Handler, type PanelState } from './control/state.ts';
 
@@ -60,7 +61,7 @@ export class Pidbox {
 
   constructor(private readonly worker: ControlledWorker) {
     this.state = { worker, clock: new LamportClock(), totals: new Map(), taskEvents: false };
-    this.handlers = { ...INSPECT, ...commands(this.revokedStamps) };
+    this.handlers = { ...INSPECT, ...MEMORY, ...commands(this.revokedStamps) };
   }
 
   get clock(): LamportClock {

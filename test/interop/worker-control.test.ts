@@ -176,6 +176,24 @@ function controlSuite(b: BrokerCase): void {
       await peer([{ op: 'revoke', ids: [ids[2], ids[5]] }]);
     });
 
+    test('memsample, memdump, objgraph: answered as a Python worker answers them', async (t) => {
+      if (skip) return t.skip();
+      const [s1, s2, dump, graph] = (await peer([
+        { op: 'inspect', method: 'memsample', destination: [ts, pyName], timeout: 2 },
+        { op: 'inspect', method: 'memsample', destination: [ts], timeout: 2 },
+        { op: 'inspect', method: 'memdump', destination: [ts], timeout: 2 },
+        { op: 'inspect', method: 'objgraph', destination: [ts, pyName], timeout: 2 },
+      ])) as Record<string, unknown>[];
+      // celery.utils.debug.humanbytes of the RSS; the Python worker answers None without psutil (not installed here)
+      assert.match(String(s1![ts]), /^\d+(\.\d+)?MB$/);
+      assert.match(String(s2![ts]), /^\d+(\.\d+)?MB$/);
+      assert.ok(pyName in s1!, 'the Python worker answered memsample');
+      assert.match(String(dump![ts]), /^- rss \(sample\):\n(-    > \d+(\.\d+)?MB,\n)+- rss \(end\): \d+(\.\d+)?MB\.\n$/);
+      // neither has the objgraph library: the same error reply, field by field
+      assert.deepEqual(graph![ts], graph![pyName]);
+      assert.deepEqual(graph![ts], { error: "ImportError('Requires the objgraph library')" });
+    });
+
     test('a revoke broadcast from Python stops an ETA-held and a queued task: REVOKED (TaskRevokedError) stored', async (t) => {
       if (skip) return t.skip();
       const eta = new Date(Date.now() + 4000).toISOString();
