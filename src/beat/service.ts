@@ -53,6 +53,8 @@ export class BeatService {
   private loop: Promise<void> | null = null;
   private leader = false;
   private renewAt = 0;
+  /** Lock acquisitions so far: every one after the first installs beat_schedule again. */
+  private acquisitions = 0;
   private unwatch: (() => Promise<void>) | null = null;
   /** Set when the loop ends with an error. */
   error: Error | null = null;
@@ -114,59 +116,14 @@ export class BeatService {
 
   private async run(): Promise<void> {
     const { scheduler, lease, logger } = this.o;
-    const leaseTime = this.o.leaseTime ?? 30_000;
     const maxInterval = this.o.maxInterval ?? 300_000;
-    let acquisitions = 0;
     // slots claimed and never confirmed (a crash, a predecessor): resent before the first tick
     let pendingToResend = !lease;
     while (!this.stopping) {
-      let sleep: number;
       if (lease) {
-        const now = this.clock.now();
-        if (!this.leader) {
-          let got = false;
-          try {
-            got = await lease.acquire();
-          } catch (err) {
-            logger.error(`beat: could not reach the lock: ${(err as Error).message}`);
-          }
-          if (!got) {
-            await this.sleep(Math.min(maxInterval, Math.max(100, leaseTime / 3)));
-            continue;
-          }
-          this.leader = true;
-          this.renewAt = this.clock.now() + leaseTime / 3;
-          logger.info('beat: Acquired lock');
-          // installing beat_schedule again on every acquisition (it keeps run state) also brings the
-          // entries back after Redis lost its data (a restart without persistence), which also loses the lock
-          pendingToResend = true;
-          try {
-            if (acquisitions++ > 0) await this.o.store.setup(this.o.statics, this.clock.now());
-          } catch (err) {
-            this.leader = false;
-            logger.error(`beat: could not take over the schedule: ${(err as Error).message}; trying again`);
-            await this.sleep(Math.min(maxInterval, Math.max(100, leaseTime / 3)));
-            continue;
-          }
-        } else if (now >= this.renewAt) {
-          let ok = false;
-          try {
-            ok = await lease.renew();
-          } catch (err) {
-            logger.error(`beat: could not renew the lock: ${(err as Error).message}`);
-          }
-          if (!ok) {
-            this.leader = false;
-            logger.error('beat: lost the lock: no longer sending (another beat may lead now)');
-            continue;
-          }
-          this.renewAt = this.clock.now() + leaseTime / 3;
-        }
-        if (!this.mayPublish()) {
-          this.leader = false;
-          logger.error('beat: the lock may have lapsed (no renewal in time): no longer sending');
-          continue;
-        }
+        const led = await this.lead(lease, maxInterval);
+        if (led === 'retry') continue;
+        if (led === 'acquired') pendingToResend = true;
       }
       if (pendingToResend) {
         try {
@@ -176,10 +133,65 @@ export class BeatService {
           logger.error(`beat: could not read the slots left pending: ${(err as Error).message}; trying again`);
         }
       }
-      sleep = await this.tickSafely(maxInterval);
+      let sleep = await this.tickSafely(maxInterval);
       if (lease && !this.mayPublish()) continue; // the lease was lost during the tick: take it again now
       if (lease) sleep = Math.min(sleep, Math.max(0, this.renewAt - this.clock.now()));
       if (sleep > 0) await this.sleep(sleep);
+    }
+  }
+
+  /**
+   * Takes the lease, or renews it when a third of it has passed: `acquired` when just taken (the
+   * predecessor's pending slots are resent first), `held` to tick, `retry` to go round again (not
+   * taken, lost, or lapsed; the reason is logged).
+   */
+  private async lead(lease: BeatLease, maxInterval: number): Promise<'acquired' | 'held' | 'retry'> {
+    const { logger } = this.o;
+    const renewEvery = (this.o.leaseTime ?? 30_000) / 3;
+    const retryWait = Math.min(maxInterval, Math.max(100, renewEvery));
+    let result: 'acquired' | 'held' = 'held';
+    if (!this.leader) {
+      if (!(await this.attempt(() => lease.acquire(), 'could not reach the lock'))) {
+        await this.sleep(retryWait);
+        return 'retry';
+      }
+      this.leader = true;
+      this.renewAt = this.clock.now() + renewEvery;
+      logger.info('beat: Acquired lock');
+      // installing beat_schedule again on every acquisition (it keeps run state) also brings the
+      // entries back after Redis lost its data (a restart without persistence), which also loses the lock
+      try {
+        if (this.acquisitions++ > 0) await this.o.store.setup(this.o.statics, this.clock.now());
+      } catch (err) {
+        this.leader = false;
+        logger.error(`beat: could not take over the schedule: ${(err as Error).message}; trying again`);
+        await this.sleep(retryWait);
+        return 'retry';
+      }
+      result = 'acquired';
+    } else if (this.clock.now() >= this.renewAt) {
+      if (!(await this.attempt(() => lease.renew(), 'could not renew the lock'))) {
+        this.leader = false;
+        logger.error('beat: lost the lock: no longer sending (another beat may lead now)');
+        return 'retry';
+      }
+      this.renewAt = this.clock.now() + renewEvery;
+    }
+    if (!this.mayPublish()) {
+      this.leader = false;
+      logger.error('beat: the lock may have lapsed (no renewal in time): no longer sending');
+      return 'retry';
+    }
+    return result;
+  }
+
+  /** A lock call whose failure (Redis unreachable) is logged and counts as a refusal. */
+  private async attempt(call: () => Promise<boolean>, what: string): Promise<boolean> {
+    try {
+      return await call();
+    } catch (err) {
+      this.o.logger.error(`beat: ${what}: ${(err as Error).message}`);
+      return false;
     }
   }
 
