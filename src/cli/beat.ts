@@ -19,10 +19,10 @@ import { crontab } from '../beat/schedules/crontab.ts';
 import { solar } from '../beat/schedules/solar.ts';
 import type { Entry } from '../beat/store.ts';
 import { signals } from '../signals.ts';
-import { createLogger, LOG_LEVELS, parseLogLevel, type LogLevel } from '../worker/log.ts';
+import { createLogger, type LogLevel } from '../worker/log.ts';
 import { appForCommand, globalsOf } from './context.ts';
 import { EX_OK, reportError, UsageError } from './exit.ts';
-import { parseChoice, parseJson, parseNumber } from './values.ts';
+import { parseJson, parseLoglevel, parseNumber } from './values.ts';
 
 interface BeatCliOptions {
   schedule?: string;
@@ -32,11 +32,6 @@ interface BeatCliOptions {
   loglevel: string;
 }
 
-const LEVEL_NAMES: readonly string[] = [...Object.keys(LOG_LEVELS), 'warn', 'fatal'];
-
-function parseLevel(text: string): LogLevel {
-  return parseLogLevel(parseChoice('-l/--loglevel', text, LEVEL_NAMES));
-}
 
 /** The options `celeriac beat` and `celeriac worker -B` share, checked before the app is loaded. */
 export function beatOptions(o: { schedule?: string; scheduler?: string; maxInterval?: string; lockTimeout?: string }): BeatOptions {
@@ -85,7 +80,7 @@ async function loadBeat(command: Command, o: BeatCliOptions, level: LogLevel) {
 }
 
 export async function runBeat(o: BeatCliOptions, command: Command, version: string): Promise<void> {
-  const level = parseLevel(o.loglevel);
+  const level = parseLoglevel(o.loglevel);
   const { app, beat } = await loadBeat(command, o, level);
   process.stdout.write(beatBanner(beat, app, version, level) + '\n');
   await signals.beat_init.send({ sender: beat.service });
@@ -118,7 +113,7 @@ function table(rows: string[][]): string {
 async function withStore<T>(command: Command, fn: (beat: Beat, app: Celery) => Promise<T>): Promise<T> {
   const parent = command.parent!;
   const o = parent.opts<BeatCliOptions>();
-  const { app, beat } = await loadBeat(parent, o, parseLevel(o.loglevel));
+  const { app, beat } = await loadBeat(parent, o, parseLoglevel(o.loglevel));
   try {
     return await fn(beat, app);
   } finally {

@@ -4,6 +4,7 @@
  */
 import { parseKombuJson } from '../../protocol/serialization/index.ts';
 import type { PyValue } from '../../protocol/values.ts';
+import { LOG_LEVELS, parseLogLevel, type LogLevel } from '../worker/log.ts';
 import { UsageError } from './exit.ts';
 
 /** Seconds: a finite number >= 0. */
@@ -41,4 +42,11 @@ export function parseChoice<T extends string>(flag: string, text: string, choice
   const found = choices.find((c) => c === text.toLowerCase());
   if (!found) throw new UsageError(`${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(text)}`);
   return found;
+}
+
+const LEVEL_NAMES: readonly string[] = [...Object.keys(LOG_LEVELS), 'warn', 'fatal'];
+
+/** `-l/--loglevel` as Celery reads it (any case; `warn` and `fatal` as aliases, which parseLogLevel maps). */
+export function parseLoglevel(text: string): LogLevel {
+  return parseLogLevel(parseChoice('-l/--loglevel', text, LEVEL_NAMES));
 }

@@ -15,14 +15,14 @@
 import type { Command } from 'commander';
 import { arch, platform, release } from 'node:os';
 import type { Celery } from '../app.ts';
-import { createLogger, LOG_LEVELS, parseLogLevel, type LogLevel } from '../worker/log.ts';
+import { createLogger } from '../worker/log.ts';
 import { Worker } from '../worker/worker.ts';
 import { createBeat } from '../beat/beat.ts';
 import { signals } from '../signals.ts';
 import { beatOptions } from './beat.ts';
 import { appForCommand, globalsOf } from './context.ts';
 import { EX_OK, reportError, UsageError } from './exit.ts';
-import { parseChoice, parseInteger, parseNumber } from './values.ts';
+import { parseInteger, parseLoglevel, parseNumber } from './values.ts';
 
 interface WorkerCliOptions {
   queues?: string;
@@ -38,13 +38,6 @@ interface WorkerCliOptions {
   beat?: boolean;
   schedule?: string;
   scheduler?: string;
-}
-
-const LEVEL_NAMES: readonly string[] = [...Object.keys(LOG_LEVELS), 'warn', 'fatal'];
-
-/** `-l` as Celery reads it (any case; `warn` and `fatal` as aliases, which parseLogLevel maps). */
-function parseLevel(text: string): LogLevel {
-  return parseLogLevel(parseChoice('-l/--loglevel', text, LEVEL_NAMES));
 }
 
 /** The startup banner, in Celery's layout. */
@@ -80,7 +73,7 @@ function workerOptions(o: WorkerCliOptions) {
   const queues = o.queues === undefined ? undefined : o.queues.split(',').map((q) => q.trim()).filter(Boolean);
   if (queues !== undefined && queues.length === 0) throw new UsageError(`-Q/--queues needs at least one queue name, got ${JSON.stringify(o.queues)}`);
   return {
-    level: parseLevel(o.loglevel),
+    level: parseLoglevel(o.loglevel),
     queues,
     concurrency: o.concurrency === undefined ? undefined : parseInteger('-c/--concurrency', o.concurrency, 1),
     prefetch: o.prefetchMultiplier === undefined ? undefined : parseInteger('--prefetch-multiplier', o.prefetchMultiplier, 0),
