@@ -96,9 +96,11 @@ function bind(
   funcName: string,
   args: readonly unknown[],
   kwargs: Readonly<Record<string, unknown>>,
-  bound: boolean,
+  boundTask: boolean,
 ): Bound {
-  const fail = (text: string) => new ArgumentTypeError(funcName, `${funcName}() ${text}`);
+  const name = params.python?.funcName ?? funcName;
+  const bound = boundTask && params.python?.unbound !== true;
+  const fail = (text: string) => new ArgumentTypeError(name, `${name}() ${text}`);
   const P = params.positional.length;
   const given = Math.min(args.length, P);
   const positional: unknown[] = args.slice(0, given);

@@ -76,6 +76,13 @@ export interface TaskParams {
    * an ordinary unknown keyword. Ignored for unbound tasks.
    */
   self?: string | null;
+  /**
+   * How Python's function differs from what the task name and `bind` say, for tasks whose Python
+   * function is known (Celery's built-ins): `funcName`, the name its TypeError texts show (`celery.map`
+   * is `xmap`); `unbound`, the function takes no `self` though the TypeScript implementation is bound
+   * (it then is not counted, and a keyword `self` is an ordinary one).
+   */
+  python?: { funcName?: string; unbound?: boolean };
 }
 
 type AnyFunction = (...args: never[]) => unknown;

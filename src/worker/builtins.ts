@@ -26,6 +26,7 @@ import { AsyncResult, GroupResult, resultFromTuple } from '../result.ts';
 import { excRepr } from './retry.ts';
 import { bindArguments, funcNameOf, paramsOf } from '../bind-args.ts';
 import type { BoundTask } from './task.ts';
+import type { TaskParams } from '../task-params.ts';
 
 /** The built-in task names. */
 export const BUILTIN_TASKS = [
@@ -69,11 +70,15 @@ async function failedJoinReport(g: GroupResult): Promise<string | null> {
 
 /** Registers Celery's built-in tasks on `app` (skips names already registered). */
 export function registerBuiltins(app: Celery): void {
-  const add = (name: string, fn: (self: BoundTask) => unknown, options: Record<string, unknown> = {}) => {
-    if (!app.tasks.has(name)) app.task(name, fn, { bind: true, ...options });
+  // every implementation is bound (it reads the request); `python` says how Celery's function differs,
+  // so a wrong call fails with its text: `xmap() takes 2 positional arguments but 3 were given`
+  const add = (name: string, fn: (self: BoundTask) => unknown, options: Record<string, unknown> = {}, python?: TaskParams['python']) => {
+    if (app.tasks.has(name)) return;
+    app.task(name, fn, { bind: true, ...options });
+    if (python) app.tasks.get(name)!.params!.python = python;
   };
 
-  add('celery.backend_cleanup', () => null, { params: [] });
+  add('celery.backend_cleanup', () => null, { params: [] }, { unbound: true });
 
   add('celery.accumulate', (self) => {
     const index = self.request.kwargs['index'];
@@ -113,21 +118,21 @@ export function registerBuiltins(app: Celery): void {
   }, {
     maxRetries: null, ignoreResult: true, defaultRetryDelay: 1,
     params: ['group_id', 'callback', 'interval=', 'max_retries=', 'result=', 'Result=', 'GroupResult=', 'result_from_tuple=', '**kwargs'],
-  });
+  }, { funcName: 'unlock_chord' });
 
   add('celery.map', async (self) => {
     const fn = localTask(app, param(self, 0, 'task'), self);
     const out: unknown[] = [];
     for (const item of param<PyValue[]>(self, 1, 'it') ?? []) out.push(await fn(item));
     return out;
-  }, { params: ['task', 'it'] });
+  }, { params: ['task', 'it'] }, { funcName: 'xmap', unbound: true });
 
   add('celery.starmap', async (self) => {
     const fn = localTask(app, param(self, 0, 'task'), self);
     const out: unknown[] = [];
     for (const item of param<PyValue[][]>(self, 1, 'it') ?? []) out.push(await fn(...item));
     return out;
-  }, { params: ['task', 'it'] });
+  }, { params: ['task', 'it'] }, { funcName: 'xstarmap', unbound: true });
 
   add('celery.chunks', async (self) => {
     const sig: SignatureDict = {
@@ -137,7 +142,7 @@ export function registerBuiltins(app: Celery): void {
     // Celery returns (and stores) the GroupResult, which is also the task's child: the group adds
     // itself to the running task's trail (`add_trail`)
     return refToTuple(await applyAsync(app, chunksGroup(sig))) as unknown as PyValue;
-  }, { params: ['task', 'it', 'n'] });
+  }, { params: ['task', 'it', 'n'] }, { unbound: true });
 
   add('celery.group', async (self) => {
     const tasks = param<PyValue[]>(self, 0, 'tasks') ?? [];
@@ -152,7 +157,7 @@ export function registerBuiltins(app: Celery): void {
 
   add('celery.chain', () => {
     throw new Error('chain is not a real task');
-  }, { params: ['*args', '**kwargs'] });
+  }, { params: ['*args', '**kwargs'] }, { unbound: true });
 
   add('celery.chord', async (self) => {
     const headerValue = param(self, 0, 'header');

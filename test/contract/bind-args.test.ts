@@ -23,6 +23,9 @@ import fc from 'fast-check';
 import { bindArguments, checkArguments, ArgumentTypeError } from '../../src/bind-args.ts';
 import { parseParams, readParams, formatParams, type Param, type TaskParams } from '../../src/task-params.ts';
 import { exceptionToInfo } from '../../protocol/exceptions.ts';
+import { Celery } from '../../src/app.ts';
+import { checkTaskCall } from '../../src/bind-args.ts';
+import { BUILTIN_TASKS, registerBuiltins } from '../../src/worker/builtins.ts';
 import { requirePython, runPython } from '../helpers/peers.ts';
 
 interface Case {
@@ -339,4 +342,29 @@ test('ArgumentTypeError is stored as Python\'s builtins.TypeError with the messa
     exc_type: 'TypeError', exc_message: ["add() missing 1 required positional argument: 'y'"], exc_module: 'builtins',
   });
   assert.match(String(err.stack), /^TypeError: add\(\) missing 1 required positional argument: 'y'/);
+});
+
+test("the built-in celery.* tasks bind as Celery's functions do: their names (xmap), self only where Celery binds it", async (t) => {
+  if (!requirePython(t)) return;
+  const app = new Celery({ env: {} });
+  registerBuiltins(app);
+  const calls: { task: string; args: number[]; kwargs: Record<string, number> }[] = [];
+  for (const task of BUILTIN_TASKS) {
+    const first = app.tasks.get(task)!.params!.positional[0]?.name ?? 'args';
+    for (let n = 0; n <= 10; n++) calls.push({ task, args: Array.from({ length: n }, (_, i) => i), kwargs: {} });
+    for (const kwargs of [{ self: 1 }, { zz: 1 }, { [first]: 1 }] as Record<string, number>[]) calls.push({ task, args: [0], kwargs });
+  }
+  const py = (JSON.parse(await runPython('test/python/builtins_truth.py', { calls })) as { results: (string | null)[] }).results;
+  const differ: string[] = [];
+  calls.forEach((c, i) => {
+    let ours: string | null = null;
+    try {
+      checkTaskCall(app.tasks.get(c.task)!, c.args, c.kwargs);
+    } catch (e) {
+      ours = (e as Error).message;
+    }
+    if (ours !== py[i]) differ.push(`${c.task}(*${JSON.stringify(c.args)}, **${JSON.stringify(c.kwargs)}): Celery ${JSON.stringify(py[i])}, ours ${JSON.stringify(ours)}`);
+  });
+  assert.ok(py.some((r) => r?.startsWith('xmap() ')), 'the texts name the Python function');
+  assert.deepEqual(differ, [], differ.join('\n'));
 });
