@@ -40,20 +40,25 @@ function takesRequestExcTraceback(params: TaskParams): boolean {
   return params.varargs !== null || params.positional.length > 1;
 }
 
-/** `_call_task_errbacks(request, exc, traceback)`. */
+/**
+ * `_call_task_errbacks(request, exc, traceback)`: an errback this app implements, unbound and taking
+ * more than one positional argument, is called inline; the others are sent with the failed task's id.
+ */
 export async function callTaskErrbacks(app: Celery, request: ErrbackRequest, exc: unknown, traceback: string | null): Promise<void> {
   const old: SignatureDict[] = [];
   for (const e of request.errbacks ?? []) {
     const errback = maybeSignature(e as PyValue);
     const registered = app.tasks.get(errback.task);
-    const bind = registered?.workerOptions['bind'] === true;
-    const params = registered?.fn ? paramsOf(registered) : null;
+    // a bound task's `__header__` is a partial, which Celery sends the old way ("workaround to support
+    // tasks with bind=True executed as link errors")
+    const bound = registered?.workerOptions['bind'] === true;
+    const params = registered?.fn && !bound ? paramsOf(registered) : null;
     if (registered?.fn && params && takesRequestExcTraceback(params)) {
-      // `errback(request, exc, traceback)`, bound as Python binds it
-      const fn = registered.fn as (...a: unknown[]) => unknown;
-      const self = { app, name: registered.name, request };
-      const args = bindArguments(params, funcNameOf(registered.name), [request as unknown as PyValue, exc as PyValue, traceback], {}, { bound: bind });
-      await (bind ? fn(self, ...args) : fn(...args));
+      // `errback(request, exc, traceback)`: Signature.__call__ puts the signature's own arguments after
+      // those three and adds its keywords (an immutable one: only its own), bound as Python binds them
+      const given = errback.immutable ? errback.args : [request as unknown as PyValue, exc as PyValue, traceback, ...errback.args];
+      const args = bindArguments(params, funcNameOf(registered.name), given, errback.kwargs ?? {});
+      await (registered.fn as (...a: unknown[]) => unknown)(...args);
     } else old.push(errback);
   }
   if (old.length) {
