@@ -31,6 +31,8 @@ export { createBackend } from './backends/index.ts';
 // brokers
 export { createBroker } from './brokers/index.ts';
 export type { Broker, Delivery, Consumer, QueueDeclaration, ExchangeDeclaration, PublishTarget } from './broker.ts';
+export { State as EventsState, WorkerState, TaskState, heartbeatExpires } from './events/state.ts'; // celery.events.state
+export type { StateOptions as EventsStateOptions, StateEventResult } from './events/state.ts';
 
 // worker and signals
 export * from './worker/index.ts';
