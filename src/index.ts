@@ -38,6 +38,11 @@ export type { StateOptions as EventsStateOptions, StateEventResult } from './eve
 export * from './worker/index.ts';
 export { signals, Signal } from './signals.ts';
 
+// tracing: OpenTelemetry spans and W3C trace context in task messages (needs @opentelemetry/api, loaded only when enabled)
+export { CeleriacInstrumentation } from './tracing/instrumentation.ts';
+export type { CeleriacInstrumentationConfig } from './tracing/instrumentation.ts';
+export type { TracerProviderLike } from './tracing/api.ts';
+
 // beat
 export { schedule, crontab, solar, clocked, rrule, scheduleFromJSON, IntervalSchedule, CrontabSchedule, SolarSchedule, ClockedSchedule, RRuleSchedule, CronParseError, SOLAR_EVENTS } from './beat/schedules/index.ts';
 export type { Schedule, ScheduleContext, ScheduleJSON, ScheduleState, CronSpec } from './beat/schedules/index.ts';

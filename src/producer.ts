@@ -19,6 +19,7 @@ import { resolveRetryPolicy, toSnakeCase, type RetryPolicy, type Settings } from
 import { ConfigurationError, OperationalError, isConnectionError } from './errors.ts';
 import { withCountdown, type RouteResult, type Router, type StaticRoute } from './routing.ts';
 import { normalizeSendOptions, type NormalizedSendOptions, type SendTaskOptions } from './send-options.ts';
+import { tracingHooks } from './tracing/hooks.ts';
 import { uuid4 as fastUuid4 } from './uuid4.ts';
 
 export { normalizeSendOptions };
@@ -382,6 +383,18 @@ function noop(): void {}
  * per send than `publishTask(...).then(published)`.
  */
 export function publishTaskThen<T>(
+  prepared: PreparedTask,
+  broker: Broker,
+  backend: ResultBackend | null,
+  options: Pick<PublishOptions, 'onRetry' | 'signal' | 'connect'>,
+  published: () => T,
+): Promise<T> {
+  const tracing = tracingHooks();
+  if (tracing) return tracing.publish(prepared, () => publishUntraced(prepared, broker, backend, options, published));
+  return publishUntraced(prepared, broker, backend, options, published);
+}
+
+function publishUntraced<T>(
   prepared: PreparedTask,
   broker: Broker,
   backend: ResultBackend | null,

@@ -26,6 +26,7 @@ import type { Celery } from '../app.ts';
 import type { ResultBackend } from '../backend.ts';
 import { runInTaskContext, type SendTaskOptions } from '../producer.ts';
 import { signals, type SignalRequest } from '../signals.ts';
+import { tracingHooks } from '../tracing/hooks.ts';
 import { callTaskErrbacks, chainElemRequest, onChordPartReturn } from '../canvas/chord.ts';
 import { dispatchCallbacksAndChain } from './dispatch.ts';
 import { logs, type WorkerLogger } from './log.ts';
@@ -145,9 +146,11 @@ export class Tracer implements TaskSelfHost {
     const rootId = ctx.root_id || ctx.id;
     const inherit = this.app.conf.taskInheritParentPriority;
     // `children`: the trail (the request's own list), where what the task sends adds its result
-    return runInTaskContext({ id: ctx.id, root_id: rootId, delivery_info: { priority: ctx.delivery_info.priority }, children: ctx.children }, () =>
+    const run = () => runInTaskContext({ id: ctx.id, root_id: rootId, delivery_info: { priority: ctx.delivery_info.priority }, children: ctx.children }, () =>
       this.run(runtime, ctx, rootId, inherit ? ctx.delivery_info.priority : null, onReturned),
     );
+    const tracing = tracingHooks();
+    return tracing ? tracing.run(ctx, run) : run();
   }
 
   private async run(runtime: TaskRuntime, ctx: Context, rootId: string, priority: number | null, onReturned?: () => void): Promise<TraceResult> {
