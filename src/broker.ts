@@ -72,6 +72,15 @@ export interface Consumer {
   cancel(): Promise<void>;
 }
 
+/** One binding as `celery list bindings` prints it (kombu `Management.get_bindings`: destination, source, routing_key). */
+export interface BindingRow {
+  /** The queue (kombu's `destination`). */
+  queue: string;
+  /** The exchange (kombu's `source`; `''` is the default exchange). */
+  exchange: string;
+  routingKey: string;
+}
+
 export interface Broker {
   /** Redacted URL for logs and errors (never contains a password). */
   readonly safeUrl: string;
@@ -93,6 +102,12 @@ export interface Broker {
   /** Number of messages waiting in a queue (all priority levels). */
   queueLength(queue: string): Promise<number>;
   purge(queue: string): Promise<number>;
+  /**
+   * The bindings of these exchanges, or without `exchanges` every binding the broker can list
+   * (`celery list bindings`): Redis reads kombu's `_kombu.binding.<exchange>` sets, AMQP asks RabbitMQ's
+   * management API. Optional: a transport without it cannot list bindings.
+   */
+  listBindings?(exchanges?: readonly string[]): Promise<BindingRow[]>;
   /** Gives back every unacked delivery this broker holds (front of the queue), then disconnects. */
   close(): Promise<void>;
 }

@@ -12,7 +12,12 @@ import { registerGlobalOptions } from './context.ts';
 import { registerCrontab } from './crontab.ts';
 import { registerDecode } from './decode.ts';
 import { EX_OK, EX_USAGE } from './exit.ts';
+import { registerList } from './list.ts';
+import { registerMigrate } from './migrate.ts';
+import { registerPurge } from './purge.ts';
+import { registerReport } from './report.ts';
 import { registerResult } from './result.ts';
+import { registerShell } from './shell.ts';
 import { registerWorker } from './worker.ts';
 
 /** package.json, found from src/cli (a checkout) or dist/src/cli (a build). */
@@ -47,6 +52,11 @@ export function buildProgram(): Command {
   registerCrontab(program);
   registerWorker(program, pkg.version);
   registerBeat(program, pkg.version);
+  registerPurge(program);
+  registerReport(program, pkg.version);
+  registerList(program);
+  registerMigrate(program);
+  registerShell(program);
   return program;
 }
 

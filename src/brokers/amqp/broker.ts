@@ -16,11 +16,12 @@
  */
 import type { Channel, ChannelModel, ConfirmChannel, Message } from 'amqplib';
 import type { RawMessage } from '../../../protocol/types.ts';
-import type { Broker, ConsumeOptions, Consumer, Delivery, ExchangeDeclaration, PublishTarget, QueueDeclaration } from '../../broker.ts';
+import type { BindingRow, Broker, ConsumeOptions, Consumer, Delivery, ExchangeDeclaration, PublishTarget, QueueDeclaration } from '../../broker.ts';
 import { BrokerConnectionError, BrokerError, UnroutableError, reportError } from '../errors.ts';
 import { openFailover, reconnectIntervals, type ConnectSettings, type RetrySettings } from './connection.ts';
 import { AmqpConsumer, type ConsumerHost } from './consumer.ts';
 import { bindQueueToDelayedDelivery, declareDelayedTopology, delayedTarget } from './delayed.ts';
+import { managementBindings, managementTarget } from './management.ts';
 import { toPublish } from './message.ts';
 import { declareExchange, declareQueue, isQuorum } from './topology.ts';
 import { parseAmqpUrls, safeUrlOf, type AmqpEndpoint } from './url.ts';
@@ -59,6 +60,8 @@ export class AmqpBroker implements Broker, ConsumerHost {
   private readonly settings: AmqpBrokerSettings;
   private readonly knownQueues: () => QueueDeclaration[];
   private readonly onError: ((e: Error) => void) | undefined;
+  /** `manager_hostname`, `manager_port`, `manager_userid`, `manager_password` (kombu's get_manager). */
+  private readonly managerOptions: Record<string, unknown>;
   private endpointIndex = 0;
   private conn: ChannelModel | null = null;
   private connecting: Promise<ChannelModel> | null = null;
@@ -95,6 +98,7 @@ export class AmqpBroker implements Broker, ConsumerHost {
     };
     this.knownQueues = options.queues ?? (() => []);
     this.onError = options.onError;
+    this.managerOptions = Object.fromEntries(Object.entries(transportOptions).filter(([k]) => k.startsWith('manager_')));
   }
 
   // ---- connection ----------------------------------------------------------------------------------
@@ -409,6 +413,16 @@ export class AmqpBroker implements Broker, ConsumerHost {
     } catch (err) {
       throw new BrokerError(`purging ${JSON.stringify(queue)} on ${this.safeUrl}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /**
+   * `celery list bindings` on RabbitMQ: AMQP cannot list bindings, so (as kombu through pyrabbit) this
+   * asks the management API of the broker connected last (see management.ts); a
+   * `ManagementUnavailableError` when it cannot.
+   */
+  async listBindings(exchanges?: readonly string[]): Promise<BindingRow[]> {
+    const ep = this.endpoints[this.endpointIndex]!;
+    return managementBindings(managementTarget(ep, this.managerOptions, this.connectSettings.connectTimeout * 1000 + 5000), exchanges);
   }
 
   /** Cancels consumers, closes their channels (RabbitMQ requeues unacked deliveries), disconnects. */

@@ -14,7 +14,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { encodeRedisEnvelope } from '../../../protocol/index.ts';
 import type { RawMessage } from '../../../protocol/types.ts';
 import type {
-  Broker, ConsumeOptions, Consumer, Delivery, ExchangeType, PublishTarget, QueueDeclaration,
+  BindingRow, Broker, ConsumeOptions, Consumer, Delivery, ExchangeType, PublishTarget, QueueDeclaration,
 } from '../../broker.ts';
 import { parseRedisUrl, type RedisUseSsl } from '../../redis/url.ts';
 import { connectRedis, corkUntilNextTick, guardRedisClient } from '../../redis/client.ts';
@@ -174,6 +174,31 @@ export class RedisBroker implements Broker, ConsumerHost {
       if (b) out.push(b);
     }
     return out;
+  }
+
+  /**
+   * `celery list bindings` on Redis (kombu `list_bindings`/`get_table`): the members of each exchange's
+   * `_kombu.binding.<exchange>` set; without `exchanges`, of every such set in the db (SCAN). Members
+   * that are not `<routing key><sep><pattern><sep><queue>` are skipped (kombu fails on them).
+   */
+  async listBindings(exchanges?: readonly string[]): Promise<BindingRow[]> {
+    let names = exchanges ? [...exchanges] : [];
+    if (!exchanges) {
+      const prefix = this.keys.bindingKey('');
+      const found = new Set<string>();
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.client.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 500);
+        cursor = next;
+        for (const k of keys) found.add(k.slice(prefix.length));
+      } while (cursor !== '0');
+      names = [...found].sort();
+    }
+    const rows: BindingRow[] = [];
+    for (const exchange of names) {
+      for (const b of await this.bindings(exchange)) rows.push({ queue: b.queue, exchange, routingKey: b.routingKey });
+    }
+    return rows;
   }
 
   /**
