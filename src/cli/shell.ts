@@ -97,7 +97,19 @@ export function registerShell(program: Command): void {
         const repl: REPLServer = start({ prompt: 'celeriac> ', input: process.stdin, output: process.stdout, terminal, useGlobal: false, preview: terminal });
         Object.assign(repl.context, context);
         repl.on('reset', (ctx: Record<string, unknown>) => Object.assign(ctx, context));
+        // piped lines do not wait for an `await` of the line before: evaluate one line at a time
+        const evaluate = repl.eval;
+        let queue: Promise<void> = Promise.resolve();
+        (repl as { eval: typeof evaluate }).eval = (cmd, ctx, file, cb) => {
+          queue = queue.then(() => new Promise<void>((done) => {
+            evaluate.call(repl, cmd, ctx, file, (err, result) => {
+              cb(err, result);
+              done();
+            });
+          }));
+        };
         await new Promise<void>((resolve) => repl.on('exit', () => resolve()));
+        await queue;
       } catch (err) {
         process.exitCode = reportError('shell', err, { traceback: g.traceback ?? false });
       } finally {
