@@ -373,12 +373,12 @@ export class Celery {
     return new AsyncResult<R>(id, this.backend, { control: this.control });
   }
 
-  /** Remote control (Celery's `app.control`): `revoke`, `broadcast`. */
+  /** Remote control (Celery's `app.control`): `inspect()`, `ping`, `revoke`, every control command, `broadcast`. */
   get control(): Control {
     this.controlInstance ??= new Control(async () => {
       await this.connectBroker();
       return this.broker;
-    });
+    }, () => this.conf, this.clock);
     return this.controlInstance;
   }
 

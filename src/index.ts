@@ -22,7 +22,8 @@ export { ConfigurationError, QueueNotFoundError, OperationalError } from './erro
 
 // results
 export { AsyncResult, GroupResult, IncompleteStream, collect, iterdeps, resultFromTuple } from './result.ts';
-export { Control } from './control.ts';
+export { Control, Inspect, flattenReply } from './control.ts';
+export type { BroadcastOptions, ControlSettings, InspectOptions, NodeReplies, TaskInfo, Replies, RevokeOptions, AddConsumerOptions, TimeLimitOptions, PoolRestartOptions, PingOptions } from './control.ts';
 export type { GetOptions, AsyncResultOptions, RevokeControl } from './result.ts';
 export { ResultTimeoutError, NoResultBackendError, BackendStoreError } from './backend.ts';
 export type { ResultBackend, WaitOptions } from './backend.ts';

@@ -9,15 +9,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import { registerBeat } from './beat.ts';
 import { registerCall } from './call.ts';
 import { registerGlobalOptions } from './context.ts';
+import { registerControl } from './control.ts';
 import { registerCrontab } from './crontab.ts';
 import { registerDecode } from './decode.ts';
 import { EX_OK, EX_USAGE } from './exit.ts';
+import { registerInspect } from './inspect.ts';
 import { registerList } from './list.ts';
 import { registerMigrate } from './migrate.ts';
 import { registerPurge } from './purge.ts';
 import { registerReport } from './report.ts';
 import { registerResult } from './result.ts';
 import { registerShell } from './shell.ts';
+import { registerStatus } from './status.ts';
 import { registerWorker } from './worker.ts';
 
 /** package.json, found from src/cli (a checkout) or dist/src/cli (a build). */
@@ -57,6 +60,9 @@ export function buildProgram(): Command {
   registerList(program);
   registerMigrate(program);
   registerShell(program);
+  registerInspect(program);
+  registerControl(program);
+  registerStatus(program);
   return program;
 }
 
