@@ -212,6 +212,11 @@ export interface Settings {
    * (Celery checks redelivered acks_late messages; celeriac checks every delivery, see src/worker). @default false
    */
   readonly workerDeduplicateSuccessfulTasks: boolean;
+  /**
+   * `worker_metrics_port` (celeriac's, no Celery setting): `celeriac worker` serves Prometheus metrics
+   * (celery-exporter's names) on this port, as `--metrics-port` does. @default null (none)
+   */
+  readonly workerMetricsPort: number | null;
 }
 
 /** What {@link resolveConfig} accepts: every setting in snake_case or camelCase, all optional. */
@@ -314,6 +319,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   redbeatLockTimeout: null,
   redbeatCeleriacOnly: false,
   workerDeduplicateSuccessfulTasks: false,
+  workerMetricsPort: null,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -631,6 +637,11 @@ const VALIDATORS: { [K in keyof Settings]: Validator } = {
   redbeatLockTimeout: (n, v) => numOrNull(n, v),
   redbeatCeleriacOnly: bool,
   workerDeduplicateSuccessfulTasks: bool,
+  workerMetricsPort: (n, v) => {
+    const port = intOrNull(n, v, 0);
+    if (port !== null && port > 65535) fail(n, 'a port number (0-65535) or null', v);
+    return port;
+  },
 };
 
 export interface ResolveConfigOptions {

@@ -13,6 +13,7 @@ import { registerControl } from './control.ts';
 import { registerCrontab } from './crontab.ts';
 import { registerDecode } from './decode.ts';
 import { EX_OK, EX_USAGE } from './exit.ts';
+import { registerExporter } from './exporter.ts';
 import { registerInspect } from './inspect.ts';
 import { registerList } from './list.ts';
 import { registerMigrate } from './migrate.ts';
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
   registerCrontab(program);
   registerWorker(program, pkg.version);
   registerBeat(program, pkg.version);
+  registerExporter(program);
   registerPurge(program);
   registerReport(program, pkg.version);
   registerList(program);

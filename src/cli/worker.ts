@@ -24,6 +24,17 @@ import { appForCommand, globalsOf } from './context.ts';
 import { EX_OK, reportError, UsageError } from './exit.ts';
 import { parseInteger, parseLoglevel, parseNumber } from './values.ts';
 
+/** A TCP port number (0 picks a free one). */
+function parsePort(flag: string, text: string): number {
+  const n = parseInteger(flag, text, 0);
+  if (n > 65535) throw new UsageError(`${flag} must be a port number (0-65535), got ${JSON.stringify(text)}`);
+  return n;
+}
+
+function metricsAddress(host = '0.0.0.0', port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`;
+}
+
 interface WorkerCliOptions {
   queues?: string;
   concurrency?: string;
@@ -38,10 +49,12 @@ interface WorkerCliOptions {
   beat?: boolean;
   schedule?: string;
   scheduler?: string;
+  metricsPort?: string;
+  metricsHost?: string;
 }
 
 /** The startup banner, in Celery's layout. */
-export function banner(worker: Worker, app: Celery, version: string): string {
+export function banner(worker: Worker, app: Celery, version: string, metricsUrl?: string): string {
   const c = app.conf;
   const lines = [
     '',
@@ -55,7 +68,7 @@ export function banner(worker: Worker, app: Celery, version: string): string {
     `- ** ---------- .> results:     ${c.resultBackend ? app.backend.safeUrl : 'disabled://'}`,
     `- *** --- * --- .> concurrency: ${worker.concurrency} (node event loop)`,
     `-- ******* ---- .> task events: ${worker.events.taskEvents ? 'ON' : 'OFF (enable -E to monitor tasks in this worker)'}`,
-    '--- ***** ----- ',
+    metricsUrl ? `--- ***** ----- .> metrics:     ${metricsUrl}` : '--- ***** ----- ',
     ' -------------- [queues]',
   ];
   for (const q of worker.queues) {
@@ -78,12 +91,13 @@ function workerOptions(o: WorkerCliOptions) {
     concurrency: o.concurrency === undefined ? undefined : parseInteger('-c/--concurrency', o.concurrency, 1),
     prefetch: o.prefetchMultiplier === undefined ? undefined : parseInteger('--prefetch-multiplier', o.prefetchMultiplier, 0),
     heartbeat: o.heartbeatInterval === undefined ? undefined : parseNumber('--heartbeat-interval', o.heartbeatInterval, 0.001),
+    metricsPort: o.metricsPort === undefined ? undefined : parsePort('--metrics-port', o.metricsPort),
   };
 }
 
 export async function runWorker(o: WorkerCliOptions, command: Command, version: string): Promise<void> {
   const g = globalsOf(command);
-  const { level, queues, concurrency, prefetch, heartbeat } = workerOptions(o);
+  const { level, queues, concurrency, prefetch, heartbeat, metricsPort } = workerOptions(o);
   if (!o.beat && (o.schedule !== undefined || o.scheduler !== undefined)) throw new UsageError('-s/--schedule and -S/--scheduler go with -B/--beat');
   const beatOpts = o.beat ? beatOptions(o) : null;
   const app = await appForCommand(g, {
@@ -102,9 +116,15 @@ export async function runWorker(o: WorkerCliOptions, command: Command, version: 
     },
     logger: createLogger(level),
   });
+  // celeriac's --metrics-port / worker_metrics_port: /metrics with celery-exporter's names (src/metrics/worker.ts);
+  // prom-client is loaded only then. A port in use ends the worker here, before it consumes (status 69).
+  const port = metricsPort ?? app.conf.workerMetricsPort;
+  if (o.metricsHost !== undefined && port === null) throw new UsageError('--metrics-host goes with --metrics-port (or the worker_metrics_port setting)');
+  const metrics = port === null ? null
+    : await (await import('../metrics/worker.ts')).serveWorkerMetrics(worker, { port, host: o.metricsHost, app, onError: (err) => worker.logger.error(`metrics: ${err.message}`) });
   // Celery's -B: a beat in the worker process (one such worker per schedule, or -S redis for several)
   const beat = beatOpts ? await createBeat(app, { ...beatOpts, logger: createLogger(level) }) : null;
-  process.stdout.write(banner(worker, app, version) + '\n');
+  process.stdout.write(banner(worker, app, version, metrics ? metricsAddress(o.metricsHost, metrics.port) : undefined) + '\n');
   let signalsSeen = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signalsSeen++;
@@ -142,6 +162,8 @@ export function registerWorker(program: Command, version: string): void {
     .option('-B, --beat', 'also run beat (the periodic task scheduler) in this worker, as Celery\'s -B')
     .option('-s, --schedule <file>', 'with -B: the file store\'s path (default: beat_schedule_filename)')
     .option('-S, --scheduler <name>', 'with -B: file or redis (default: beat_scheduler)')
+    .option('--metrics-port <port>', 'serve Prometheus metrics (celery-exporter\'s names) on this port at /metrics (setting worker_metrics_port)')
+    .option('--metrics-host <host>', 'with --metrics-port: the address to listen on (default 0.0.0.0)')
     .option('--without-gossip', "don't subscribe to other workers' events (celeriac workers never do; accepted as Celery's flag)")
     .action(async (o: WorkerCliOptions, command: Command) => {
       try {

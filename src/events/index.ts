@@ -4,7 +4,7 @@
  */
 import type { PreparedTask } from '../producer.ts';
 import type { Celery } from '../app.ts';
-import { EventDispatcher, type EventDispatcherOptions } from './dispatcher.ts';
+import { EventDispatcher, type EventDispatcherOptions, type EventFields } from './dispatcher.ts';
 import { EventReceiver, type EventReceiverOptions } from './receiver.ts';
 import { transportOf } from './transport.ts';
 
@@ -14,6 +14,8 @@ export { WorkerEventer, type WorkerEventsOptions } from './worker.ts';
 
 export class AppEvents {
   private sentDispatcher: EventDispatcher | null = null;
+  /** Called with the fields of each `task-sent` this app publishes (a worker's `/metrics`: src/metrics/worker.ts). */
+  readonly onTaskSent = new Set<(fields: EventFields) => void>();
 
   constructor(private readonly app: Celery) {}
 
@@ -42,10 +44,12 @@ export class AppEvents {
   taskSent(p: PreparedTask): Promise<void> {
     this.sentDispatcher ??= this.Dispatcher({ enabled: false });
     const h = p.message.headers;
-    return this.sentDispatcher.publish('task-sent', {
+    const fields: EventFields = {
       uuid: h.id, root_id: h.root_id, parent_id: h.parent_id, name: h.task, args: h.argsrepr, kwargs: h.kwargsrepr,
       retries: h.retries, eta: h.eta, expires: h.expires,
       queue: p.route.queue?.name ?? null, exchange: p.target.exchange, routing_key: p.target.routingKey,
-    });
+    };
+    for (const cb of this.onTaskSent) cb(fields);
+    return this.sentDispatcher.publish('task-sent', fields);
   }
 }
