@@ -42,7 +42,7 @@ export { signals, Signal } from './signals.ts';
 // tracing: OpenTelemetry spans and W3C trace context in task messages (needs @opentelemetry/api, loaded only when enabled)
 export { CeleriacInstrumentation } from './tracing/instrumentation.ts';
 export type { CeleriacInstrumentationConfig } from './tracing/instrumentation.ts';
-export type { TracerProviderLike } from './tracing/api.ts';
+export type { TracerProviderLike, MeterProviderLike } from './tracing/api.ts';
 
 // beat
 export { schedule, crontab, solar, clocked, rrule, scheduleFromJSON, IntervalSchedule, CrontabSchedule, SolarSchedule, ClockedSchedule, RRuleSchedule, CronParseError, SOLAR_EVENTS } from './beat/schedules/index.ts';

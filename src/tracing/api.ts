@@ -51,6 +51,19 @@ export interface TracerProviderLike {
   getTracer(name: string, version?: string, options?: { schemaUrl?: string }): object;
 }
 
+/** What a meter provider must offer (the SDK's, or the API's global one). */
+export interface MeterProviderLike {
+  getMeter(name: string, version?: string, options?: { schemaUrl?: string }): object;
+}
+
+export interface OtelMeter {
+  createHistogram(name: string, options?: { description?: string; unit?: string }): OtelHistogram;
+}
+
+export interface OtelHistogram {
+  record(value: number, attributes?: Attributes): void;
+}
+
 export interface TextMapGetter<C> {
   keys(carrier: C): string[];
   get(carrier: C, key: string): undefined | string | string[];
@@ -72,6 +85,9 @@ export interface OtelApi {
     getSpan(ctx: OtelContext): OtelSpan | undefined;
     getSpanContext(ctx: OtelContext): OtelSpanContext | undefined;
     isSpanContextValid(sc: OtelSpanContext): boolean;
+  };
+  metrics: {
+    getMeterProvider(): MeterProviderLike;
   };
   propagation: {
     inject<C>(ctx: OtelContext, carrier: C, setter?: TextMapSetter<C>): void;
@@ -100,7 +116,7 @@ export function loadOpenTelemetryApi(req: RequireFn = createRequire(import.meta.
     }
     throw err;
   }
-  if (!api.trace?.getSpanContext || !api.propagation?.extract || !api.context?.with || !api.SpanKind || !api.ROOT_CONTEXT) {
+  if (!api.trace?.getSpanContext || !api.propagation?.extract || !api.context?.with || !api.metrics?.getMeterProvider || !api.SpanKind || !api.ROOT_CONTEXT) {
     throw new ConfigurationError('tracing needs @opentelemetry/api 1.4 or later: npm install @opentelemetry/api@1');
   }
   return api as OtelApi;

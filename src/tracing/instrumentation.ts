@@ -4,15 +4,16 @@
  * `registerInstrumentations({ instrumentations: [...] })` and `new NodeSDK({ instrumentations: [...] })`
  * take it), doing what Python's `CeleryInstrumentor().instrument()` does: `apply_async/<task>` spans
  * around publishes, W3C trace context in the message headers, `run/<task>` spans continuing it in the
- * worker. Traces cross Python and TypeScript workers both ways.
+ * worker, and its `flower.task.runtime.seconds` histogram. Traces cross Python and TypeScript workers
+ * both ways.
  *
  * Nothing happens, and `@opentelemetry/api` is not loaded, until one is created (or enabled).
  */
 import { SW_VER } from '../events/worker.ts';
-import { loadOpenTelemetryApi, type OtelApi, type OtelTracer, type TracerProviderLike } from './api.ts';
+import { loadOpenTelemetryApi, type MeterProviderLike, type OtelApi, type OtelMeter, type OtelTracer, type TracerProviderLike } from './api.ts';
 import { SCHEMA_URL } from './attributes.ts';
 import { setTracingHooks, tracingHooks } from './hooks.ts';
-import { SpanHooks } from './spans.ts';
+import { RUNTIME_METRIC, SpanHooks } from './spans.ts';
 
 export interface CeleriacInstrumentationConfig {
   /** Enable at construction, as every OpenTelemetry JS instrumentation does. @default true */
@@ -32,6 +33,7 @@ export class CeleriacInstrumentation {
   readonly instrumentationVersion = SW_VER;
   private config: Required<CeleriacInstrumentationConfig>;
   private tracerProvider: TracerProviderLike | null = null;
+  private meterProvider: MeterProviderLike | null = null;
   private hooks: SpanHooks | null = null;
   private api: OtelApi | null = null;
 
@@ -49,7 +51,10 @@ export class CeleriacInstrumentation {
     // the global provider is a proxy: a provider registered later (NodeSDK.start()) is used from then on
     const provider = this.tracerProvider ?? api.trace.getTracerProvider();
     const tracer = provider.getTracer(this.instrumentationName, this.instrumentationVersion, { schemaUrl: SCHEMA_URL }) as OtelTracer;
-    this.hooks = new SpanHooks(api, tracer, { useSpanLinks: this.config.useSpanLinks });
+    // the global meter provider is no proxy: registerInstrumentations / NodeSDK pass theirs (setMeterProvider)
+    const meter = (this.meterProvider ?? api.metrics.getMeterProvider()).getMeter(this.instrumentationName, this.instrumentationVersion, { schemaUrl: SCHEMA_URL }) as OtelMeter;
+    const runtime = meter.createHistogram(RUNTIME_METRIC.name, { unit: RUNTIME_METRIC.unit, description: RUNTIME_METRIC.description });
+    this.hooks = new SpanHooks(api, tracer, { useSpanLinks: this.config.useSpanLinks, runtime });
     setTracingHooks(this.hooks);
   }
 
@@ -69,8 +74,11 @@ export class CeleriacInstrumentation {
     if (this.hooks) this.enable();
   }
 
-  /** Part of the `Instrumentation` shape; this instrumentation records no metrics. */
-  setMeterProvider(_provider: unknown): void {}
+  /** Records `flower.task.runtime.seconds` with `provider` instead of the global one. */
+  setMeterProvider(provider: MeterProviderLike): void {
+    this.meterProvider = provider;
+    if (this.hooks) this.enable();
+  }
 
   setLoggerProvider(_provider: unknown): void {}
 

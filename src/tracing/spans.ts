@@ -11,18 +11,25 @@
  * CONSUMER span `run/<task>` starts as its child (or, with `useSpanLinks`, as a root linked to it); the
  * task runs with the span current, so what it sends is a child of it; a FAILURE records the error and
  * sets the status to ERROR (`task_failure`), a RETRY sets `celery.retry.reason` (`task_retry`); the
- * attributes are set and the span ends when the run is over (`task_postrun`).
+ * attributes are set and the span ends when the run is over (`task_postrun`), and the run's seconds go
+ * to the histogram `flower.task.runtime.seconds` (attributes `task`, `worker`).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { performance } from 'node:perf_hooks';
 import type { PyDict } from '../../protocol/values.ts';
-import type { OtelApi, OtelContext, OtelSpan, OtelSpanOptions, OtelTracer, TextMapGetter, TextMapSetter } from './api.ts';
+import type { OtelApi, OtelContext, OtelHistogram, OtelSpan, OtelSpanOptions, OtelTracer, TextMapGetter, TextMapSetter } from './api.ts';
 import { RETRY_REASON, publishAttributes, publishSpanName, runAttributes, runSpanName } from './attributes.ts';
 import type { TracedOutcome, TracedPublish, TracedRequest, TracingHooks } from './hooks.ts';
 
 export interface SpanHooksOptions {
   /** The run span is linked to the sender's span instead of being its child (Python's `use_span_links`). */
   useSpanLinks?: boolean;
+  /** `flower.task.runtime.seconds`: each run's seconds, with the task name and the worker's node name. */
+  runtime?: OtelHistogram;
 }
+
+/** The instrumentation's one metric (`create_celery_metrics`). */
+export const RUNTIME_METRIC = { name: 'flower.task.runtime.seconds', unit: 'seconds', description: 'The time it took to run the task.' } as const;
 
 /**
  * Message headers as a carrier, read as Celery's `CeleryGetter` reads the request: a string as it is,
@@ -111,6 +118,7 @@ export class SpanHooks implements TracingHooks {
     }
     const span = this.tracer.startSpan(runSpanName(request), options, parent);
     const ctx = api.trace.setSpan(parent, span);
+    const t0 = performance.now();
     let outcome: R;
     try {
       outcome = await this.running.run(ctx, () => api.context.with(ctx, run));
@@ -121,6 +129,8 @@ export class SpanHooks implements TracingHooks {
     }
     finishRun(api, span, request, outcome);
     span.end();
+    const hostname = request.get('hostname');
+    this.options.runtime?.record((performance.now() - t0) / 1000, { task: request.task, worker: typeof hostname === 'string' ? hostname : '' });
     return outcome;
   }
 }

@@ -5,7 +5,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawnSync } from 'node:child_process';
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context as OtelContext, type ContextManager } from '@opentelemetry/api';
+import { context, metrics, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context as OtelContext, type ContextManager, type MeterProvider, type TracerProvider } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { createTaskMessage, encodeTaskMessage } from '../../protocol/index.ts';
@@ -328,6 +328,33 @@ describe('producer and worker spans', () => {
     await app.close();
   });
 
+  test('flower.task.runtime.seconds: one record per run, with task and worker', async () => {
+    const records: { name: string; unit?: string; value: number; attributes: unknown }[] = [];
+    const meterProvider = {
+      getMeter: () => ({
+        createHistogram: (name: string, o: { unit?: string } = {}) => ({
+          record: (value: number, attributes: unknown) => void records.push({ name, unit: o.unit, value, attributes }),
+        }),
+      }),
+    };
+    instrumentation.setMeterProvider(meterProvider);
+    const { app, broker, backend } = setup();
+    app.task('t.timed', async () => new Promise((r) => setTimeout(r, 30)));
+    const w = new Worker(app, { concurrency: 1, logger: silentLogger, queues: ['q'], hostname: 'w2@box' });
+    try {
+      await w.start();
+      broker.deliver(raw('t.timed', 'm1'));
+      await until(() => backend.states('m1').includes('SUCCESS') && records.length === 1);
+    } finally {
+      await w.stop();
+      instrumentation.setMeterProvider(metrics.getMeterProvider());
+    }
+    assert.equal(records[0]!.name, 'flower.task.runtime.seconds');
+    assert.equal(records[0]!.unit, 'seconds');
+    assert.deepEqual(records[0]!.attributes, { task: 't.timed', worker: 'w2@box' });
+    assert.ok(records[0]!.value >= 0.02 && records[0]!.value < 60, String(records[0]!.value));
+  });
+
   test('setTracerProvider: spans go to that provider', async () => {
     const own = new InMemorySpanExporter();
     instrumentation.setTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(own)] }));
@@ -345,13 +372,30 @@ describe('producer and worker spans', () => {
   });
 });
 
+/**
+ * `Instrumentation` of @opentelemetry/instrumentation (not installed here), as registerInstrumentations
+ * and NodeSDK take it: the instrumentation must be assignable to it.
+ */
+interface InstrumentationShape {
+  instrumentationName: string;
+  instrumentationVersion: string;
+  disable(): void;
+  enable(): void;
+  setTracerProvider(tracerProvider: TracerProvider): void;
+  setMeterProvider(meterProvider: MeterProvider): void;
+  setLoggerProvider?(loggerProvider: unknown): void;
+  setConfig(config: { enabled?: boolean }): void;
+  getConfig(): { enabled?: boolean };
+}
+export const typeCheck: (i: CeleriacInstrumentation) => InstrumentationShape = (i) => i;
+
 describe('enabling', () => {
   test('the shape registerInstrumentations and NodeSDK use: providers, getConfig().enabled, enable/disable', () => {
     // what @opentelemetry/instrumentation's enableInstrumentations does with each instrumentation
     const i = new CeleriacInstrumentation({ enabled: false });
     assert.equal(tracingHooks(), null);
     i.setTracerProvider(trace.getTracerProvider());
-    i.setMeterProvider({});
+    i.setMeterProvider(metrics.getMeterProvider());
     i.setLoggerProvider({});
     assert.equal(i.getConfig().enabled, false);
     if (!i.getConfig().enabled) i.enable();
