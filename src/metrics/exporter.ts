@@ -3,7 +3,7 @@
  * `src/exporter.py`) over celeriac's event receiver, for a whole fleet, Python and TypeScript workers
  * alike. Same metric names, labels and rules:
  *
- * - every `task-*` event goes through a `State`-like merge (src/metrics/task-state.ts); its counter +1,
+ * - every `task-*` event goes through celery.events.state's `State` (src/events/state.ts); its counter +1,
  *   the other counters but `task_sent` made visible at 0; labels `name`, `hostname` (the host part of
  *   the node name), `queue_name` (the `queue` of the task's `task-sent` event, else `default_queue_name`),
  *   `exception` (class name of the failure) on `task_failed`;
@@ -20,10 +20,10 @@
  */
 import { adjustTimestamp, utcoffset, type CeleryEvent } from '../../protocol/events.ts';
 import type { EventHandler } from '../events/receiver.ts';
+import { State } from '../events/state.ts';
 import { EXPORTER_DEFAULTS, exceptionClassName, nodeHost, pyStr, TASK_EVENT_TYPES, type TaskEventType } from './names.ts';
 import type { QueueProbe } from './queues.ts';
 import { countTaskEvent, type CeleryMetrics, type TaskLabels } from './registry.ts';
-import { TaskStates, WorkerStates } from './task-state.ts';
 
 /** `app.control.inspect()`'s two calls the queue gauges need; null = nobody replied. */
 export interface FleetInspector {
@@ -74,8 +74,8 @@ export class Exporter {
   readonly queueCache: Set<string>;
   /** By hostname label. */
   readonly workerLastSeen = new Map<string, LastSeen>();
-  private readonly tasks = new TaskStates();
-  private readonly workers = new WorkerStates();
+  /** The fleet as the events tell it (celery-exporter's `self.state`). */
+  readonly state: State;
   private readonly o: ExporterOptions;
   private readonly log: ExporterLogger;
   private readonly now: () => number;
@@ -86,6 +86,7 @@ export class Exporter {
     this.queueCache = new Set(o.initialQueues ?? []);
     this.log = o.log ?? nolog;
     this.now = o.now ?? (() => Date.now() / 1000);
+    this.state = new State({ now: this.now });
   }
 
   private get workerTimeout(): number {
@@ -110,12 +111,15 @@ export class Exporter {
   /** `track_task_event`. */
   trackTaskEvent(e: CeleryEvent): void {
     const type = e.type as TaskEventType;
-    const task = this.tasks.event(e);
+    const r = this.state.event(e);
+    if (r?.kind !== 'task') return;
+    const task = r.task;
     this.log.debug(`Received event='${type}' for task='${pyStr(task.name)}'`);
     const labels: TaskLabels = {
       name: pyStr(task.name),
-      hostname: nodeHost(pyStr(task.hostname)),
-      queue_name: 'queue' in task ? pyStr(task.queue) : this.o.defaultQueueName ?? EXPORTER_DEFAULTS.defaultQueueName,
+      hostname: nodeHost(pyStr(task.attrs.hostname)),
+      // getattr(task, "queue", default_queue_name): only a task-sent event carries the queue
+      queue_name: 'queue' in task.attrs ? pyStr(task.attrs.queue) : this.o.defaultQueueName ?? EXPORTER_DEFAULTS.defaultQueueName,
     };
     if (type === 'task-sent') {
       if (this.o.genericHostnameTaskSentMetric) labels.hostname = 'generic';
@@ -124,7 +128,7 @@ export class Exporter {
     }
     countTaskEvent(this.metrics.counters, type, labels, type === 'task-failed' ? exceptionClassName(task.exception) : undefined);
     const m = this.metrics;
-    if (type === 'task-started' && typeof task.sent === 'number' && m.taskQueueWaitTime) {
+    if (type === 'task-started' && task.sent !== null && m.taskQueueWaitTime) {
       let baseline = task.sent;
       const eta = etaTimestamp(task.eta);
       if (eta !== null) {
@@ -133,9 +137,9 @@ export class Exporter {
         baseline = Math.max(baseline, etaTs);
       }
       // clock skew between producer and worker can push this negative
-      m.taskQueueWaitTime.observe({ ...labels }, Math.max(0, (task.started as number) - baseline));
+      m.taskQueueWaitTime.observe({ ...labels }, Math.max(0, (task.started ?? 0) - baseline));
     }
-    if (type === 'task-succeeded' && typeof task.runtime === 'number') m.taskRuntime.observe({ ...labels }, task.runtime);
+    if (type === 'task-succeeded' && task.runtime !== null) m.taskRuntime.observe({ ...labels }, task.runtime);
   }
 
   /** `track_worker_status`: online → up 1 and last seen; offline → forgotten (up 0, active 0). */
@@ -154,9 +158,10 @@ export class Exporter {
   trackWorkerHeartbeat(e: CeleryEvent): void {
     const hostname = nodeHost(pyStr(e.hostname));
     this.workerLastSeen.set(hostname, { ts: reverseAdjustTimestamp(e.timestamp, e.utcoffset), forgotten: false });
-    const w = this.workers.event(e);
-    this.metrics.workerUp.set({ hostname }, this.workers.alive(w, this.now()) ? 1 : 0);
-    this.metrics.workerTasksActive.set({ hostname }, w.active ?? 0);
+    const r = this.state.event(e);
+    const w = r?.kind === 'worker' ? r.worker : null;
+    this.metrics.workerUp.set({ hostname }, w?.alive ? 1 : 0);
+    this.metrics.workerTasksActive.set({ hostname }, w?.active ?? 0);
   }
 
   /** `forget_worker`. */
