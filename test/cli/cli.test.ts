@@ -110,6 +110,52 @@ describe('mistakes on the command line: one line, a status that says what kind',
   });
 });
 
+describe('-A, -b and --result-backend before or after worker, result and beat (no Python needed)', () => {
+  // an app whose broker and backend answer nowhere: only a flag or the environment can make it work
+  const dead = file('app-dead.mjs', `import { createApp } from 'celeriac';\n` +
+    `export const app = createApp({ broker_url: 'redis://127.0.0.1:1/0', result_backend: 'redis://127.0.0.1:1/1', beat_schedule: {} });\n`);
+  const deadHost = /redis:\/\/127\.0\.0\.1:1\/1/;
+
+  test('worker: -A before the command is the app module too', () => {
+    const r = cli(['-A', './nope.mjs', 'worker']);
+    assert.equal(r.code, 66, r.err);
+    oneLine(r.err, /^celeriac worker: AppLoadError: \.\/nope\.mjs: no such file/);
+  });
+
+  test('result: the app\'s backend, over it CELERY_RESULT_BACKEND, over both --result-backend (either place)', () => {
+    let r = cli(['result', 'no-such-task', '-A', dead]);
+    assert.equal(r.code, 69, r.err);
+    oneLine(r.err, deadHost);
+    r = cli(['-A', dead, '--result-backend', URL, 'result', 'no-such-task']);
+    assert.equal(r.code, 75, r.err); // the live backend answers: PENDING, not ready
+    assert.match(r.err, /^task no-such-task is PENDING \(not ready; use --wait to wait for it\)\n$/);
+    r = cli(['result', 'no-such-task', '-A', dead, '--result-backend', URL]);
+    assert.equal(r.code, 75, r.err);
+    r = cli(['result', 'no-such-task', '-A', dead], { CELERY_RESULT_BACKEND: URL });
+    assert.equal(r.code, 75, r.err);
+    r = cli(['result', 'no-such-task', '-A', dead, '--result-backend', 'redis://127.0.0.1:1/1'], { CELERY_RESULT_BACKEND: URL });
+    assert.equal(r.code, 69, 'the flag wins over CELERY_RESULT_BACKEND');
+    r = cli(['result', 'no-such-task', '-A', dead, '--result-backend', 'bogus://x']);
+    assert.equal(r.code, 78, r.err);
+    oneLine(r.err, /^celeriac result: ConfigurationError: unsupported result backend bogus:\/\/x: celeriac supports redis:\/\//);
+  });
+
+  test('beat list -S redis: the app\'s broker, or -b / CELERY_BROKER_URL over it, before or after the command', () => {
+    let r = cli(['beat', '-S', 'redis', 'list', '-A', dead]);
+    assert.equal(r.code, 69, r.err);
+    assert.doesNotMatch(r.err, /\n\s+at /);
+    for (const args of [['-A', dead, '-b', URL, 'beat', '-S', 'redis', 'list'], ['beat', '-S', 'redis', 'list', '-A', dead, '-b', URL]]) {
+      r = cli(args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.err}`);
+    }
+    r = cli(['-A', dead, 'beat', '-S', 'redis', 'list'], { CELERY_BROKER_URL: URL });
+    assert.equal(r.code, 0, r.err);
+    r = cli(['-A', dead, '-b', 'foo://x', 'beat', '-S', 'redis', 'list']);
+    assert.equal(r.code, 78, r.err);
+    oneLine(r.err, /^celeriac beat list: ConfigurationError: not a Redis URL: foo:\/\/x \(use redis:\/\//);
+  });
+});
+
 describe('settings from the -A app, a --config module, the environment and the flags, as Celery orders them', () => {
   let worker: PythonWorker | null = null;
   const queue = uniqueName('cli.ctx');
