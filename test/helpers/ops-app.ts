@@ -1,7 +1,7 @@
 /**
  * The TypeScript twin of test/python/ops_peer.py for the operator-command tests (`celeriac -A
  * test/helpers/ops-app.ts purge|list bindings|migrate|report|shell`): the same settings from the same
- * environment variables (OPS_BROKER, OPS_BACKEND, OPS_QA, OPS_QB, OPS_X, OPS_MAXPRI, OPS_REPORT), the
+ * environment variables (OPS_BROKER, OPS_BACKEND, OPS_QA, OPS_QB, OPS_X, OPS_MAXPRI, OPS_TRANSPORT (broker_transport_options as JSON), OPS_REPORT), the
  * same task names.
  */
 import { Celery } from '../../src/app.ts';
@@ -16,6 +16,7 @@ const settings: Record<string, unknown> = {
 };
 if (env.OPS_BACKEND) settings.result_backend = env.OPS_BACKEND;
 if (env.OPS_MAXPRI) settings.task_queue_max_priority = Number(env.OPS_MAXPRI);
+if (env.OPS_TRANSPORT) settings.broker_transport_options = JSON.parse(env.OPS_TRANSPORT) as Record<string, unknown>;
 if (env.OPS_REPORT) {
   Object.assign(settings, {
     broker_transport_options: { visibility_timeout: 30, password: 'hunter2' },

@@ -3,7 +3,7 @@
 As an app module (`celery -A ops_peer purge|list bindings|migrate|report|worker`), settings from the
 environment, the same the test gives celeriac's app module:
   OPS_BROKER, OPS_BACKEND (optional), OPS_QA (a direct queue), OPS_QB + OPS_X (a queue bound to the
-  topic exchange OPS_X with routing key 'b.#'), OPS_MAXPRI (task_queue_max_priority, RabbitMQ),
+  topic exchange OPS_X with routing key 'b.#'), OPS_MAXPRI (task_queue_max_priority, RabbitMQ), OPS_TRANSPORT (broker_transport_options, JSON),
   OPS_REPORT=1 (the extra settings the report test compares, secrets included).
 Tasks: ops.add(x, y), ops.mul(x, y), ops.other(x).
 
@@ -30,6 +30,8 @@ app.conf.update(
 )
 if os.environ.get('OPS_MAXPRI'):
     app.conf.task_queue_max_priority = int(os.environ['OPS_MAXPRI'])
+if os.environ.get('OPS_TRANSPORT'):
+    app.conf.broker_transport_options = json.loads(os.environ['OPS_TRANSPORT'])
 if os.environ.get('OPS_REPORT'):
     app.conf.update(
         broker_transport_options={'visibility_timeout': 30, 'password': 'hunter2'},
