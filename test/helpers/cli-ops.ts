@@ -5,7 +5,23 @@
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { PYTHON } from './peers.ts';
+import type { TestContext } from 'node:test';
+import { PYTHON, requirePython } from './peers.ts';
+import { requireRabbit } from './private-rabbit.ts';
+import { requireBinaries } from './private-redis.ts';
+
+/**
+ * Why a suite cannot run here (Python Celery, redis-server or rabbitmq-server missing), or null; with
+ * CI=true a missing peer throws instead. For `before` hooks, which have no `t.skip`.
+ */
+export function missingPeers(needs: { python?: boolean; redisServer?: boolean; rabbit?: boolean }): string | null {
+  let why: string | null = null;
+  const ctx = { skip: (m?: string) => void (why = m ?? 'a peer is missing') };
+  if (needs.python && !requirePython(ctx as unknown as TestContext)) return why;
+  if (needs.redisServer && !requireBinaries(ctx)) return why;
+  if (needs.rabbit && !requireRabbit(ctx)) return why;
+  return null;
+}
 
 export interface Run {
   code: number | null;

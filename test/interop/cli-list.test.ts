@@ -11,11 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
-import { celeriac, celery, show } from '../helpers/cli-ops.ts';
+import { celeriac, celery, missingPeers, show } from '../helpers/cli-ops.ts';
 import { deleteAmqpQueues, selectedBrokers } from '../helpers/matrix.ts';
-import { AMQP_URL, requirePython, uniqueName } from '../helpers/peers.ts';
-import { privateRabbit, requireRabbit, type PrivateRabbit } from '../helpers/private-rabbit.ts';
-import { requireBinaries, startRedis, stopAll } from '../helpers/private-redis.ts';
+import { AMQP_URL, uniqueName } from '../helpers/peers.ts';
+import { privateRabbit, type PrivateRabbit } from '../helpers/private-rabbit.ts';
+import { startRedis, stopAll } from '../helpers/private-redis.ts';
 
 after(() => stopAll());
 
@@ -44,8 +44,8 @@ if (brokers.includes('redis')) {
     let env: Record<string, string>;
     let redis: Redis | null = null;
 
-    before(async (t) => {
-      if (!requirePython(t) || !requireBinaries(t)) return;
+    before(async () => {
+      if (missingPeers({ python: true, redisServer: true })) return;
       const server = await startRedis({ prefix: 'cli-list' });
       env = { OPS_BROKER: `redis://127.0.0.1:${server.port}/0`, OPS_QA: qa, OPS_QB: qb, OPS_X: x };
       redis = new Redis({ host: '127.0.0.1', port: server.port });
@@ -84,8 +84,8 @@ if (brokers.includes('amqp')) {
     let managementPort = 0;
     let skip = false;
 
-    before(async (t) => {
-      if (!requireRabbit(t)) {
+    before(async () => {
+      if (missingPeers({ rabbit: true })) {
         skip = true;
         return;
       }

@@ -6,10 +6,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBroker } from '../../src/brokers/index.ts';
 import type { Broker } from '../../src/broker.ts';
-import { celeriac, celery, publishWithPython, show } from '../helpers/cli-ops.ts';
+import { celeriac, celery, missingPeers, publishWithPython, show } from '../helpers/cli-ops.ts';
 import { deleteAmqpQueues, selectedBrokers } from '../helpers/matrix.ts';
-import { AMQP_URL, requirePython, uniqueName } from '../helpers/peers.ts';
-import { requireBinaries, startRedis, stopAll, type PrivateRedis } from '../helpers/private-redis.ts';
+import { AMQP_URL, uniqueName } from '../helpers/peers.ts';
+import { startRedis, stopAll, type PrivateRedis } from '../helpers/private-redis.ts';
 
 const QUESTION = (queues: string) => `WARNING:This will remove all tasks from ${queues}.\n` +
   '         There is no undo for this operation!\n\n(to skip this prompt use the -f option)\n' +
@@ -27,8 +27,8 @@ for (const name of selectedBrokers()) {
     const qb = uniqueName('ops.purge.b');
     const x = uniqueName('ops.purge.x');
 
-    before(async (t) => {
-      if (!requirePython(t) || (name === 'redis' && !requireBinaries(t))) {
+    before(async () => {
+      if (missingPeers({ python: true, redisServer: name === 'redis' })) {
         skip = true;
         return;
       }
