@@ -13,6 +13,7 @@ import { registerControl } from './control.ts';
 import { registerCrontab } from './crontab.ts';
 import { registerDecode } from './decode.ts';
 import { EX_OK, EX_USAGE } from './exit.ts';
+import { registerFleetCheck } from './fleet-check.ts';
 import { registerExporter } from './exporter.ts';
 import { registerInspect } from './inspect.ts';
 import { registerList } from './list.ts';
@@ -65,6 +66,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerControl(program);
   registerStatus(program);
+  registerFleetCheck(program);
   return program;
 }
 

@@ -57,7 +57,7 @@ class FakeBroker implements Broker {
       out.push(...(node.extra?.(body.ticket as string) ?? []));
       setImmediate(() => {
         for (const r of out) this.consumers.get(queue)?.({
-          raw: { body: encodeKombuJson(r.body), contentType: 'application/json', contentEncoding: 'utf-8', headers: r.headers, properties: {}, deliveryInfo: {} },
+          raw: { body: encodeKombuJson(r.body), contentType: 'application/json', contentEncoding: 'utf-8', headers: r.headers, properties: {}, deliveryInfo: { exchange: '', routing_key: queue } },
           queue, ack: async () => undefined, reject: async () => undefined,
         });
       });
@@ -154,7 +154,7 @@ test('nobody replies: Inspect gives null (Celery None), Control an empty list', 
 test('replies for another ticket or past their expires header are not taken; the callback sees each reply', async () => {
   const node: Node = {
     name: 'a@h',
-    extra: (ticket) => [
+    extra: (ticket): { body: PyDict; headers: PyDict }[] => [
       { body: { 'ghost@h': { ok: 'pong' } }, headers: { ticket: 'another-ticket', clock: 1 } },
       { body: { 'late@h': { ok: 'pong' } }, headers: { ticket, clock: 1, expires: Date.now() / 1000 - 5 } },
     ],
@@ -334,7 +334,7 @@ test('Python floats: PyFloat arguments go out as 10.0, the float codec reads 120
   assert.equal(parsed.s, '1.0');
   assert.ok(parsed.e instanceof PyFloat && parsed.e.value === 1000);
   assert.ok((parsed.n as unknown[])[0] instanceof PyFloat);
-  const raw: RawMessage = { body: new TextEncoder().encode('{"a@h": {"heartbeat": 2.0}}'), contentType: 'application/json', contentEncoding: 'utf-8', headers: {}, properties: {}, deliveryInfo: {} };
+  const raw: RawMessage = { body: new TextEncoder().encode('{"a@h": {"heartbeat": 2.0}}'), contentType: 'application/json', contentEncoding: 'utf-8', headers: {}, properties: {}, deliveryInfo: { exchange: '', routing_key: '' } };
   const decoded = floatCodec.decode(raw, ['json']) as Record<string, Record<string, unknown>>;
   assert.ok(decoded['a@h']!.heartbeat instanceof PyFloat);
   assert.throws(() => floatCodec.decode(raw, ['msgpack']), /ContentDisallowed|not accepted|refused/i);
