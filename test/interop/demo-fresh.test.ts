@@ -90,4 +90,23 @@ test('fresh clone: npm install && npm run demo creates the venv, starts Redis wh
   assert.match(second.output, /"state": "SUCCESS", "result": \{"product": 42, "by": "typescript"\}/);
   assert.equal(await portOpen(port), false, 'redis-server still listens after the second demo');
   assert.deepEqual(processesOn(port), [], 'processes left behind by the second demo');
+
+  // the README's other command on the same clone, which has no dist/ (as every fresh clone): npm test's
+  // own set-up (the venv the demo made, the brokers, dist/ built) says each step, then runs the tests
+  assert.equal(existsSync(join(clone, 'dist')), false, 'the clone has a dist/ already');
+  // (without this runner's NODE_TEST_CONTEXT, with which a nested node --test runs no files)
+  const testEnv = { ...env };
+  delete testEnv.NODE_TEST_CONTEXT;
+  const tests = runIn(clone, 'npm', ['test', '--', 'unit/purity'], testEnv, 300_000);
+  t.diagnostic(`npm test -- unit/purity on the clone ${tests.seconds.toFixed(1)} s`);
+  assert.equal(tests.status, 0, `npm test failed:\n${tests.output}`);
+  assertOrder(tests.output, [
+    /^setup: python celery 5\.6\.3\b/m,
+    /^setup: redis on 127\.0\.0\.1:6379 is (up|down; starting redis-server)$/m,
+    /^setup: rabbitmq on 127\.0\.0\.1:5672 is (up|down; starting rabbitmq-server)/m,
+    /^setup: building dist\/ \(npm run build\)/m,
+    /^# pass [1-9]/m,
+  ]);
+  assert.match(tests.output, /^# fail 0$/m);
+  assert.ok(existsSync(join(clone, 'dist/src/index.js')), 'npm test did not build dist/');
 });
