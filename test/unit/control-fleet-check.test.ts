@@ -108,7 +108,7 @@ test('the app\'s view: routes by name, globs, the task\'s own queue, router func
   app.task('c.own', () => 1, { queue: 'qc' });
   app.task('d.plain', () => 1);
   const v = appView(app);
-  assert.deepEqual(v.tasks.sort(), ['c.own', 'd.plain']);
+  assert.deepEqual([...v.tasks].sort(), ['c.own', 'd.plain']);
   assert.deepEqual(v.routeNames, ['a.x']);
   assert.equal(v.taskSerializer, 'msgpack');
   assert.deepEqual(v.route('a.x'), { queue: 'qa', explicit: true });
