@@ -192,6 +192,7 @@ export class Celery {
   private settings: Settings;
   /** The settings given to the constructor (Celery's `preconf`): above any config module. */
   private readonly ownSettings: Record<string, unknown>;
+  private given: readonly string[] = [];
   private readonly env: Record<string, string | undefined>;
   private routerInstance: Router | null = null;
   private brokerInstance: Broker | null = null;
@@ -234,7 +235,15 @@ export class Celery {
 
   private resolveWith(base: Record<string, unknown>, source: string): Settings {
     const layers = [{ source, settings: base }, { source: '', settings: this.ownSettings }];
-    return resolveConfig(layerSettings(layers), { env: this.env });
+    const input = layerSettings(layers);
+    const env = ['CELERY_BROKER_URL', 'CELERY_RESULT_BACKEND'].filter((k) => this.env[k]).map((k) => k.slice(7).toLowerCase());
+    this.given = [...new Set([...Object.keys(input).map(toSnakeCase), ...env])];
+    return resolveConfig(input, { env: this.env });
+  }
+
+  /** Celery's names of the settings given (constructor, config module, environment): `conf.without_defaults()`. */
+  get changedSettings(): readonly string[] {
+    return this.given;
   }
 
   /**

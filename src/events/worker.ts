@@ -92,7 +92,7 @@ export class WorkerEventer {
       onError: this.onError,
     });
     this.dispatcher.onEnabled.add(() => this.startHeart());
-    this.dispatcher.onDisabled.add(() => this.stopHeart());
+    this.dispatcher.onDisabled.add(() => void this.stopHeart());
     worker.on('task-started', (req) => this.taskStarted(req));
     worker.on('task-finished', (req, r) => this.taskFinished(req, r));
     worker.on('task-revoked', (req, reason) => void this.send('task-revoked', req, { terminated: false, signum: null, expired: reason === 'expired' }));
@@ -156,10 +156,20 @@ export class WorkerEventer {
     this.startHeart();
   }
 
-  /** Buffered task events out, Heart.stop (`worker-offline`), then wait for every publish in flight. */
-  async stop(): Promise<void> {
+  /**
+   * Heart.stop: buffered task events out, then `worker-offline`. A worker sends it when its shutdown
+   * starts (Celery stops the consumer's Heart step before the pool waits for running tasks), so the
+   * task events of tasks still running follow it; the dispatcher stays open for them until {@link stop}.
+   */
+  async offline(): Promise<void> {
     await this.dispatcher.flush(); // buffered task events go before worker-offline
-    this.stopHeart();
+    const sent = this.stopHeart();
+    await sent;
+  }
+
+  /** {@link offline} if not done yet, then waits for every publish in flight and closes. */
+  async stop(): Promise<void> {
+    await this.offline();
     await this.dispatcher.close();
   }
 
@@ -175,11 +185,11 @@ export class WorkerEventer {
     this.timer.unref();
   }
 
-  private stopHeart(): void {
-    if (!this.timer) return;
+  private stopHeart(): Promise<void> {
+    if (!this.timer) return Promise.resolve();
     clearInterval(this.timer);
     this.timer = null;
-    void this.sendHeart('worker-offline');
+    return this.sendHeart('worker-offline');
   }
 
   private sendHeart(type: string): Promise<void> {

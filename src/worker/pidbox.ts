@@ -9,6 +9,7 @@
  * `handlers[method]`); `shutdown` is not answered (Celery raises SystemExit) and stops the
  * worker warm.
  */
+import { pyStrRepr } from '../../protocol/repr.ts';
 import { decodeKombuJson } from '../../protocol/serialization/index.ts';
 import type { RawMessage } from '../../protocol/types.ts';
 import type { PyDict, PyValue } from '../../protocol/values.ts';
@@ -16,7 +17,9 @@ import type { Consumer } from '../broker.ts';
 import { commands, type RevokedStamps } from './control/commands.ts';
 import { INSPECT } from './control/inspect.ts';
 import { MEMORY } from './control/memory.ts';
-import { LamportClock, pidboxQueue, publishReply } from './control/mailbox.ts';
+import { AttributeOverrides } from './control/taskinfo.ts';
+import { LamportClock } from '../../protocol/events.ts';
+import { headerClock, pidboxQueue, publishReply } from './control/mailbox.ts';
 import { WorkerShutdown, type ControlledWorker, type Handler, type PanelState } from './control/state.ts';
 
 /** kombu `matcher.match(hostname, pattern, matcher)`: `glob` (fnmatch) or `pcre` (re.search). */
@@ -45,8 +48,17 @@ export function addressedTo(body: PyDict, hostname: string): boolean {
 function reprError(err: unknown): string {
   const e = err as Error;
   const name = e?.name && e.name !== 'Error' ? e.name : 'Exception';
-  const msg = String(e?.message ?? err).replaceAll('\\', '\\\\').replaceAll("'", "\\'");
-  return `${name}('${msg}')`;
+  return `${name}(${pyStrRepr(String(e?.message ?? err))})`;
+}
+
+/** The keys whose value the JSON text writes as a float (`"soft": 10.0`, `1e+20`): Python floats. */
+export function floatKeys(body: Uint8Array): Set<string> {
+  const out = new Set<string>();
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  for (const m of text.matchAll(/"((?:[^"\\]|\\.)*)"\s*:\s*(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g)) {
+    if (/[.eE]/.test(m[2]!)) out.add(m[1]!);
+  }
+  return out;
 }
 
 class KeyError extends Error {
@@ -60,7 +72,7 @@ export class Pidbox {
   private consumer: Consumer | null = null;
 
   constructor(private readonly worker: ControlledWorker) {
-    this.state = { worker, clock: new LamportClock(), totals: new Map(), taskEvents: false };
+    this.state = { worker, clock: worker.app.clock, mailboxClock: new LamportClock(), totals: new Map(), attributes: new AttributeOverrides(), taskEvents: false };
     this.handlers = { ...INSPECT, ...MEMORY, ...commands(this.revokedStamps) };
   }
 
@@ -93,7 +105,10 @@ export class Pidbox {
     this.state.totals.set(name, (this.state.totals.get(name) ?? 0) + 1);
   }
 
-  /** `Pidbox.on_message` → `Node.handle_message` → `dispatch`. */
+  /**
+   * `Pidbox.on_message` (forwards the app's clock: "clients usually don't have a valid clock") →
+   * `Node.handle_message` (adjusts the mailbox's clock by the `clock` header) → `dispatch`.
+   */
   async onMessage(raw: RawMessage): Promise<void> {
     this.clock.forward();
     let body: PyValue;
@@ -105,13 +120,13 @@ export class Pidbox {
     }
     if (!body || typeof body !== 'object' || Array.isArray(body)) return;
     const b = body as PyDict;
-    this.clock.adjust(raw.headers.clock ?? 0);
+    this.state.mailboxClock.adjust(headerClock(raw.headers.clock));
     if (!addressedTo(b, this.worker.hostname)) return;
-    await this.dispatch(b);
+    await this.dispatch(b, floatKeys(raw.body));
   }
 
   /** `Node.dispatch`: run the handler, reply when asked to. Resolves with the reply. */
-  async dispatch(body: PyDict): Promise<PyValue | undefined> {
+  async dispatch(body: PyDict, floatArgs: ReadonlySet<string> = new Set()): Promise<PyValue | undefined> {
     const method = String(body.method);
     const args = (body.arguments && typeof body.arguments === 'object' && !Array.isArray(body.arguments) ? body.arguments : {}) as PyDict;
     const replyTo = body.reply_to as { exchange?: unknown; routing_key?: unknown } | null | undefined;
@@ -120,7 +135,7 @@ export class Pidbox {
     let reply: PyValue | undefined;
     try {
       if (!handler) throw new KeyError(method);
-      reply = await handler(this.state, args);
+      reply = await handler(this.state, args, { floatArgs });
     } catch (err) {
       if (err instanceof WorkerShutdown) {
         void this.worker.stop();
@@ -132,7 +147,7 @@ export class Pidbox {
     if (replyTo && typeof replyTo.exchange === 'string' && typeof replyTo.routing_key === 'string') {
       try {
         await publishReply(this.worker.app.broker, { [this.worker.hostname]: reply ?? null }, { exchange: replyTo.exchange, routing_key: replyTo.routing_key },
-          body.ticket ?? null, this.clock.forward());
+          body.ticket ?? null, this.state.mailboxClock.forward());
       } catch (err) {
         this.worker.logger.error(`pidbox: replying to ${method} failed: ${(err as Error).message}`);
       }

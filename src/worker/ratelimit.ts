@@ -10,20 +10,43 @@
  *   at runtime (`reset_rate_limits` builds new buckets; requests already waiting drain from their bucket).
  */
 
+import { pyStrRepr } from '../../protocol/repr.ts';
+
 const MODIFIERS: Record<string, (n: number) => number> = { s: (n) => n, m: (n) => n / 60, h: (n) => n / 3600 };
 
-/** `celery.utils.time.rate`: `'10/s'` → 10, `'100/m'` → 1.67, `'1000/h'`, a number (per second); falsy → 0. */
+/** An error named as Python names it (`ValueError`, `KeyError`): the pidbox replies with its repr. */
+class PyError extends Error {
+  constructor(name: string, message: string) {
+    super(message);
+    this.name = name;
+  }
+}
+
+/** Python's `float(text)`: surrounding whitespace, `_` between digits, `inf`/`nan` accepted. */
+function pyFloat(text: string): number {
+  const t = text.trim();
+  if (/^[+-]?(inf|infinity)$/i.test(t)) return t.startsWith('-') ? -Infinity : Infinity;
+  if (/^[+-]?nan$/i.test(t)) return NaN;
+  if (!/^[+-]?(\d(_?\d)*)?(\.(\d(_?\d)*)?)?([eE][+-]?\d(_?\d)*)?$/.test(t) || !/\d/.test(t.split(/[eE]/)[0]!)) {
+    throw new PyError('ValueError', `could not convert string to float: ${pyStrRepr(text)}`);
+  }
+  return Number(t.replaceAll('_', ''));
+}
+
+/**
+ * `celery.utils.time.rate`: `'10/s'` → 10, `'100/m'` → 1.67, `'1000/h'`, a number (per second); falsy → 0.
+ * A bad unit throws `KeyError(unit)`, a bad number `ValueError("could not convert string to float: ...")`,
+ * as Python's `RATE_MODIFIER_MAP[modifier](float(ops))` does.
+ */
 export function rate(r: string | number | null | undefined): number {
   if (!r) return 0;
   if (typeof r === 'number') return r;
   const slash = r.indexOf('/');
   const ops = slash < 0 ? r : r.slice(0, slash);
   const modifier = slash < 0 ? 's' : r.slice(slash + 1) || 's';
-  const f = MODIFIERS[modifier];
-  if (!f) throw new Error(`invalid rate limit ${JSON.stringify(r)}: the unit must be s, m or h`);
-  const n = Number(ops.trim());
-  if (ops.trim() === '' || Number.isNaN(n)) throw new Error(`could not convert string to float: ${JSON.stringify(ops)}`);
-  return f(n) || 0;
+  const f = Object.hasOwn(MODIFIERS, modifier) ? MODIFIERS[modifier] : undefined;
+  if (!f) throw new PyError('KeyError', modifier);
+  return f(pyFloat(ops)) || 0;
 }
 
 const monotonic = (): number => performance.now() / 1000;

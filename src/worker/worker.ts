@@ -261,6 +261,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
       this.logger.error(`cancelling the consumer failed: ${(err as Error).message}`);
     }
     await this.pidbox?.stop();
+    await this.events.offline(); // worker-offline now, before running tasks finish (Celery's order)
     // messages not started stay unacked: the broker's close() gives them back
     for (const h of this.held) clearTimeout(h.timer);
     const given = this.held.size + this.pending.length + this.rateLimiter.stop().length + (this.dedup?.parked().length ?? 0);

@@ -9,8 +9,11 @@
  * whatever it returns. Terminating a task that has not started just discards it (as in Celery).
  */
 import type { PyDict, PyValue } from '../../../protocol/values.ts';
+import { constants as osConstants } from 'node:os';
+import { pyFloatRepr, pyStrRepr as pyStr } from '../../../protocol/repr.ts';
 import { rate } from '../ratelimit.ts';
-import { maybeList, nok, ok, WorkerShutdown, type Handler, type PanelState } from './state.ts';
+import { maybeList, nok, ok, requireArgs, WorkerShutdown, type Handler, type PanelState } from './state.ts';
+import { pyStrOf } from './taskinfo.ts';
 
 /** Python's repr of a str set / dict of the ids and headers in Celery's reply texts. */
 const pyStrRepr = (s: string) => `'${s.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
@@ -46,10 +49,12 @@ async function revokeIds(state: PanelState, ids: Set<string>, terminate: boolean
     if (active.length) {
       const which = active.map((r) => r.id).join(', ');
       w.logger.warning(`Cannot terminate ${which} (${sig}): a running JavaScript task cannot be killed; it stays revoked and runs to its end`);
-      throw new NotImplementedError(`<class 'celeriac.worker.AsyncPool'> does not implement kill_job (JavaScript tasks cannot be killed: ${which} keeps running)`);
+      // what Celery's thread pool answers (BasePool.terminate_job), the pool class named as `inspect stats` names it
+      throw new NotImplementedError(`<class 'celeriac.worker.AsyncPool'> does not implement kill_job`);
     }
     const terminated = waiting.map((r) => r.id);
-    for (const id of terminated) w.logger.info(`Terminating ${id} (${sig})`);
+    const signum = osConstants.signals[sig.toUpperCase().replace(/^(SIG)?/, 'SIG') as keyof typeof osConstants.signals] ?? sig;
+    for (const id of terminated) w.logger.info(`Terminating ${id} (${signum})`);
     if (!terminated.length) return ok('terminate: tasks unknown');
     return ok(`terminate: ${terminated.join(', ')}`);
   }
@@ -63,8 +68,14 @@ export class NotImplementedError extends Error {
 
 export function commands(revokedStamps: RevokedStamps): Record<string, Handler> {
   const table: Record<string, Handler> = {
-    revoke: (s, a) => revokeIds(s, new Set(maybeList(a.task_id).map(String)), a.terminate === true, a.signal),
-    terminate: (s, a) => revokeIds(s, new Set(maybeList(a.task_id).map(String)), true, a.signal),
+    revoke: (s, a) => {
+      requireArgs('revoke', a, ['task_id']);
+      return revokeIds(s, new Set(maybeList(a.task_id).map(String)), a.terminate === true, a.signal);
+    },
+    terminate: (s, a) => {
+      requireArgs('terminate', a, ['signal', 'task_id']);
+      return revokeIds(s, new Set(maybeList(a.task_id).map(String)), true, a.signal);
+    },
     revoke_by_stamped_headers: (s, a) => {
       let headers = a.headers as PyDict | string[];
       if (Array.isArray(headers)) headers = Object.fromEntries(headers.map((h) => [String(h).split('=')[0]!, String(h).split('=')[1] ?? '']));
@@ -78,7 +89,9 @@ export function commands(revokedStamps: RevokedStamps): Record<string, Handler> 
       try {
         rate(limit);
       } catch (err) {
-        return nok(`Invalid rate limit string: ValueError(${pyStrRepr((err as Error).message)})`);
+        // only ValueError is answered so; a bad unit's KeyError is the pidbox's error reply, as in Celery
+        if ((err as Error).name !== 'ValueError') throw err;
+        return nok(`Invalid rate limit string: ValueError(${pyStr((err as Error).message)})`);
       }
       const name = String(a.task_name);
       if (!s.worker.app.tasks.has(name)) {
@@ -86,6 +99,7 @@ export function commands(revokedStamps: RevokedStamps): Record<string, Handler> 
         return nok('unknown task');
       }
       s.worker.setRateLimit(name, limit);
+      s.attributes.set(name, 'rate_limit', pyStrOf(limit));
       if (!limit) {
         s.worker.logger.info(`Rate limits disabled for tasks of type ${name}`);
         return ok('rate limit disabled successfully');
@@ -93,7 +107,7 @@ export function commands(revokedStamps: RevokedStamps): Record<string, Handler> 
       s.worker.logger.info(`New rate limit for tasks of type ${name}: ${limit}.`);
       return ok('new rate limit set successfully');
     },
-    time_limit: (s, a) => {
+    time_limit: (s, a, meta) => {
       const name = String(a.task_name);
       if (!s.worker.app.tasks.has(name)) {
         s.worker.logger.error(`Change time limit attempt for unknown task ${name}`);
@@ -101,6 +115,10 @@ export function commands(revokedStamps: RevokedStamps): Record<string, Handler> 
       }
       const num = (v: PyValue | undefined) => (v === null || v === undefined ? null : Number(v));
       s.worker.setTimeLimits(name, num(a.soft), num(a.hard));
+      // task.soft_time_limit = soft; task.time_limit = hard (`inspect registered` shows them as Python's str())
+      const text = (k: 'soft' | 'hard') => (meta.floatArgs.has(k) && typeof a[k] === 'number' ? pyFloatRepr(a[k]) : pyStrOf(a[k]));
+      s.attributes.set(name, 'soft_time_limit', text('soft'));
+      s.attributes.set(name, 'time_limit', text('hard'));
       s.worker.logger.info(`New time limits for tasks of type ${name}: soft=${a.soft ?? 'None'} hard=${a.hard ?? 'None'}`);
       return ok('time limits set successfully');
     },

@@ -4,11 +4,13 @@
  * `registered` (`taskinfoitems`), `query_task`, `active_queues`, `conf`, `report` (and their `dump_*`
  * aliases).
  */
-import { arch, platform, release } from 'node:os';
+import { arch, platform, release, type as osType } from 'node:os';
 import type { PyDict, PyValue } from '../../../protocol/values.ts';
-import { DEFAULT_SETTINGS, SETTING_NAMES, toCamelCase } from '../../config.ts';
+import { SW_VER } from '../../events/worker.ts';
 import type { Request } from '../request.ts';
+import { confReply, humanizeConf, jsonSafe, sanitizeUrl } from './conf.ts';
 import { stats } from './stats.ts';
+import { registeredEntry } from './taskinfo.ts';
 import { maybeList, ok, type Handler, type PanelState } from './state.ts';
 
 const DEFAULT_TASK_INFO_ITEMS = ['exchange', 'routing_key', 'rate_limit'];
@@ -28,38 +30,6 @@ export function requestInfo(req: Request, safe = false): PyDict {
     delivery_info: { ...c.delivery_info } as PyDict,
     worker_pid: req.timeStart === null ? null : process.pid,
   };
-}
-
-/** Python's `str()` of a task attribute. */
-function pyStr(v: unknown): string {
-  if (v === true) return 'True';
-  if (v === false) return 'False';
-  return String(v);
-}
-
-function taskAttribute(state: PanelState, name: string, field: string): unknown {
-  const t = state.worker.app.tasks.get(name);
-  if (!t) return undefined;
-  if (field === 'rate_limit') return state.worker.rateLimitOf(name) ?? undefined;
-  const send = t.sendDefaults as Record<string, unknown>;
-  const camel = toCamelCase(field);
-  const v = send[camel] ?? (t.workerOptions as Record<string, unknown>)[camel];
-  return v === null ? undefined : v;
-}
-
-function jsonSafe(v: unknown, depth = 0): PyValue {
-  if (v === null || v === undefined) return null;
-  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
-  if (typeof v === 'function') return `<function ${(v as { name?: string }).name || 'anonymous'}>`;
-  if (depth > 6) return String(v);
-  if (Array.isArray(v)) return v.map((x) => jsonSafe(x, depth + 1));
-  if (v instanceof Map) return jsonSafe(Object.fromEntries(v), depth);
-  if (typeof v === 'object') {
-    const out: PyDict = {};
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[k] = jsonSafe(x, depth + 1);
-    return out;
-  }
-  return String(v);
 }
 
 /** `kombu.Queue.as_dict(recurse=True)` of a queue the worker consumes. */
@@ -92,38 +62,26 @@ function queueDict(state: PanelState, name: string): PyDict {
   };
 }
 
+/** `celery.app.utils.bugreport`: software, platform, loader and transport, then the settings given. */
 function bugreport(state: PanelState): string {
-  const c = state.worker.app.conf;
-  const scheme = (u: string | null) => (u ? u.split(':')[0] : 'disabled');
+  const app = state.worker.app;
+  const c = app.conf;
+  const transport = (c.brokerUrl.split(';')[0]!.split('://')[0] || 'redis').replace(/^pyamqp$/, 'amqp');
+  const driver = transport.startsWith('amqp') ? 'amqplib' : 'ioredis';
+  const bits = /64/.test(arch()) ? '64bit' : '32bit';
+  const linkage = platform() === 'linux' ? ', ELF' : platform() === 'win32' ? ', WindowsPE' : '';
   return [
-    `software -> celeriac:0.1.0 node:${process.version} ${process.versions.v8 ? `v8:${process.versions.v8}` : ''}`.trim(),
-    `            platform -> system:${platform()} arch:${arch()} kernel version:${release()}`,
-    `            loader -> celeriac.app`,
-    `settings -> transport:${scheme(c.brokerUrl)} results:${scheme(c.resultBackend)}`,
+    '',
+    `software -> celeriac:${SW_VER} node:${process.versions.node}`,
+    `            v8:${process.versions.v8} ${driver}`,
+    `platform -> system:${osType() === 'Windows_NT' ? 'Windows' : osType()} arch:${bits}${linkage}`,
+    `            kernel version:${release()} imp:Node.js`,
+    'loader   -> celeriac.app',
+    `settings -> transport:${transport} results:${sanitizeUrl(c.resultBackend || 'disabled') as string}`,
+    '',
+    humanizeConf(app),
     '',
   ].join('\n');
-}
-
-const HIDDEN_SETTINGS = /API|TOKEN|KEY|SECRET|PASS|PROFANITIES_LIST|SIGNATURE|DATABASE/i;
-
-/** `filter_hidden_settings` (`conf.table(censored=True)`): secrets masked, URL passwords hidden. */
-function censor(key: string, value: PyValue): PyValue {
-  if (HIDDEN_SETTINGS.test(key) && !/_url$|^result_backend$/.test(key)) return '********';
-  if (typeof value === 'string' && /:\/\//.test(value)) return value.replace(/(\/\/[^:@/]*:)[^@/]*@/, '$1********@');
-  return value;
-}
-
-function conf(state: PanelState, withDefaults: boolean): PyDict {
-  const c = state.worker.app.conf as unknown as Record<string, unknown>;
-  const defaults = DEFAULT_SETTINGS as unknown as Record<string, unknown>;
-  const out: PyDict = {};
-  for (const snake of SETTING_NAMES) {
-    const camel = toCamelCase(snake);
-    const v = c[camel];
-    if (!withDefaults && JSON.stringify(jsonSafe(v)) === JSON.stringify(jsonSafe(defaults[camel]))) continue;
-    out[snake] = censor(snake, jsonSafe(v));
-  }
-  return out;
 }
 
 function truthy(v: PyValue | undefined): boolean {
@@ -136,7 +94,7 @@ export const INSPECT: Record<string, Handler> = {
   clock: (s) => ({ clock: s.clock.value }),
   stats: (s) => stats(s),
   report: (s) => ok(bugreport(s)),
-  conf: (s, a) => conf(s, truthy(a.with_defaults)),
+  conf: (s, a) => confReply(s.worker.app, truthy(a.with_defaults)),
   active: (s, a) => s.worker.requestsSnapshot().active.map((r) => requestInfo(r, truthy(a.safe))),
   reserved: (s) => s.worker.requestsSnapshot().reserved.map((r) => requestInfo(r)),
   scheduled: (s) => s.worker.requestsSnapshot().scheduled.map(({ request, eta }) => ({
@@ -146,15 +104,12 @@ export const INSPECT: Record<string, Handler> = {
   })),
   revoked: (s) => [...s.worker.revoked],
   registered: (s, a) => {
-    const items = (maybeList(a.taskinfoitems) as string[]).length ? (maybeList(a.taskinfoitems) as string[]) : DEFAULT_TASK_INFO_ITEMS;
-    const names = [...s.worker.app.tasks.values()]
+    const asked = maybeList(a.taskinfoitems).map(String);
+    const items = asked.length ? asked : DEFAULT_TASK_INFO_ITEMS;
+    const tasks = [...s.worker.app.tasks.values()]
       .filter((t) => t.fn && (truthy(a.builtins) || !t.name.startsWith('celery.')))
-      .map((t) => t.name)
-      .sort();
-    return names.map((name) => {
-      const fields = items.map((f) => [f, taskAttribute(s, name, f)] as const).filter(([, v]) => v !== undefined && v !== null);
-      return fields.length ? `${name} [${fields.map(([f, v]) => `${f}=${pyStr(v)}`).join(' ')}]` : name;
-    });
+      .sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+    return tasks.map((t) => registeredEntry(t, items, s.worker.app.conf, s.attributes));
   },
   query_task: (s, a) => {
     const snap = s.worker.requestsSnapshot();

@@ -8,21 +8,20 @@ import { randomUUID } from 'node:crypto';
 import { encodeKombuJson, decodeKombuJson } from '../../../protocol/serialization/index.ts';
 import type { RawMessage } from '../../../protocol/types.ts';
 import type { PyDict, PyValue } from '../../../protocol/values.ts';
+import type { LamportClock } from '../../../protocol/events.ts';
 import type { Broker, QueueDeclaration } from '../../broker.ts';
 import type { Settings } from '../../config.ts';
 import { UnroutableError } from '../../brokers/errors.ts';
 
-/** kombu's `LamportClock`: `adjust(other)` = max(mine, other) + 1, `forward()` = +1. */
-export class LamportClock {
-  value = 0;
-  adjust(other: unknown): number {
-    const o = typeof other === 'number' && Number.isFinite(other) ? other : 0;
-    this.value = Math.max(this.value, o) + 1;
-    return this.value;
-  }
-  forward(): number {
-    return ++this.value;
-  }
+/**
+ * kombu's `LamportClock` is the app's (`app.clock`, protocol/events.ts): the worker's events, its
+ * remote control and mingle share one clock, as Celery's do.
+ */
+export { LamportClock } from '../../../protocol/events.ts';
+
+/** A `clock` header as a number (`message.headers.get('clock') or 0`). */
+export function headerClock(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
 }
 
 type ControlConf = Pick<Settings, 'controlExchange' | 'controlQueueTtl' | 'controlQueueExpires' | 'controlQueueDurable' | 'controlQueueExclusive'>;
@@ -121,7 +120,7 @@ export async function multiCall(broker: Broker, conf: ControlConf, method: strin
   const consumer = broker.consume([rq.name], (d) => {
     void d.ack().catch(() => undefined);
     const h = d.raw.headers;
-    options.clock?.adjust(h.clock ?? 0);
+    options.clock?.adjust(headerClock(h.clock));
     if (typeof h.expires === 'number' && h.expires && Date.now() / 1000 > h.expires) return;
     if ((h.ticket ?? ticket) !== ticket) return;
     try {

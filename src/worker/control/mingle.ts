@@ -4,7 +4,7 @@
  * Skipped with `withoutMingle` (Celery's `--without-mingle`).
  */
 import type { PyDict } from '../../../protocol/values.ts';
-import { multiCall } from './mailbox.ts';
+import { headerClock, multiCall } from './mailbox.ts';
 import type { PanelState } from './state.ts';
 
 export async function mingle(state: PanelState, timeout = 1): Promise<number> {
@@ -12,7 +12,7 @@ export async function mingle(state: PanelState, timeout = 1): Promise<number> {
   w.logger.info('mingle: searching for neighbors');
   let replies: PyDict[];
   try {
-    replies = await multiCall(w.app.broker, w.app.conf, 'hello', { from_node: w.hostname, revoked: w.revoked.toData() as unknown as PyDict }, { timeout, clock: state.clock });
+    replies = await multiCall(w.app.broker, w.app.conf, 'hello', { from_node: w.hostname, revoked: w.revoked.toData() as unknown as PyDict }, { timeout, clock: state.mailboxClock });
   } catch (err) {
     w.logger.error(`mingle: hello failed: ${(err as Error).message}`);
     return 0;
@@ -29,7 +29,7 @@ export async function mingle(state: PanelState, timeout = 1): Promise<number> {
     w.logger.debug(`mingle: processing reply from ${node}`);
     try {
       const { clock, revoked } = reply as { clock?: unknown; revoked?: unknown };
-      if (clock) state.clock.adjust(clock);
+      if (clock) state.clock.adjust(headerClock(clock));
       else state.clock.forward();
       if (revoked && typeof revoked === 'object') w.revoked.update(revoked as Record<string, unknown>);
     } catch (err) {

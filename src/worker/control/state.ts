@@ -9,6 +9,7 @@ import type { WorkerLogger } from '../log.ts';
 import type { Request } from '../request.ts';
 import type { LamportClock } from './mailbox.ts';
 import type { LimitedSet } from './revoked.ts';
+import type { AttributeOverrides } from './taskinfo.ts';
 
 /** The worker as the control commands drive it. */
 export interface ControlledWorker {
@@ -44,16 +45,45 @@ export interface ControlledWorker {
 /** The `state` every handler gets. */
 export interface PanelState {
   readonly worker: ControlledWorker;
+  /**
+   * The app's clock (`app.clock`): forwarded by each control message, shared with the worker's events,
+   * sent in mingle's `hello` replies and read by `inspect clock` / `stats`.
+   */
   readonly clock: LamportClock;
+  /**
+   * kombu's `Mailbox.clock`, a clock of its own as in Celery: adjusted by the `clock` header of the
+   * requests and replies received, forwarded into the `clock` header of those sent.
+   */
+  readonly mailboxClock: LamportClock;
   /** Tasks completed per name (`state.total_count`). */
   readonly totals: Map<string, number>;
+  /** Task attributes the `rate_limit` / `time_limit` commands set, as `inspect registered` shows them. */
+  readonly attributes: AttributeOverrides;
   /** Task events on/off (`enable_events` / `disable_events`); the events dispatcher reads it. */
   taskEvents: boolean;
   /** Hooks for the events dispatcher: `heartbeat` command. */
   onHeartbeatRequest?: () => void;
 }
 
-export type Handler = (state: PanelState, args: PyDict) => PyValue | undefined | Promise<PyValue | undefined>;
+/** What a handler may need of the request beyond its arguments. */
+export interface RequestMeta {
+  /** Arguments sent as Python floats (`10.0`), which a JavaScript number does not tell from ints. */
+  readonly floatArgs: ReadonlySet<string>;
+}
+
+export type Handler = (state: PanelState, args: PyDict, meta: RequestMeta) => PyValue | undefined | Promise<PyValue | undefined>;
+
+/**
+ * Python's `TypeError` for a handler called without its required arguments (`terminate() missing 1
+ * required positional argument: 'signal'`), what a Python worker answers then.
+ */
+export function requireArgs(command: string, args: PyDict, names: readonly string[]): void {
+  const missing = names.filter((n) => !(n in args));
+  if (!missing.length) return;
+  const quoted = missing.map((n) => `'${n}'`);
+  const list = quoted.length === 1 ? quoted[0] : quoted.length === 2 ? quoted.join(' and ') : `${quoted.slice(0, -1).join(', ')}, and ${quoted.at(-1)}`;
+  throw new TypeError(`${command}() missing ${missing.length} required positional argument${missing.length > 1 ? 's' : ''}: ${list}`);
+}
 
 /** `celery.exceptions.WorkerShutdown`: the command is not answered and the worker shuts down warm. */
 export class WorkerShutdown extends Error {

@@ -23,7 +23,7 @@ export function brokerInfo(url: string, heartbeat: number, connectTimeout: numbe
   return {
     hostname: u?.hostname || (amqp ? 'localhost' : 'localhost'),
     userid: u?.username ? decodeURIComponent(u.username) : amqp ? 'guest' : null,
-    virtual_host: amqp ? (path === '' ? '/' : path) : path || '0',
+    virtual_host: path === '' ? '/' : path,
     port: u?.port ? Number(u.port) : amqp ? (scheme === 'amqps' ? 5671 : 5672) : 6379,
     insist: false,
     ssl: scheme === 'amqps' || scheme === 'rediss',
@@ -34,7 +34,8 @@ export function brokerInfo(url: string, heartbeat: number, connectTimeout: numbe
     uri_prefix: null,
     heartbeat: heartbeat,
     failover_strategy: 'round-robin',
-    alternates: url.split(';').slice(1).map((s) => s.trim().replace(/\/\/[^@/]*@/, '//')),
+    // kombu lists every URL of a failover list (the first included); passwords masked here
+    alternates: url.includes(';') ? url.split(';').map((s) => s.trim().replace(/(\/\/[^:@/]*:)[^@/]*@/, '$1********@')) : [],
     credential_provider: null,
   };
 }
