@@ -12,6 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { propagation, SpanKind, trace } from '@opentelemetry/api';
+import { Redis } from 'ioredis';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { Celery } from '../../src/app.ts';
@@ -50,6 +51,19 @@ async function spanOf(name: string, taskId: string, ms = 30_000): Promise<Readab
     if (found) return found;
     if (Date.now() > end) throw new Error(`no span ${name} for ${taskId}: ${exporter.getFinishedSpans().map((s) => s.name).join(', ')}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Deletes the keys (queues, kombu bindings) whose names contain one of `names` from a Redis broker db. */
+async function dropRedisKeys(url: string, names: string[]): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    for (const name of names) {
+      const keys = await redis.keys(`*${name}*`);
+      if (keys.length) await redis.del(...keys);
+    }
+  } finally {
+    redis.disconnect();
   }
 }
 
@@ -97,6 +111,7 @@ function tracingSuite(b: BrokerCase): void {
       await worker?.stop();
       await app?.close();
       if (b.name === 'amqp' && !skip) await deleteAmqpQueues([TSQ, PYQ], [TSQ, PYQ, `${CTRL}.pidbox`, `reply.${CTRL}.pidbox`, EV]);
+      if (b.name === 'redis' && !skip) await dropRedisKeys(b.brokerUrl, [TSQ, PYQ, CTRL, EV]);
       rmSync(dir, { recursive: true, force: true });
     });
 
