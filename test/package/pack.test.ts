@@ -1,11 +1,12 @@
 // The package as users get it (issue 11). `npm pack` on a fresh tree of the repository (its files as a
 // clone has them, no dist/: prepack must build it), then the tarball installed into scratch projects
 // OUTSIDE the repository, one of each kind (ES module, CommonJS, untyped), which share one install
-// (`npm install <tarball> typescript@<the repo's> typescript5@npm:typescript@5 @types/node@20` in the
-// scratch root; none of the repository's dev dependencies are there). In each project:
+// (`npm install <tarball> typescript@<the repo's> typescript5@npm:typescript@5 typescript-floor@npm:typescript@5.0
+// @types/node@20` in the scratch root; none of the repository's dev dependencies are there). In each project:
 // - `import` and `require` of `celeriac` and `celeriac/protocol` from .mjs, .cjs and the kind's own .js;
 // - `tsc --strict` (no skipLibCheck) over a consumer file and the TypeScript app modules, with the
-//   repository's TypeScript and with TypeScript 5, under NodeNext and one other module setting;
+//   repository's TypeScript and with TypeScript 5, under NodeNext and one other module setting, and the
+//   ES module project with TypeScript 5.0 at target ES2015 (the oldest the README promises);
 // - `node_modules/.bin/celeriac worker -A ./tasks<ext>` for each of .ts .mts .cts .js .mjs .cjs on its
 //   own queue (Redis db 13), a real Python Celery producer sends it tasks and reads the results with
 //   AsyncResult.get(): the result, whether the worker and the app share one copy of the package
@@ -21,7 +22,8 @@ import { dirname, join, resolve } from 'node:path';
 import { npmInstall, packFreshTree, run as runIn, show, userEnv, type Ran } from './pack-tree.ts';
 import { requirePython, runPython, startPythonWorker, uniqueName, redisUrl, type PythonWorker } from '../helpers/peers.ts';
 import {
-  CALL_EXTENSIONS, CHECK_CONFIGS, CHECK_OUTPUT, CHECK_SCRIPTS, KINDS, WORKER_EXTENSIONS, isTypeScript, writeCheckConfigs, writeProject,
+  CALL_EXTENSIONS, CHECK_CONFIGS, CHECK_OUTPUT, CHECK_SCRIPTS, FLOOR_CONFIGS, FLOOR_TYPESCRIPT, KINDS, WORKER_EXTENSIONS, isTypeScript,
+  writeCheckConfigs, writeProject,
   type Extension, type Kind,
 } from './scratch.ts';
 
@@ -76,6 +78,15 @@ test('npm pack on a fresh tree builds dist/ and ships what the runtime needs, no
     'package.json', 'README.md', 'LICENSE', 'bin/celeriac.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/protocol/index.js',
     'dist/protocol/index.d.ts', 'dist/src/cli/main.js', 'dist/src/cli/load-app.js', 'dist/src/worker/worker.js',
   ]) assert.ok(files.includes(needed), `${needed} is not in the tarball`);
+  // the LICENSE is the license package.json names
+  const { license } = JSON.parse(readFileSync(join(tree, 'package.json'), 'utf8')) as { license?: string };
+  const LICENSE_TEXTS: Record<string, RegExp> = {
+    'BSD-3-Clause': /^BSD 3-Clause License\n[\s\S]*\n3\. Neither the name of the copyright holder nor the names of its\s+contributors may be used/,
+    MIT: /^MIT License\n/,
+    'Apache-2.0': /^\s*Apache License\s+Version 2\.0/,
+  };
+  assert.ok(license && LICENSE_TEXTS[license], `package.json's license ${JSON.stringify(license)}: add its LICENSE text check here`);
+  assert.match(readFileSync(join(tree, 'LICENSE'), 'utf8'), LICENSE_TEXTS[license]!, `LICENSE is not the ${license} text package.json names`);
   const unwanted = files.filter((f) => !/^(dist\/(src|protocol)\/|bin\/celeriac\.js$|package\.json$|README\.md$|LICENSE$)/.test(f) || f.endsWith('.map') || f.startsWith('dist/src/cli/') && f.endsWith('.d.ts'));
   assert.deepEqual(unwanted, [], 'files the runtime does not need');
   // every relative import of the shipped JavaScript and declarations is in the tarball
@@ -109,7 +120,7 @@ test('installed into scratch projects outside the repository (ESM, CommonJS, unt
   assert.ok(tarball, 'the pack test did not produce a tarball');
   mkdirSync(scratch);
   writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'celeriac-pack-scratch', version: '0.0.0', private: true }) + '\n');
-  const installed = await timed('install', () => npmInstall(scratch, [tarball, `typescript@${REPO_TS}`, 'typescript5@npm:typescript@5', '@types/node@20'], children));
+  const installed = await timed('install', () => npmInstall(scratch, [tarball, `typescript@${REPO_TS}`, 'typescript5@npm:typescript@5', `typescript-floor@npm:typescript@${FLOOR_TYPESCRIPT}`, '@types/node@20'], children));
   assert.equal(installed.status, 0, show(installed));
   const nm = join(scratch, 'node_modules');
   assert.ok(existsSync(join(nm, 'celeriac', 'dist', 'src', 'index.js')), 'the installed package has no dist/src/index.js');
@@ -130,11 +141,16 @@ test('installed into scratch projects outside the repository (ESM, CommonJS, unt
     }));
   })));
 
-  await t.test(`tsc --strict (no skipLibCheck) with TypeScript ${REPO_TS} and TypeScript 5: ${CHECK_CONFIGS.map((c) => c.label).join('; ')}`, async () => {
-    const compilers = { [`typescript ${REPO_TS}`]: join(nm, 'typescript', 'bin', 'tsc'), 'typescript 5': join(nm, 'typescript5', 'bin', 'tsc') };
-    // the two compilers side by side, each configuration in turn
-    await Promise.all(Object.entries(compilers).map(([name, tsc]) => timed(`tsc ${name}`, async () => {
-      for (const { file, label } of CHECK_CONFIGS) {
+  await t.test(`tsc --strict (no skipLibCheck) with TypeScript ${REPO_TS} and TypeScript 5: ${CHECK_CONFIGS.map((c) => c.label).join('; ')}; ` +
+    `TypeScript ${FLOOR_TYPESCRIPT} (the README's floor): ${FLOOR_CONFIGS.map((c) => c.label).join('; ')}`, async () => {
+    const compilers: Record<string, [string, readonly { file: string; label: string }[]]> = {
+      [`typescript ${REPO_TS}`]: [join(nm, 'typescript', 'bin', 'tsc'), CHECK_CONFIGS],
+      'typescript 5': [join(nm, 'typescript5', 'bin', 'tsc'), CHECK_CONFIGS],
+      [`typescript ${FLOOR_TYPESCRIPT}`]: [join(nm, 'typescript-floor', 'bin', 'tsc'), FLOOR_CONFIGS],
+    };
+    // the compilers side by side, each configuration in turn
+    await Promise.all(Object.entries(compilers).map(([name, [tsc, configs]]) => timed(`tsc ${name}`, async () => {
+      for (const { file, label } of configs) {
         const r = await run(process.execPath, [tsc, '-p', file, '--strict', '--noEmit'], scratch, 300_000);
         assert.equal(r.status, 0, `${name}, ${label} (${file}): ${show(r)}`);
       }

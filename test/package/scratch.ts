@@ -148,6 +148,16 @@ export const CHECK_CONFIGS = [
   { file: 'tsconfig.commonjs.json', label: 'CommonJS, CommonJS and untyped projects' },
 ] as const;
 
+/**
+ * The oldest setting the README promises for ES module projects, checked with TypeScript 5.0: `target`
+ * ES2015, under NodeNext and under ESNext + Bundler.
+ */
+export const FLOOR_TYPESCRIPT = '5.0';
+export const FLOOR_CONFIGS = [
+  { file: 'tsconfig.floor-nodenext.json', label: 'NodeNext, target ES2015, ESM project' },
+  { file: 'tsconfig.floor-bundler.json', label: 'ESNext + Bundler, target ES2015, ESM project' },
+] as const;
+
 export function writeCheckConfigs(root: string): void {
   const compilerOptions = { strict: true, noEmit: true, target: 'es2022', module: 'nodenext', paths: { '@lib/*': ['./esm/lib/*'] } };
   const all = KINDS.flatMap((k) => ['*.ts', '*.mts', '*.cts', 'lib/*.ts'].map((g) => `${k}/${g}`));
@@ -162,6 +172,11 @@ export function writeCheckConfigs(root: string): void {
     extends: './tsconfig.nodenext.json', compilerOptions: { module: 'commonjs' }, include: [],
     files: ['cjs/consumer.ts', 'cjs/tasks.ts', 'untyped/consumer.ts', 'untyped/tasks.ts', 'esm/lib/math.ts'],
   });
+  write('tsconfig.floor-nodenext.json', {
+    extends: './tsconfig.nodenext.json', compilerOptions: { target: 'es2015' }, include: [],
+    files: ['esm/consumer.ts', 'esm/tasks.ts', 'esm/tasks.mts', 'esm/lib/math.ts'],
+  });
+  write('tsconfig.floor-bundler.json', { extends: './tsconfig.bundler.json', compilerOptions: { target: 'es2015' } });
 }
 
 /** Writes a project of `kind` in `dir`. */
