@@ -5,7 +5,7 @@
  * the same way.
  */
 import { Redis } from 'ioredis';
-import { ConfigurationError } from '../errors.ts';
+import { ConfigurationError, OperationalError } from '../errors.ts';
 import type { Settings } from '../config.ts';
 import { connectRedis, guardRedisClient } from '../redis/client.ts';
 import { parseRedisUrl, type RedisConnectOptions, type RedisUseSsl } from '../redis/url.ts';
@@ -103,7 +103,12 @@ export async function createBeat(host: BeatHost, options: BeatOptions = {}): Pro
     const url = conf.redbeatRedisUrl ?? conf.brokerUrl;
     const target = parseRedisUrl(url, conf.brokerTransportOptions as RedisConnectOptions, conf.brokerUseSsl as RedisUseSsl);
     const client = guardRedisClient(new Redis({ ...target.options, lazyConnect: true }));
-    await connectRedis(client);
+    try {
+      await connectRedis(client);
+    } catch (err) {
+      client.disconnect();
+      throw new OperationalError(`cannot connect to the beat's Redis store ${target.safeUrl}: ${(err as Error).message}`, { cause: err });
+    }
     const prefix = conf.redbeatKeyPrefix;
     let key = conf.redbeatLockKey ?? `${prefix}:lock`;
     if (!key.startsWith(prefix)) key = prefix + key;

@@ -67,6 +67,13 @@ describe('celeriac beat', () => {
     r = cli(['beat', '-A', app, '-s', join(dir, 'bad.json'), 'add', 'x', '--task', 't', '--every', '5']);
     assert.equal(r.code, 64, r.err);
     assert.match(r.err, /needs the Redis store \(-S redis\)/);
+    // an unreachable Redis store: one line naming the store and its URL (password hidden), EX_UNAVAILABLE
+    for (const args of [['beat', '-A', app, '-S', 'redis'], ['beat', '-A', app, '-S', 'redis', 'list']]) {
+      r = cli(['-b', 'redis://user:secret@127.0.0.1:1/0', ...args]);
+      assert.equal(r.code, 69, r.err);
+      assert.match(r.err, /^celeriac beat( list)?: OperationalError: cannot connect to the beat's Redis store redis:\/\/user:\*\*@127\.0\.0\.1:1\/0: .+\n$/);
+      assert.doesNotMatch(r.err, /secret/);
+    }
   });
 
   test('runs the schedule, stops warm on SIGTERM, and list shows the runs', async () => {
