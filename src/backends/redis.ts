@@ -20,6 +20,7 @@ import { connectRedis, guardRedisClient, isReplyError } from '../redis/client.ts
 import { StoreBatcher, type StoreReply } from './redis-store.ts';
 import { RedisChord } from './redis-chord.ts';
 import { CeleriacError } from '../../protocol/errors.ts';
+import { OperationalError } from '../errors.ts';
 import { dumps, loads, getSerializer } from '../../protocol/serialization/index.ts';
 import { groupKey, parseResultMeta, taskKey, type ResultMeta } from '../../protocol/result.ts';
 import { PENDING, READY_STATES, SUCCESS } from '../../protocol/states.ts';
@@ -190,7 +191,7 @@ export class RedisBackend implements ResultBackend {
     try {
       await connectRedis(this.client);
     } catch (err) {
-      throw new CeleriacError(`cannot connect to the Redis result backend ${this.safeUrl}: ${(err as Error).message}`, { cause: err });
+      throw new OperationalError(`cannot connect to the Redis result backend ${this.safeUrl}: ${(err as Error).message}`, { cause: err });
     }
     this.connected = true;
   }

@@ -126,6 +126,7 @@ describe('-A, -b and --result-backend before or after worker, result and beat (n
     let r = cli(['result', 'no-such-task', '-A', dead]);
     assert.equal(r.code, 69, r.err);
     oneLine(r.err, deadHost);
+    assert.match(r.err, /^celeriac result: OperationalError: cannot connect to the Redis result backend redis:\/\/127\.0\.0\.1:1\/1: /);
     r = cli(['-A', dead, '--result-backend', URL, 'result', 'no-such-task']);
     assert.equal(r.code, 75, r.err); // the live backend answers: PENDING, not ready
     assert.match(r.err, /^task no-such-task is PENDING \(not ready; use --wait to wait for it\)\n$/);
