@@ -97,6 +97,9 @@ export function registerMigrate(program: Command): void {
       const onSignal = () => stopOnSignal.forEach((f) => f());
       try {
         const args = migrateArgs(flags);
+        if (sourceUrl.trim() === destUrl.trim() && ![...args.renames].some(([from, to]) => from !== to)) {
+          throw new UsageError('SOURCE and DESTINATION are the same broker: the messages would be taken again as they are put back (rename the queues with -Q src:dest)');
+        }
         app = await appForCommand(g);
         const onError = (err: Error) => process.stderr.write(`celeriac migrate: ${describeError(err)}\n`);
         const source = brokerFor(app, 'SOURCE', sourceUrl, onError);

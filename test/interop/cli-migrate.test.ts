@@ -214,5 +214,8 @@ describe('celeriac migrate moves what celery migrate moves, and loses nothing', 
     r = await celeriac(['migrate', url(0), url(8), '-n', '0'], env());
     assert.equal(r.code, 64, show(r));
     assert.match(r.err, /-n\/--limit must be an integer >= 1/);
+    r = await celeriac(['migrate', url(0), url(0)], env());
+    assert.equal(r.code, 64, show(r));
+    assert.match(r.err, /SOURCE and DESTINATION are the same broker/);
   });
 });
