@@ -14,7 +14,7 @@
  *   broker_transport_options:
  *    'password': '********', 'visibility_timeout': 3600}
  *
- * The settings are those that differ from Celery's defaults (`app.conf.humanize()`), in Celery's names
+ * The settings are those the app was given, in that order (`app.conf.humanize()`), in Celery's names
  * and forms, masked as `celery.app.utils.filter_hidden_settings` masks them: a key matching
  * `API|TOKEN|KEY|SECRET|PASS|PROFANITIES_LIST|SIGNATURE|DATABASE|BEAT_DBURI` shows `********` (nested
  * dicts are masked key by key), a `*broker_url*` or `*backend*` URL its password as `********`.
@@ -76,22 +76,27 @@ function same(a: unknown, b: unknown): boolean {
 }
 
 /**
- * The settings that differ from the defaults (Celery's `conf.table()`), in Celery's names and forms,
- * unmasked. `broker_url` / `result_backend` taken from `CELERY_BROKER_URL` / `CELERY_RESULT_BACKEND`
- * (the `-b` / `--result-backend` flags) are not the app's settings and are left out, as in Celery; so
- * are `task_default_exchange` / `task_default_routing_key` when they follow `task_default_queue`.
+ * The settings Celery's `conf.table()` lists, in Celery's names and forms, unmasked: those the app was
+ * given (`given`: the app's `changedSettings`, in the order they were given, as Celery's
+ * `conf.without_defaults()`), else those that differ from the defaults. `broker_url` / `result_backend`
+ * taken from `CELERY_BROKER_URL` / `CELERY_RESULT_BACKEND` (the `-b` / `--result-backend` flags) are
+ * not the app's settings and are left out, as in Celery; without `given`, so are
+ * `task_default_exchange` / `task_default_routing_key` when they follow `task_default_queue`.
  */
-export function changedSettings(conf: Settings, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+export function changedSettings(conf: Settings, env: NodeJS.ProcessEnv = process.env, given?: readonly string[]): Record<string, unknown> {
   const c = conf as unknown as Record<string, unknown>;
   const d = DEFAULT_SETTINGS as unknown as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const name of SETTING_NAMES) {
+  for (const name of given ?? SETTING_NAMES) {
     const camel = toCamelCase(name);
+    if (!(camel in c)) continue;
     const v = c[camel];
-    if (same(v, d[camel])) continue;
     if (name === 'broker_url' && env.CELERY_BROKER_URL && v === env.CELERY_BROKER_URL) continue;
     if (name === 'result_backend' && env.CELERY_RESULT_BACKEND && v === env.CELERY_RESULT_BACKEND) continue;
-    if ((name === 'task_default_exchange' || name === 'task_default_routing_key') && v === conf.taskDefaultQueue) continue;
+    if (!given) {
+      if (same(v, d[camel])) continue;
+      if ((name === 'task_default_exchange' || name === 'task_default_routing_key') && v === conf.taskDefaultQueue) continue;
+    }
     out[name] = celeryForm(name, v);
   }
   return out;
@@ -135,6 +140,8 @@ function driverOf(transport: string): string {
 export interface BugreportInfo {
   version: string;
   conf: Settings;
+  /** Celery's names of the settings the app was given, in order (the app's `changedSettings`). */
+  given?: readonly string[];
   /** The app module (`-A`), or null for an app made of the environment and the config module. */
   appModule: string | null;
   env?: NodeJS.ProcessEnv;
@@ -154,7 +161,7 @@ export function bugreport(info: BugreportInfo): string {
     `loader   -> ${info.appModule ?? 'celeriac (no -A: settings from the environment and --config)'}`,
     `settings -> transport:${transport} results:${results}`,
     '',
-    humanizeSettings(changedSettings(info.conf, info.env)),
+    humanizeSettings(changedSettings(info.conf, info.env, info.given)),
     '',
   ].join('\n');
 }
@@ -168,7 +175,8 @@ export function registerReport(program: Command, version: string): void {
       let app: Celery | null = null;
       try {
         app = await appForCommand(g);
-        process.stdout.write(bugreport({ version, conf: app.conf, appModule: appSpec(g) ?? null }) + '\n');
+        const given = (app as { changedSettings?: readonly string[] }).changedSettings;
+        process.stdout.write(bugreport({ version, conf: app.conf, appModule: appSpec(g) ?? null, ...(given ? { given } : {}) }) + '\n');
       } catch (err) {
         process.exitCode = reportError('report', err, { traceback: g.traceback ?? false });
       } finally {

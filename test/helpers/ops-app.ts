@@ -9,12 +9,13 @@ import { Celery } from '../../src/app.ts';
 const env = process.env;
 const qa = env.OPS_QA ?? 'ops.qa';
 const qb = env.OPS_QB ?? 'ops.qb';
+// in the order ops_peer.py gives them (its Celery(broker=, backend=) first)
 const settings: Record<string, unknown> = {
   broker_url: env.OPS_BROKER ?? 'redis://127.0.0.1:6379/0',
+  ...(env.OPS_BACKEND ? { result_backend: env.OPS_BACKEND } : {}),
   task_default_queue: qa,
   task_queues: [{ name: qa }, { name: qb, exchange: { name: env.OPS_X ?? 'ops.x', type: 'topic' }, routing_key: 'b.#' }],
 };
-if (env.OPS_BACKEND) settings.result_backend = env.OPS_BACKEND;
 if (env.OPS_MAXPRI) settings.task_queue_max_priority = Number(env.OPS_MAXPRI);
 if (env.OPS_TRANSPORT) settings.broker_transport_options = JSON.parse(env.OPS_TRANSPORT) as Record<string, unknown>;
 if (env.OPS_REPORT) {

@@ -56,10 +56,12 @@ test('celeriac report: Celery\'s layout and the same settings, masked the same w
     'accept_content', 'task_routes', 'redbeat_key_prefix', 'worker_prefetch_multiplier', 'task_acks_late', 'timezone', 'beat_schedule',
   ];
   for (const k of shared) assert.equal(tss.get(k), pys.get(k), k);
+  // in the order the apps were given them (Celery's conf.without_defaults())
+  assert.deepEqual([...tss.keys()].filter((k) => shared.includes(k)), [...pys.keys()].filter((k) => shared.includes(k)));
   assert.equal(tss.get('broker_url'), "broker_url: 'redis://:********@127.0.0.1:6379/0'");
   assert.equal(tss.get('broker_transport_options'), "broker_transport_options: \n 'password': '********', 'visibility_timeout': 30}");
   assert.equal(tss.get('redbeat_key_prefix'), "redbeat_key_prefix: '********'");
   assert.ok(!ts.out.includes('s3cret') && !ts.out.includes('hunter2'), ts.out);
-  // nothing at its default value is listed (Celery's conf.table()); task_queues is celeriac's own form
+  // only what the app was given (Celery's conf.table()); task_queues is in celeriac's own form
   assert.deepEqual([...tss.keys()].filter((k) => !shared.includes(k)), ['task_queues']);
 });

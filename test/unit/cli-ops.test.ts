@@ -66,6 +66,8 @@ test('changedSettings: only what differs from the defaults, in Celery\'s names a
   const own = resolveConfig({ broker_url: 'redis://:pw@own:6379/0', task_default_exchange: 'ex' }, { env: {} });
   assert.deepEqual(changedSettings(own, {}), { broker_url: 'redis://:pw@own:6379/0', task_default_exchange: 'ex' });
   assert.equal(humanizeSettings(changedSettings(own, {})), "broker_url: 'redis://:********@own:6379/0'\ntask_default_exchange: 'ex'");
+  // the settings the app was given, in that order, even at their default value (conf.without_defaults())
+  assert.deepEqual(changedSettings(conf, env, ['worker_concurrency', 'result_expires', 'broker_url']), { worker_concurrency: 2, result_expires: 86400 });
 });
 
 test('purge: -Q else the app\'s queues, minus -X; Celery\'s question and lines', () => {
