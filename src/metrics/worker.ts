@@ -12,7 +12,7 @@
  * | `celery_task_succeeded_total`   | SUCCESS (and a `worker_deduplicate_successful_tasks` skip)        |
  * | `celery_task_failed_total`      | FAILURE, label `exception` = the class name; an unknown task: `NotRegistered` |
  * | `celery_task_retried_total`     | RETRY                                                             |
- * | `celery_task_rejected_total`    | `Reject` raised by the task                                       |
+ * | `celery_task_rejected_total`    | `Reject` raised by a task whose message was not acked yet (`acks_late`): Celery's `Request.reject` sends `task-rejected` only then |
  * | `celery_task_revoked_total`     | revoked or expired, at receipt or before it ran                   |
  * | `celery_task_sent_total`        | tasks this worker's app sends with `task_send_sent_event` (as celery-exporter counts `task-sent`) |
  * | `celery_task_runtime`           | runtime of each SUCCESS (seconds), prometheus_client's buckets    |
@@ -71,6 +71,8 @@ export function bindWorkerMetrics(worker: MetricsWorker, metrics: CeleryMetrics,
   const labels = (req: Request): TaskLabels => ({ name: req.name, hostname, queue_name: req.delivery.queue });
   metrics.workerUp.set({ hostname }, 0);
   metrics.workerTasksActive.set({ hostname }, 0);
+  /** Requests whose message was acked before the task ran (not acks_late). */
+  const ackedEarly = new WeakSet<Request>();
   const on: [string, Listener][] = [
     ['ready', () => metrics.workerUp.set({ hostname }, 1)],
     ['shutdown', () => metrics.workerUp.set({ hostname }, 0)],
@@ -81,7 +83,10 @@ export function bindWorkerMetrics(worker: MetricsWorker, metrics: CeleryMetrics,
         if (!worker.revoked.has(req.id)) countTaskEvent(c, 'task-received', labels(req));
       });
     }],
-    ['task-started', (req: Request) => countTaskEvent(c, 'task-started', labels(req))],
+    ['task-started', (req: Request) => {
+      if (req.acknowledged) ackedEarly.add(req); // the worker acks before it runs a task that is not acks_late
+      countTaskEvent(c, 'task-started', labels(req));
+    }],
     ['task-finished', (req: Request, r: TraceResult) => {
       const l = labels(req);
       switch (r.state) {
@@ -95,8 +100,8 @@ export function bindWorkerMetrics(worker: MetricsWorker, metrics: CeleryMetrics,
         case RETRY:
           countTaskEvent(c, 'task-retried', l);
           return;
-        case REJECTED:
-          countTaskEvent(c, 'task-rejected', l);
+        case REJECTED: // Request.reject: `if not self.acknowledged: ... send_event('task-rejected')`
+          if (!ackedEarly.has(req)) countTaskEvent(c, 'task-rejected', l);
           return;
         default: // IGNORED: no event, nothing counted
       }

@@ -51,6 +51,9 @@ app.task('mx.retry_once', (self: any, x: number) => (self.request.retries < 1 ? 
 app.task('mx.reject', () => {
   throw new Reject(['no', false]);
 });
+app.task('mx.reject_late', () => {
+  throw new Reject(['no', false]);
+}, { acksLate: true });
 app.task('mx.spawn', async () => (await app.sendTask('mx.add', [1, 1])).id);
 app.task('mx.later', () => 'never runs');
 app.task('mx.held', () => 'never runs');
@@ -133,6 +136,7 @@ function workerMetricsSuite(b: BrokerCase): void {
           await producer.sendTask('mx.spawn', []),
         ];
         await producer.sendTask('mx.reject', []);
+        await producer.sendTask('mx.reject_late', []);
         await producer.sendTask('mx.later', [], {}, { expires: new Date(Date.now() - 60_000).toISOString() });
         await producer.sendTask('mx.nope', []);
         for (const r of results) await r.get({ timeout: 30, propagate: false });
@@ -152,6 +156,7 @@ function workerMetricsSuite(b: BrokerCase): void {
           [key('celery_task_received_total', l('mx.retry_once'))]: 2,
           [key('celery_task_received_total', l('mx.spawn'))]: 1,
           [key('celery_task_received_total', l('mx.reject'))]: 1,
+          [key('celery_task_received_total', l('mx.reject_late'))]: 1,
           [key('celery_task_received_total', l('mx.held'))]: 1,
           [key('celery_task_received_total', l('mx.block'))]: 1,
           [key('celery_task_started_total', l('mx.add'))]: 2,
@@ -159,6 +164,7 @@ function workerMetricsSuite(b: BrokerCase): void {
           [key('celery_task_started_total', l('mx.retry_once'))]: 2,
           [key('celery_task_started_total', l('mx.spawn'))]: 1,
           [key('celery_task_started_total', l('mx.reject'))]: 1,
+          [key('celery_task_started_total', l('mx.reject_late'))]: 1,
           [key('celery_task_started_total', l('mx.block'))]: 1,
           [key('celery_task_succeeded_total', l('mx.add'))]: 2,
           [key('celery_task_succeeded_total', l('mx.retry_once'))]: 1,
@@ -167,7 +173,8 @@ function workerMetricsSuite(b: BrokerCase): void {
           [key('celery_task_failed_total', l('mx.fail', { exception: 'BoomError' }))]: 1,
           [key('celery_task_failed_total', { name: 'mx.nope', hostname: host, queue_name: 'celery', exception: 'NotRegistered' })]: 1,
           [key('celery_task_retried_total', l('mx.retry_once'))]: 1,
-          [key('celery_task_rejected_total', l('mx.reject'))]: 1,
+          // Celery sends task-rejected only for a message not acked yet: acks_late (Request.reject)
+          [key('celery_task_rejected_total', l('mx.reject_late'))]: 1,
           [key('celery_task_revoked_total', l('mx.held'))]: 1,
           [key('celery_task_revoked_total', l('mx.later'))]: 1,
         };

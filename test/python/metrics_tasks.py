@@ -38,7 +38,7 @@ def retry_once(self, x):
     return x
 
 
-@app.task(name="mx.reject")
+@app.task(name="mx.reject", acks_late=True)
 def reject():
     raise Reject("no", requeue=False)
 

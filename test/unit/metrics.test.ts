@@ -87,8 +87,9 @@ class FakeWorker extends EventEmitter {
 }
 
 let n = 0;
-function req(name: string, queue = 'q1'): { id: string; name: string; delivery: { queue: string } } {
-  return { id: `id-${++n}`, name, delivery: { queue } };
+/** A request as the worker hands it over; `acknowledged` when its message was acked before it ran (not acks_late). */
+function req(name: string, queue = 'q1', acknowledged = true): { id: string; name: string; delivery: { queue: string }; acknowledged: boolean } {
+  return { id: `id-${++n}`, name, delivery: { queue }, acknowledged };
 }
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -112,10 +113,15 @@ test('worker binding: each lifecycle event counts as celery-exporter counts the 
   w.emit('task-received', retry);
   w.emit('task-started', retry);
   w.emit('task-finished', retry, { state: RETRY, retval: new Error('again'), runtime: 0.1 });
-  const rej = req('t.reject', 'q2');
+  // Reject: task-rejected (Celery's Request.reject) only when the message was not acked yet (acks_late)
+  const rej = req('t.reject', 'q2', false);
   w.emit('task-received', rej);
   w.emit('task-started', rej);
   w.emit('task-finished', rej, { state: REJECTED, retval: null, runtime: 0.1 });
+  const rejAcked = req('t.reject', 'q2');
+  w.emit('task-received', rejAcked);
+  w.emit('task-started', rejAcked);
+  w.emit('task-finished', rejAcked, { state: REJECTED, retval: null, runtime: 0.1 });
   const ign = req('t.ignore');
   w.emit('task-started', ign);
   w.emit('task-finished', ign, { state: IGNORED, retval: null, runtime: 0.1 });
@@ -151,6 +157,7 @@ test('worker binding: each lifecycle event counts as celery-exporter counts the 
   assert.equal(v('celery_task_retried_total', { name: 't.retry' }), 1);
   assert.equal(v('celery_task_succeeded_total', { name: 't.retry' }), 0);
   assert.equal(v('celery_task_rejected_total', { name: 't.reject', queue_name: 'q2' }), 1);
+  assert.equal(v('celery_task_started_total', { name: 't.reject', queue_name: 'q2' }), 2);
   assert.equal(v('celery_task_started_total', { name: 't.ignore' }), 1);
   assert.equal(s.filter((x) => x.labels.name === 't.ignore' && x.value > 0).length, 1, 'IGNORED counts nothing but the start');
   assert.equal(v('celery_task_received_total', { name: 't.revoked' }), 1, 'only the one revoked after receipt was received');
