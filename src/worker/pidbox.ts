@@ -100,8 +100,8 @@ export class Pidbox {
     await c?.cancel().catch(() => undefined);
   }
 
-  /** A task finished (`state.total_count`). */
-  taskReady(name: string): void {
+  /** A task was accepted (started): `state.total_count`, which `stats` reports as `total`. */
+  taskAccepted(name: string): void {
     this.state.totals.set(name, (this.state.totals.get(name) ?? 0) + 1);
   }
 

@@ -178,7 +178,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
       this.pending.push(req);
       this.pump();
     }, app.conf.workerDisableRateLimits);
-    this.on('task-finished', (req) => this.pidbox?.taskReady(req.name));
+    this.on('task-started', (req) => this.pidbox?.taskAccepted(req.name)); // Celery counts at task_accepted
     this.events = new WorkerEventer(this, { ...options.events, unknownTasks: options.unknownTasks }, (err) => this.logger.error(err.message));
   }
 
@@ -574,7 +574,6 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     this.emit('task-started', req);
     await req.acknowledge();
     if (this.events.taskEvents) void this.events.dispatcher.send('task-succeeded', { uuid: req.id, result: null, runtime: null });
-    this.pidbox?.taskReady(req.name);
     this.emit('task-deduplicated', req, verdict.reason);
     return false;
   }

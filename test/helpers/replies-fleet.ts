@@ -45,10 +45,10 @@ export function repliesApp(b: BrokerCase, settings: Record<string, unknown>): Ce
 }
 
 /** A Python worker of test/python/replies_tasks.py (`-n name -Q queue`, more args after: `--without-gossip`...). */
-export function startPyWorker(b: BrokerCase, settings: Record<string, unknown>, name: string, queue: string, more: string[] = []): Promise<PythonWorker> {
+export function startPyWorker(b: BrokerCase, settings: Record<string, unknown>, name: string, queue: string, more: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<PythonWorker> {
   return startPythonWorker(['-A', 'replies_tasks', 'worker', '-n', name, '-Q', queue, '-l', 'info', ...more], {
     cwd: 'test/python',
-    env: { REPLIES_BROKER: b.brokerUrl, REPLIES_BACKEND: b.backendUrl, REPLIES_CONF: JSON.stringify(settings) },
+    env: { REPLIES_BROKER: b.brokerUrl, REPLIES_BACKEND: b.backendUrl, REPLIES_CONF: JSON.stringify(settings), ...env },
   });
 }
 
