@@ -27,6 +27,8 @@ link_ephem() {
 }
 # Python RedBeat (../shared/peers/redbeat, the Redis beat store's peer) needs tenacity: .ci/setup-redbeat.sh
 have_redbeat() { bash .ci/setup-redbeat.sh --check >/dev/null 2>&1; }
+# Flower (../shared/peers/flower, the Flower interop test's peer) needs tornado & co: .ci/setup-flower.sh
+have_flower() { bash .ci/setup-flower.sh --check >/dev/null 2>&1; }
 # The tracing interop test's Python side propagates trace context with opentelemetry-api (its W3C propagator)
 have_otel() { "$VENV/bin/python" -c "import opentelemetry.propagate" 2>/dev/null; }
 if [ -x "$VENV/bin/celery" ] && "$VENV/bin/python" -c "import celery, kombu, brotli, zstandard" 2>/dev/null; then
@@ -35,6 +37,12 @@ if [ -x "$VENV/bin/celery" ] && "$VENV/bin/python" -c "import celery, kombu, bro
       echo "python celery: $VENV lacks what RedBeat needs: bash .ci/setup-python.sh installs it"; exit 1
     fi
     bash .ci/setup-redbeat.sh || exit 1
+  fi
+  if ! have_flower; then
+    if [ "${1:-}" = "--check" ]; then
+      echo "python celery: $VENV lacks what Flower needs: bash .ci/setup-python.sh installs it"; exit 1
+    fi
+    bash .ci/setup-flower.sh || exit 1
   fi
   if ! have_ephem; then
     if [ "${1:-}" = "--check" ]; then
@@ -81,4 +89,5 @@ else
 fi
 link_ephem || exit 1
 bash .ci/setup-redbeat.sh || exit 1
+bash .ci/setup-flower.sh || exit 1
 echo "python celery: $("$VENV/bin/celery" --version)"
