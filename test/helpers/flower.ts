@@ -71,7 +71,7 @@ export async function startFlower(b: BrokerCase, settings: Record<string, unknow
     log: () => log,
     async api(path, form) {
       const init: RequestInit = form
-        ? { method: 'POST', body: new URLSearchParams(Object.entries(form).map(([k, v]) => [k, String(v)])) }
+        ? { method: 'POST', body: new URLSearchParams(Object.entries(form).map(([k, v]): [string, string] => [k, String(v)])) }
         : {};
       const res = await fetch(base + path, init);
       const text = await res.text();
