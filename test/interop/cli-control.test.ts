@@ -9,7 +9,8 @@
 // - `celeriac fleet check` on the clean fleet (exit 0) and once the Python worker also consumes the
 //   TypeScript queue, where it lacks a task, accepts other content, and the app routes a task to a queue
 //   nobody consumes (exit 1, those findings exactly);
-// - `control shutdown` from both CLIs (no reply: exit 69 and the same error line), and the workers stop.
+// - `control shutdown` from both CLIs (no reply: exit 69 and the same error line), and the workers stop;
+// - a broker that cannot be reached: Celery's error line and exit 69.
 // Results in Redis db 5.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -128,6 +129,13 @@ async function pool(jobs: (() => Promise<void>)[], n: number): Promise<void> {
     for (let job = queue.shift(); job; job = queue.shift()) await job();
   }));
 }
+
+test('a broker that cannot be reached: Celery\'s error line, exit 69, the password redacted', async () => {
+  const r = await run(process.execPath, [BIN, '-b', 'amqp://guest:secret@127.0.0.1:1//', 'inspect', 'ping'], {});
+  assert.equal(r.status, 69, r.stderr);
+  assert.match(r.stderr, /^Error: Could not connect to the message broker\. Please make sure your broker \(e\.g\., RabbitMQ or Redis\) is running and the connection settings are correct\. Reason: .*ECONNREFUSED/);
+  assert.ok(!r.stderr.includes('secret'), r.stderr);
+});
 
 // every CLI case on the first broker of the matrix, a representative set on the other
 brokerMatrix(DB).forEach((b, i) => suite(b, i === 0));
