@@ -537,6 +537,8 @@ export class Celery {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // the control client's reply queue goes before the broker does (kombu deletes it after each call)
+    await this.controlInstance?.close().catch(() => undefined);
     const closing: Promise<void>[] = [];
     if (this.brokerInstance) closing.push(this.brokerInstance.close());
     if (this.backendInstance) closing.push(this.backendInstance.close());

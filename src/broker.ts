@@ -103,6 +103,12 @@ export interface Broker {
   queueLength(queue: string): Promise<number>;
   purge(queue: string): Promise<number>;
   /**
+   * kombu's `queue_delete` as `Channel.after_reply_message_received` calls it for a reply queue on
+   * virtual transports: the queue's binding and its messages go. Optional: AMQP reply queues are
+   * auto-deleted by the server once their consumer leaves.
+   */
+  deleteQueue?(queue: QueueDeclaration): Promise<void>;
+  /**
    * The bindings of these exchanges, or without `exchanges` every binding the broker can list
    * (`celery list bindings`): Redis reads kombu's `_kombu.binding.<exchange>` sets, AMQP asks RabbitMQ's
    * management API. Optional: a transport without it cannot list bindings.

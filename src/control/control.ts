@@ -68,6 +68,8 @@ function broadcastPart(o: BroadcastOptions): BroadcastOptions {
 export class Control {
   private readonly mailbox: Mailbox;
   private readonly parts: { broker: () => Promise<Broker>; conf: () => ControlSettings; clock: Clock };
+  /** The `withCodec` copies, closed with this one. */
+  private readonly derived: Control[] = [];
 
   /**
    * @param broker the broker to send through (connected on first use)
@@ -92,7 +94,9 @@ export class Control {
    * and clock (the CLI reads replies keeping Python's floats: `withCodec(floatCodec)`).
    */
   withCodec(codec: MailboxCodec): Control {
-    return new Control(this.parts.broker, this.parts.conf, this.parts.clock, codec);
+    const derived = new Control(this.parts.broker, this.parts.conf, this.parts.clock, codec);
+    this.derived.push(derived);
+    return derived;
   }
 
   /** `app.control.inspect(destination, timeout, callback, limit, pattern, matcher)`. */
@@ -202,9 +206,9 @@ export class Control {
     await this.broadcast('election', { id, topic, action }, { destination: null });
   }
 
-  /** Stops the reply consumer now (closing the app's broker stops it too). */
-  close(): Promise<void> {
-    return this.mailbox.close();
+  /** Stops the reply consumers (this one's and those of its `withCodec` copies) and drops their queues. */
+  async close(): Promise<void> {
+    await Promise.all([this.mailbox.close(), ...this.derived.map((d) => d.close())]);
   }
 }
 

@@ -127,6 +127,8 @@ export class Mailbox {
   readonly oid = randomUUID();
   private readonly pending = new Map<string, Pending>();
   private consumer: Consumer | null = null;
+  /** The reply queue the consumer reads, and where it was declared. */
+  private replyQueue: { broker: Broker; queue: QueueDeclaration } | null = null;
   private users = 0;
   private lingering: NodeJS.Timeout | undefined;
   /** acquire/release of the reply consumer, one after the other. */
@@ -262,6 +264,7 @@ export class Mailbox {
       this.users++;
       if (this.consumer) return;
       const q = replyQueueFor(conf, this.oid);
+      this.replyQueue = { broker, queue: q };
       try {
         await broker.declareQueue(q);
         const accept = conf.acceptContent ?? ['json'];
@@ -296,8 +299,8 @@ export class Mailbox {
       if (this.users > 0 || !this.consumer) return;
       const c = this.consumer;
       this.consumer = null;
-      await broker.purge(replyQueueFor(conf, this.oid).name).catch(() => undefined);
       await c.cancel().catch(() => undefined);
+      await this.dropReplyQueue();
     });
     this.lifecycle = step.catch(() => undefined);
     return step;
@@ -310,5 +313,18 @@ export class Mailbox {
     const c = this.consumer;
     this.consumer = null;
     await c?.cancel().catch(() => undefined);
+    if (c) await this.dropReplyQueue();
+  }
+
+  /**
+   * kombu's `after_reply_message_received`: the reply queue goes once its consumer stops (on Redis its
+   * binding and list, which would otherwise pile up in `_kombu.binding.reply.<ns>.pidbox`); late replies
+   * go with it. Brokers without `deleteQueue` (AMQP auto-deletes the queue) purge it.
+   */
+  private async dropReplyQueue(): Promise<void> {
+    const r = this.replyQueue;
+    this.replyQueue = null;
+    if (!r) return;
+    await (r.broker.deleteQueue ? r.broker.deleteQueue(r.queue) : r.broker.purge(r.queue.name)).catch(() => undefined);
   }
 }

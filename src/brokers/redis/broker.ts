@@ -423,6 +423,22 @@ export class RedisBroker implements Broker, ConsumerHost {
     return (res ?? []).reduce((sum, [, n], i) => sum + (i % 2 === 0 ? Number(n) : 0), 0);
   }
 
+  /** kombu `Channel._delete`: SREM the queue's binding member, DEL every priority list of it. */
+  async deleteQueue(queue: QueueDeclaration): Promise<void> {
+    this.flushPush();
+    const m = this.client.multi();
+    const ex = queue.exchange;
+    if (ex?.name) {
+      const b = prepareBind(ex.type, queue.routingKey ?? '', queue.name);
+      m.srem(this.keys.bindingKey(ex.name), this.keys.bindingMember(b.routingKey, b.pattern, b.queue));
+    }
+    for (const k of this.keys.allQueueKeys(queue.name)) m.del(k);
+    execOk(await m.exec(), `deleting ${queue.name}`);
+    this.fanoutQueues.delete(queue.name);
+    this.declaredObjects.delete(queue);
+    for (const id of this.declared) if (JSON.parse(id)[0] === queue.name) this.declared.delete(id);
+  }
+
   // ---- shutdown ------------------------------------------------------------------------------------
 
   /**
