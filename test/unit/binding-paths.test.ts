@@ -30,6 +30,7 @@ test('app.task refuses, when registering, a task whose parameters can be neither
   // declared, it registers, and a wrong call is Python's TypeError
   const area = app.task('proj.box', ({ w, h }: { w: number; h: number }) => w * h, { params: ['box'] });
   assert.equal(app.tasks.get('proj.box')!.params!.source, 'declared');
+  // @ts-expect-error the missing argument is the point: the runtime check must refuse it too
   await assert.rejects(area.delay(), { name: 'TypeError', message: "box() missing 1 required positional argument: 'box'" });
   // TypeScript's optional parameter reads as required unless declared
   const opt = app.task('proj.opt', (x: number, y?: number) => x + (y ?? 0));
