@@ -20,7 +20,7 @@ import { MEMORY } from './control/memory.ts';
 import { AttributeOverrides } from './control/taskinfo.ts';
 import { LamportClock } from '../../protocol/events.ts';
 import { headerClock, pidboxQueue, publishReply } from './control/mailbox.ts';
-import { WorkerShutdown, type ControlledWorker, type Handler, type PanelState } from './control/state.ts';
+import { WorkerShutdown, type ControlledWorker, type Handler, type PanelState, type Reply } from './control/state.ts';
 
 /** kombu `matcher.match(hostname, pattern, matcher)`: `glob` (fnmatch) or `pcre` (re.search). */
 export function matchHostname(hostname: string, pattern: string, matcher: string): boolean {
@@ -126,13 +126,13 @@ export class Pidbox {
   }
 
   /** `Node.dispatch`: run the handler, reply when asked to. Resolves with the reply. */
-  async dispatch(body: PyDict, floatArgs: ReadonlySet<string> = new Set()): Promise<PyValue | undefined> {
+  async dispatch(body: PyDict, floatArgs: ReadonlySet<string> = new Set()): Promise<Reply> {
     const method = String(body.method);
     const args = (body.arguments && typeof body.arguments === 'object' && !Array.isArray(body.arguments) ? body.arguments : {}) as PyDict;
     const replyTo = body.reply_to as { exchange?: unknown; routing_key?: unknown } | null | undefined;
     this.worker.logger.debug(`pidbox received method ${method}(${JSON.stringify(args)}) [reply_to:${JSON.stringify(replyTo ?? null)} ticket:${String(body.ticket ?? null)}]`);
     const handler = Object.hasOwn(this.handlers, method) ? this.handlers[method] : undefined;
-    let reply: PyValue | undefined;
+    let reply: Reply;
     try {
       if (!handler) throw new KeyError(method);
       reply = await handler(this.state, args, { floatArgs });

@@ -43,6 +43,8 @@ function repliesSuite(b: BrokerCase): void {
     task_publish_retry_policy: { max_retries: 5, interval_start: 0, interval_max: 1, interval_step: 0.2 },
     broker_transport_options: { visibility_timeout: 7200, sentinel_kwargs: { password: 'secret' } },
     worker_prefetch_multiplier: 2,
+    // given alone: task_default_exchange / task_default_routing_key stay None in the conf table
+    task_default_queue: 'rply-default',
   });
   const S = names.settings;
   const Q = names.prefix;
@@ -106,7 +108,7 @@ function repliesSuite(b: BrokerCase): void {
 
     test('inspect: ping, stats, registered (with attributes), conf (with and without defaults), report, queues', async (t) => {
       if (skip) return t.skip();
-      const [ping, stats, registered, attrs, builtins, conf, confAll, report, queues, revoked, clock, active, reserved, scheduled, query] = await call([
+      const [ping, stats, registered, attrs, builtins, conf, confAll, report, queues, revoked, clock, active, reserved, scheduled, query, statsTypes, confTypes] = await call([
         both({ op: 'inspect', method: 'ping' }),
         both({ op: 'inspect', method: 'stats' }),
         both({ op: 'inspect', method: 'registered' }),
@@ -122,7 +124,15 @@ function repliesSuite(b: BrokerCase): void {
         both({ op: 'inspect', method: 'reserved' }),
         both({ op: 'inspect', method: 'scheduled' }),
         both({ op: 'inspect', method: 'query_task', posargs: ['no-such-id'] }),
+        both({ op: 'inspect', method: 'stats', types: true }),
+        both({ op: 'inspect', method: 'conf', args: { with_defaults: true }, types: true }),
       ]);
+      // Python's types, leaf by leaf: a float stays a float (`heartbeat: 120.0`, `control_queue_ttl: 300.0`)
+      const { pool: _tsPool, ...tsStatsTypes } = statsTypes[TS];
+      const { pool: _pyPool, ...pyStatsTypes } = statsTypes[PY];
+      assert.deepEqual(tsStatsTypes, pyStatsTypes, 'stats: the Python type of every value');
+      assert.equal(statsTypes[TS].broker.heartbeat, 'float');
+      assert.deepEqual(without(confTypes[TS], ['include']), without(confTypes[PY], ['include']), 'conf with_defaults: the Python type of every value');
       assert.deepEqual(ping[TS], ping[PY]);
       for (const r of [registered, attrs]) assert.deepEqual(r[TS], r[PY], `registered: ${JSON.stringify(r[TS])}`);
       assert.ok(attrs[TS].some((x: string) => x.startsWith('rp.limited [time_limit=10 rate_limit=2/s acks_late=True max_retries=5 serializer=json throws=()')), attrs[TS]);
@@ -181,6 +191,9 @@ function repliesSuite(b: BrokerCase): void {
         ['add_consumer', { queue: `${Q}.added` }], ['cancel_consumer', { queue: `${Q}.added` }], ['cancel_consumer', { queue: `${Q}.never` }],
         ['revoke_by_stamped_headers', { headers: { stamp: 'v' } }],
         ['no_such_command', {}],
+        // Python's TypeError for a command called without its required arguments
+        ['rate_limit', { task_name: 'rp.add' }], ['add_consumer', {}], ['query_task', {}], ['election', {}],
+        ['election', { id: 'e-1', topic: 'topic', action: 'action' }],
       ];
       const results = await call([
         ...commands.map(([m, a, f]) => cmd(m, a, f)),

@@ -22,3 +22,10 @@ export const CELERY_SETTINGS: readonly (readonly [string, PyValue])[] = [""")
 for k, v in table.items():
     print(f"  [{json.dumps(k)}, {json.dumps(v)}],")
 print("];")
+print("""
+/** The settings whose Celery default is a Python float (`300.0`): JSON writes them with a point. */
+export const CELERY_FLOAT_SETTINGS: ReadonlySet<string> = new Set([""")
+for k, v in table.items():
+    if isinstance(v, float):
+        print(f"  {json.dumps(k)},")
+print("]);")

@@ -6,7 +6,8 @@ Modes:
   python replies_peer.py events   stdin line 1: {"broker", "conf"}; prints "ready" once consuming, then one JSON line
                                   per event (every field, as EventReceiver gives it) until "stop" on stdin.
 Ops:
-  {"op": "inspect", "method", "posargs", "args", "destination", "timeout"} -> inspect(...).<method>(*posargs, **args)
+  {"op": "inspect", "method", "posargs", "args", "destination", "timeout", "types"} -> inspect(...).<method>(*posargs, **args)
+                                                                  (with "types": each value's Python type name instead)
   {"op": "broadcast", "method", "arguments", "float_args", "destination", "reply", "timeout"} -> app.control.broadcast(...)
                                                                   (the arguments named in float_args sent as floats)
   {"op": "control", "method", "posargs", "args"}                  -> app.control.<method>(*posargs, **args)
@@ -54,6 +55,15 @@ def events(cfg):
         recv.capture(limit=None, timeout=None, wakeup=True)
 
 
+def types_of(v):
+    """The reply with every leaf replaced by its Python type's name (an int and a float differ)."""
+    if isinstance(v, dict):
+        return {str(k): types_of(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [types_of(x) for x in v]
+    return type(v).__name__
+
+
 def main():
     if sys.argv[1:] == ["events"]:
         return events(json.loads(sys.stdin.readline()))
@@ -66,6 +76,8 @@ def main():
             if kind == "inspect":
                 i = app.control.inspect(destination=op.get("destination"), timeout=op.get("timeout", 1.0))
                 res = getattr(i, op["method"])(*(op.get("posargs") or []), **(op.get("args") or {}))
+                if op.get("types"):
+                    res = types_of(res)
             elif kind == "broadcast":
                 floats = set(op.get("float_args") or [])  # JSON from JavaScript writes 5.0 as 5: make these floats again
                 arguments = {k: float(v) if k in floats and v is not None else v for k, v in (op.get("arguments") or {}).items()}

@@ -202,3 +202,20 @@ export const CELERY_SETTINGS: readonly (readonly [string, PyValue])[] = [
   ["worker_detect_quorum_queues", true],
   ["deprecated_settings", "set()"],
 ];
+
+/** The settings whose Celery default is a Python float (`300.0`): JSON writes them with a point. */
+export const CELERY_FLOAT_SETTINGS: ReadonlySet<string> = new Set([
+  "broker_heartbeat_checkrate",
+  "control_queue_ttl",
+  "control_queue_expires",
+  "event_queue_expires",
+  "event_queue_ttl",
+  "redis_socket_timeout",
+  "result_chord_retry_interval",
+  "result_chord_join_timeout",
+  "result_backend_max_retries",
+  "worker_soft_shutdown_timeout",
+  "worker_lost_wait",
+  "worker_proc_alive_timeout",
+  "worker_timer_precision",
+]);

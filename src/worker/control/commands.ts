@@ -77,6 +77,7 @@ export function commands(revokedStamps: RevokedStamps): Record<string, Handler> 
       return revokeIds(s, new Set(maybeList(a.task_id).map(String)), true, a.signal);
     },
     revoke_by_stamped_headers: (s, a) => {
+      requireArgs('revoke_by_stamped_headers', a, ['headers']);
       let headers = a.headers as PyDict | string[];
       if (Array.isArray(headers)) headers = Object.fromEntries(headers.map((h) => [String(h).split('=')[0]!, String(h).split('=')[1] ?? '']));
       for (const [k, v] of Object.entries(headers ?? {})) revokedStamps.set(k, [...(revokedStamps.get(k) ?? []), ...maybeList(v)]);
@@ -85,6 +86,7 @@ export function commands(revokedStamps: RevokedStamps): Record<string, Handler> 
       return ok(`headers ${pyRepr(headers as PyDict)} were not terminated`);
     },
     rate_limit: (s, a) => {
+      requireArgs('rate_limit', a, ['task_name', 'rate_limit']);
       const limit = (a.rate_limit ?? null) as string | number | null;
       try {
         rate(limit);
@@ -122,7 +124,12 @@ export function commands(revokedStamps: RevokedStamps): Record<string, Handler> 
       s.worker.logger.info(`New time limits for tasks of type ${name}: soft=${a.soft ?? 'None'} hard=${a.hard ?? 'None'}`);
       return ok('time limits set successfully');
     },
-    election: () => undefined, // no gossip: Celery answers None
+    // Celery starts an election through its gossip and answers None (a worker --without-gossip fails
+    // with an AttributeError); a celeriac worker has no gossip and answers None
+    election: (_s, a) => {
+      requireArgs('election', a, ['id', 'topic']);
+      return undefined;
+    },
     enable_events: (s) => {
       if (!s.taskEvents) {
         s.taskEvents = true;
@@ -163,6 +170,7 @@ export function commands(revokedStamps: RevokedStamps): Record<string, Handler> 
       throw new WorkerShutdown('0');
     },
     add_consumer: (s, a) => {
+      requireArgs('add_consumer', a, ['queue']);
       const queue = String(a.queue);
       const exchange = typeof a.exchange === 'string' ? a.exchange : queue;
       const type = (typeof a.exchange_type === 'string' ? a.exchange_type : 'direct') as 'direct';
@@ -174,12 +182,14 @@ export function commands(revokedStamps: RevokedStamps): Record<string, Handler> 
       return ok(`add consumer ${queue}`);
     },
     cancel_consumer: (s, a) => {
+      requireArgs('cancel_consumer', a, ['queue']);
       const queue = String(a.queue);
       setImmediate(() => void s.worker.cancelConsumer(queue).catch((err: Error) => s.worker.logger.error(`cancel_consumer ${queue} failed: ${err.message}`)));
       return ok(`no longer consuming from ${queue}`);
     },
     /** Mingle: another worker starting asks for our revoked ids and clock. */
     hello: (s, a) => {
+      requireArgs('hello', a, ['from_node']);
       if (a.from_node === s.worker.hostname) return undefined;
       s.worker.logger.info(`sync with ${String(a.from_node)}`);
       if (a.revoked && typeof a.revoked === 'object') s.worker.revoked.update(a.revoked as Record<string, unknown>);

@@ -17,7 +17,8 @@
 import { pyRepr } from '../../../protocol/repr.ts';
 import type { PyDict, PyValue } from '../../../protocol/values.ts';
 import { toCamelCase, type Settings } from '../../config.ts';
-import { CELERY_SETTINGS } from './celery-settings.ts';
+import { plainNumbers, PyFloat, type FloatValue } from '../../control/float.ts';
+import { CELERY_FLOAT_SETTINGS, CELERY_SETTINGS } from './celery-settings.ts';
 
 const HIDDEN_SETTINGS = /API|TOKEN|KEY|SECRET|PASS|PROFANITIES_LIST|SIGNATURE|DATABASE/i;
 const MASK = '********';
@@ -136,9 +137,9 @@ function valueOf(app: ConfSource, key: string): PyValue {
 const WORKER_SET: readonly (readonly [string, PyValue])[] = [['deprecated_settings', null], ['worker_disable_prefetch', false]];
 
 /** The `conf` inspect reply. */
-export function confReply(app: ConfSource, withDefaults: boolean): PyDict {
+export function confReply(app: ConfSource, withDefaults: boolean): Record<string, FloatValue> {
   const given = new Set(app.changedSettings);
-  const out: PyDict = {};
+  const out: Record<string, FloatValue> = {};
   if (!withDefaults) {
     for (const key of given) out[key] = censor(key, valueOf(app, key));
     for (const [key, v] of WORKER_SET) if (!(key in out)) out[key] = v;
@@ -147,6 +148,8 @@ export function confReply(app: ConfSource, withDefaults: boolean): PyDict {
   for (const [key, dflt] of CELERY_SETTINGS) {
     if (given.has(key) || OWN_DEFAULT.has(key)) out[key] = censor(key, valueOf(app, key));
     else if (key === 'worker_disable_prefetch') out[key] = false;
+    // a default Celery holds as a float (`control_queue_ttl: 300.0`) is written so
+    else if (CELERY_FLOAT_SETTINGS.has(key) && typeof dflt === 'number') out[key] = new PyFloat(dflt);
     else out[key] = dflt;
   }
   for (const key of given) if (!(key in out)) out[key] = censor(key, valueOf(app, key));
@@ -205,5 +208,5 @@ function pretty(value: PyValue): string {
 
 /** `app.conf.humanize()`: `key: value` per setting given, censored. */
 export function humanizeConf(app: ConfSource): string {
-  return Object.entries(confReply(app, false)).map(([k, v]) => `${k}: ${pretty(v)}`).join('\n');
+  return Object.entries(plainNumbers(confReply(app, false)) as PyDict).map(([k, v]) => `${k}: ${pretty(v)}`).join('\n');
 }

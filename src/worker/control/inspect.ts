@@ -6,17 +6,18 @@
  */
 import { arch, platform, release, type as osType } from 'node:os';
 import type { PyDict, PyValue } from '../../../protocol/values.ts';
+import { PyFloat, type FloatValue } from '../../control/float.ts';
 import { SW_VER } from '../../events/worker.ts';
 import type { Request } from '../request.ts';
 import { confReply, humanizeConf, jsonSafe, sanitizeUrl } from './conf.ts';
 import { stats } from './stats.ts';
 import { registeredEntry } from './taskinfo.ts';
-import { maybeList, ok, type Handler, type PanelState } from './state.ts';
+import { maybeList, ok, requireArgs, type Handler, type PanelState } from './state.ts';
 
 const DEFAULT_TASK_INFO_ITEMS = ['exchange', 'routing_key', 'rate_limit'];
 
 /** `Request.info(safe)`. */
-export function requestInfo(req: Request, safe = false): PyDict {
+export function requestInfo(req: Request, safe = false): Record<string, FloatValue> {
   const c = req.context;
   return {
     id: req.id,
@@ -25,7 +26,7 @@ export function requestInfo(req: Request, safe = false): PyDict {
     kwargs: safe ? c.kwargsrepr : c.kwargs,
     type: req.taskName,
     hostname: c.hostname,
-    time_start: req.timeStart === null ? null : req.timeStart / 1000,
+    time_start: req.timeStart === null ? null : (new PyFloat(req.timeStart / 1000)), // time.time()
     acknowledged: req.acknowledged,
     delivery_info: { ...c.delivery_info } as PyDict,
     worker_pid: req.timeStart === null ? null : process.pid,
@@ -112,8 +113,9 @@ export const INSPECT: Record<string, Handler> = {
     return tasks.map((t) => registeredEntry(t, items, s.worker.app.conf, s.attributes));
   },
   query_task: (s, a) => {
+    requireArgs('query_task', a, ['ids']);
     const snap = s.worker.requestsSnapshot();
-    const out: PyDict = {};
+    const out: Record<string, FloatValue> = {};
     const ids = new Set(maybeList(a.ids).map(String));
     for (const r of snap.active) if (ids.has(r.id)) out[r.id] = ['active', requestInfo(r)];
     for (const r of snap.reserved) if (ids.has(r.id) && !(r.id in out)) out[r.id] = ['reserved', requestInfo(r)];

@@ -9,6 +9,7 @@ import { encodeKombuJson, decodeKombuJson } from '../../../protocol/serializatio
 import type { RawMessage } from '../../../protocol/types.ts';
 import type { PyDict, PyValue } from '../../../protocol/values.ts';
 import type { LamportClock } from '../../../protocol/events.ts';
+import { encodeJsonWithFloats, type FloatValue } from '../../control/float.ts';
 import type { Broker, QueueDeclaration } from '../../broker.ts';
 import type { Settings } from '../../config.ts';
 import { UnroutableError } from '../../brokers/errors.ts';
@@ -77,8 +78,9 @@ function jsonMessage(body: PyValue, headers: PyDict, deliveryMode: 1 | 2, exchan
  * `Mailbox._publish_reply`: `{hostname: reply}` to the caller's reply exchange, transient, headers
  * `ticket` and `clock`. A reply nobody waits for any more (reply queue gone) is dropped, as kombu does.
  */
-export async function publishReply(broker: Broker, data: PyDict, replyTo: { exchange: string; routing_key: string }, ticket: PyValue, clock: number): Promise<void> {
-  const raw = jsonMessage(data, { ticket, clock }, 1, replyTo.exchange, replyTo.routing_key);
+export async function publishReply(broker: Broker, data: FloatValue, replyTo: { exchange: string; routing_key: string }, ticket: PyValue, clock: number): Promise<void> {
+  // Python floats (`PyFloat`) written with their point, as the Python worker's JSON has them
+  const raw = { ...jsonMessage(null, { ticket, clock }, 1, replyTo.exchange, replyTo.routing_key), body: encodeJsonWithFloats(data) };
   try {
     await broker.publish(raw, { exchange: replyTo.exchange, routingKey: replyTo.routing_key, exchangeType: 'direct' });
   } catch (err) {

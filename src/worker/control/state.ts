@@ -8,6 +8,7 @@ import type { QueueDeclaration } from '../../broker.ts';
 import type { WorkerLogger } from '../log.ts';
 import type { Request } from '../request.ts';
 import type { LamportClock } from './mailbox.ts';
+import type { FloatValue } from '../../control/float.ts';
 import type { LimitedSet } from './revoked.ts';
 import type { AttributeOverrides } from './taskinfo.ts';
 
@@ -71,7 +72,10 @@ export interface RequestMeta {
   readonly floatArgs: ReadonlySet<string>;
 }
 
-export type Handler = (state: PanelState, args: PyDict, meta: RequestMeta) => PyValue | undefined | Promise<PyValue | undefined>;
+/** What a handler answers: a Python value, with `PyFloat` for Python floats with a whole value (`120.0`). */
+export type Reply = FloatValue | undefined;
+
+export type Handler = (state: PanelState, args: PyDict, meta: RequestMeta) => Reply | Promise<Reply>;
 
 /**
  * Python's `TypeError` for a handler called without its required arguments (`terminate() missing 1

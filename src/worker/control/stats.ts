@@ -5,10 +5,11 @@
  * this process runs every task).
  */
 import type { PyDict, PyValue } from '../../../protocol/values.ts';
+import { PyFloat, type FloatValue } from '../../control/float.ts';
 import type { PanelState } from './state.ts';
 
 /** kombu `Connection.info()` for the broker URL (never the password). */
-export function brokerInfo(url: string, heartbeat: number, connectTimeout: number, transportOptions: Record<string, unknown>): PyDict {
+export function brokerInfo(url: string, heartbeat: number, connectTimeout: number, transportOptions: Record<string, unknown>): Record<string, FloatValue> {
   const first = url.split(';')[0]!.trim();
   let u: URL | null = null;
   try {
@@ -32,7 +33,7 @@ export function brokerInfo(url: string, heartbeat: number, connectTimeout: numbe
     transport_options: transportOptions as PyDict,
     login_method: amqp ? 'PLAIN' : null,
     uri_prefix: null,
-    heartbeat: heartbeat,
+    heartbeat: new PyFloat(heartbeat), // kombu's float (`120.0`)
     failover_strategy: 'round-robin',
     // kombu lists every URL of a failover list (the first included); passwords masked here
     alternates: url.includes(';') ? url.split(';').map((s) => s.trim().replace(/(\/\/[^:@/]*:)[^@/]*@/, '$1********@')) : [],
@@ -41,10 +42,10 @@ export function brokerInfo(url: string, heartbeat: number, connectTimeout: numbe
 }
 
 /** `resource.getrusage(RUSAGE_SELF)` with Python's field names (`utime`/`stime` in seconds). */
-export function rusage(): PyDict {
+export function rusage(): Record<string, FloatValue> {
   const r = process.resourceUsage();
   return {
-    utime: r.userCPUTime / 1e6, stime: r.systemCPUTime / 1e6, maxrss: r.maxRSS,
+    utime: new PyFloat(r.userCPUTime / 1e6), stime: new PyFloat(r.systemCPUTime / 1e6), maxrss: r.maxRSS,
     ixrss: r.sharedMemorySize, idrss: r.unsharedDataSize, isrss: r.unsharedStackSize,
     minflt: r.minorPageFault, majflt: r.majorPageFault, nswap: r.swappedOut,
     inblock: r.fsRead, oublock: r.fsWrite, msgsnd: r.ipcSent, msgrcv: r.ipcReceived,
@@ -52,7 +53,7 @@ export function rusage(): PyDict {
   };
 }
 
-export function stats(state: PanelState): PyDict {
+export function stats(state: PanelState): Record<string, FloatValue> {
   const w = state.worker;
   const c = w.app.conf;
   const total: PyDict = {};
