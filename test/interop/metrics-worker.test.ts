@@ -225,6 +225,19 @@ describe('celeriac worker --metrics-port: mistakes', () => {
       });
       assert.equal(r.status, 69, r.stderr);
       assert.equal(r.stderr, `celeriac worker: MetricsServerError: metrics: port ${port} is already in use (127.0.0.1:${port}): stop what holds it or choose another port\n`);
+      // the setting worker_metrics_port does the same
+      const bySetting = spawnSync(process.execPath, [BIN, 'worker', '-A', './mx-app.ts'], {
+        cwd: dir, encoding: 'utf8', timeout: 60_000,
+        env: { ...process.env, ...ENV, MX_BROKER: 'redis://127.0.0.1:1/0', MX_QUEUE: 'mx.none', MX_EVENT_EXCHANGE: 'x', MX_CONTROL_EXCHANGE: 'y',
+          MX_EXTRA: JSON.stringify({ worker_metrics_port: port }) },
+      });
+      assert.equal(bySetting.status, 69, bySetting.stderr);
+      assert.match(bySetting.stderr, new RegExp(`^celeriac worker: MetricsServerError: metrics: port ${port} is already in use \\(0\\.0\\.0\\.0:${port}\\)`));
+      const noPort = spawnSync(process.execPath, [BIN, 'worker', '-A', './mx-app.ts', '--metrics-host', '127.0.0.1'], {
+        cwd: dir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...ENV, MX_BROKER: 'redis://127.0.0.1:1/0' },
+      });
+      assert.equal(noPort.status, 64, noPort.stderr);
+      assert.match(noPort.stderr, /--metrics-host goes with --metrics-port \(or the worker_metrics_port setting\)/);
       const bad = spawnSync(process.execPath, [BIN, 'worker', '-A', './mx-app.ts', '--metrics-port', '70000'], { cwd: dir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...ENV } });
       assert.equal(bad.status, 64, bad.stderr);
       assert.match(bad.stderr, /--metrics-port must be a port number \(0-65535\), got "70000"/);
