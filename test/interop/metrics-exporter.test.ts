@@ -10,7 +10,8 @@
 // celery-exporter's.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -216,6 +217,33 @@ function exporterSuite(b: BrokerCase): void {
     });
   });
 }
+
+describe('celeriac exporter: mistakes', () => {
+  const run = (args: string[]) => spawnSync(process.execPath, [BIN, 'exporter', ...args], {
+    cwd: dir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, CELERY_BROKER_URL: '', CELERY_APP: '', CELERY_CONFIG_MODULE: '' },
+  });
+  test('a port in use, a broker that cannot be reached: one line, exit status 69; a bad option: 64', async () => {
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+      let r = run(['--broker-url', 'redis://127.0.0.1:1/0', '--host', '127.0.0.1', '--port', String(port)]);
+      assert.equal(r.status, 69, r.stderr);
+      assert.equal(r.stderr, `celeriac exporter: MetricsServerError: metrics: port ${port} is already in use (127.0.0.1:${port}): stop what holds it or choose another port\n`);
+      r = run(['--broker-url', 'redis://127.0.0.1:1/0', '--host', '127.0.0.1', '--port', '0']);
+      assert.equal(r.status, 69, r.stderr);
+      assert.equal(r.stderr, 'celeriac exporter: BrokerConnectionError: cannot connect to the Redis broker redis://127.0.0.1:1/0: connect ECONNREFUSED 127.0.0.1:1\n');
+      r = run(['--buckets', '1,0.5']);
+      assert.equal(r.status, 64, r.stderr);
+      assert.match(r.stderr, /--buckets takes increasing numbers separated by commas \(e\.g\. 0\.1,1,10,inf\): buckets must increase: 1 then 0\.5/);
+      r = run(['--static-label', 'nolabel']);
+      assert.equal(r.status, 64, r.stderr);
+      assert.match(r.stderr, /--static-label takes key=value, got "nolabel"/);
+    } finally {
+      holder.close();
+    }
+  });
+});
 
 async function waitLog(log: () => string, re: RegExp, exited: Promise<number | null>, ms = 40_000): Promise<string> {
   let done = false;
