@@ -178,7 +178,7 @@ export async function runExporter(o: ExporterFlags, command: Command): Promise<v
       await new Promise((r) => setTimeout(r, opts.retryInterval * 1000));
     }
   }
-  log.info(`Serving ${server.url} for the events of ${app.broker.safeUrl} (exchange ${app.conf.eventExchange})`);
+  log.info(`Receiving the events of ${app.broker.safeUrl} (exchange ${app.conf.eventExchange})`);
   process.stderr.write(`celeriac exporter: serving http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${server.port}/metrics\n`);
 }
 
