@@ -242,6 +242,11 @@ function repliesSuite(b: BrokerCase): void {
       }
       assert.deepEqual(inspected[4][TS].total, { 'rp.sleep': 1 }, 'stats total counts a task when it starts');
       assert.deepEqual(inspected[4][TS].total, inspected[4][PY2].total);
+      // terminate of a running task: what Celery's thread pool answers (it cannot kill a thread either)
+      const [terminated] = await call([{ op: 'broadcast', method: 'terminate', arguments: { task_id: [tsId, pyId], signal: 'SIGTERM' }, ...two }]);
+      const t2 = byNode(terminated);
+      assert.equal(t2[TS].error?.replace('celeriac.worker.AsyncPool', 'POOL'), t2[PY2].error?.replace('celery.concurrency.thread.TaskPool', 'POOL'), JSON.stringify(t2));
+      assert.match(t2[TS].error, /^NotImplementedError\(".* does not implement kill_job"\)$/);
       const stopped = Promise.all([worker!.stop(), py2!.stop()]);
       await stopped;
       await log!.waitFor((e) => e.type === 'task-succeeded' && e.uuid === tsId);
