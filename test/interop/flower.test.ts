@@ -86,7 +86,8 @@ function flowerSuite(b: BrokerCase): void {
       await worker?.stop().catch(() => undefined);
       await py?.stop();
       await flower?.stop();
-      if (b.name === 'amqp' && !skip) await deleteAmqpQueues([TSQ, PYQ, `${Q}.extra`]);
+      const queues = [TSQ, PYQ, `${Q}.extra`];
+      if (b.name === 'amqp' && !skip) await deleteAmqpQueues(queues, [...queues, `${Q}.ctl.pidbox`, `reply.${Q}.ctl.pidbox`, `${Q}.ev`]);
     });
 
     test('/api/workers: the TS worker\'s entry has the Python worker\'s keys and kinds, stats, queues, registered, conf', async (t) => {

@@ -89,7 +89,8 @@ function repliesSuite(b: BrokerCase): void {
       await py?.stop();
       await py2?.stop();
       await log?.stop();
-      if (b.name === 'amqp' && !skip) await deleteAmqpQueues([TSQ, PYQ, PY2Q, `${Q}.added`]);
+      const queues = [TSQ, PYQ, PY2Q, `${Q}.added`];
+      if (b.name === 'amqp' && !skip) await deleteAmqpQueues(queues, [...queues, `${Q}.ctl.pidbox`, `reply.${Q}.ctl.pidbox`, `${Q}.ev`]);
     });
 
     test('worker-online after mingle has the clock synced from the neighbours, as a Python worker\'s', async (t) => {
