@@ -126,7 +126,7 @@ function workerMetricsSuite(b: BrokerCase): void {
         assert.ok(parseSamples(up.text).some((s) => s.name === 'process_resident_memory_bytes'), 'Node process metrics');
 
         // a task held for its eta, received, then revoked by remote control (discarded when due, as Celery does)
-        const held = await producer.sendTask('mx.held', [], {}, { countdown: 6 });
+        const held = await producer.sendTask('mx.held', [], {}, { countdown: 10 });
         await scrapeUntil(url, (s) => sampleValue(s, 'celery_task_received_total', { name: 'mx.held' }) === 1, 30_000, 'mx.held received');
         await producer.control.revoke(held.id);
         const results = [
