@@ -299,8 +299,7 @@ export class Mailbox {
       if (this.users > 0 || !this.consumer) return;
       const c = this.consumer;
       this.consumer = null;
-      await c.cancel().catch(() => undefined);
-      await this.dropReplyQueue();
+      await this.dropReplyQueue(c);
     });
     this.lifecycle = step.catch(() => undefined);
     return step;
@@ -312,19 +311,21 @@ export class Mailbox {
     this.lingering = undefined;
     const c = this.consumer;
     this.consumer = null;
-    await c?.cancel().catch(() => undefined);
-    if (c) await this.dropReplyQueue();
+    if (c) await this.dropReplyQueue(c);
   }
 
   /**
-   * kombu's `after_reply_message_received`: the reply queue goes once its consumer stops (on Redis its
-   * binding and list, which would otherwise pile up in `_kombu.binding.reply.<ns>.pidbox`); late replies
-   * go with it. Brokers without `deleteQueue` (AMQP auto-deletes the queue) purge it.
+   * Stops the reply consumer, and the queue goes as kombu's `after_reply_message_received` has it: on
+   * Redis (`deleteQueue`) its binding and list, which would otherwise pile up in
+   * `_kombu.binding.reply.<ns>.pidbox`; elsewhere it is purged while the consumer still holds it
+   * (RabbitMQ deletes the auto-delete queue when the consumer leaves; purging it after would be a
+   * 404 channel error). Late replies go with it.
    */
-  private async dropReplyQueue(): Promise<void> {
+  private async dropReplyQueue(c: Consumer): Promise<void> {
     const r = this.replyQueue;
     this.replyQueue = null;
-    if (!r) return;
-    await (r.broker.deleteQueue ? r.broker.deleteQueue(r.queue) : r.broker.purge(r.queue.name)).catch(() => undefined);
+    if (r && !r.broker.deleteQueue) await r.broker.purge(r.queue.name).catch(() => undefined);
+    await c.cancel().catch(() => undefined);
+    if (r?.broker.deleteQueue) await r.broker.deleteQueue(r.queue).catch(() => undefined);
   }
 }
