@@ -101,6 +101,9 @@ export class WorkerEventer {
     });
   }
 
+  /** Requests whose message was acked before the task ran: a Reject then sends no `task-rejected`. */
+  private readonly ackedBeforeRun = new WeakSet<Request>();
+
   /** Whether task events are sent (the `task` group is on). */
   get taskEvents(): boolean {
     const g = this.dispatcher.groups;
@@ -215,6 +218,7 @@ export class WorkerEventer {
 
   private taskStarted(req: Request): void {
     this.processed++;
+    if (req.acknowledged) this.ackedBeforeRun.add(req); // not acks_late: acked as it starts
     if (this.taskEvents) void this.send('task-started', req);
   }
 
@@ -227,7 +231,8 @@ export class WorkerEventer {
       case RETRY: // Request.on_retry: safe_repr(exc_info.exception.exc), the error that caused the retry
         void this.send('task-retried', req, { exception: retryCause(r.retval), traceback: formatTraceback(r.retval) });
         return;
-      case REJECTED:
+      case REJECTED: // Request.reject: `if not self.acknowledged: ... send_event('task-rejected')`
+        if (this.ackedBeforeRun.has(req)) return;
         void this.send('task-rejected', req, { requeue: r.retval instanceof Reject ? r.retval.requeue : false });
         return;
       case FAILURE:

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { CeleryEvent } from '../../protocol/events.ts';
+import { Reject } from '../../protocol/exceptions.ts';
 import { Celery } from '../../src/app.ts';
 import type { EventReceiver } from '../../src/events/receiver.ts';
 import { Worker } from '../../src/worker/worker.ts';
@@ -100,6 +101,13 @@ function eventsSuite(b: BrokerCase): void {
         if (self.request.retries < 1) return self.retry({ countdown: 0.2, exc: new ValueError('again') });
         return x;
       }, { bind: true });
+      // Request.reject sends task-rejected only for a message not acked yet (acks_late)
+      wapp.task('ev.reject', (_x: number) => {
+        throw new Reject(['no', false]);
+      });
+      wapp.task('ev.reject_late', (_x: number) => {
+        throw new Reject(['no', false]);
+      }, { acksLate: true });
       const cap = await startCapture(b.brokerUrl, b.settings);
       tsReceiver = app.events.receiver({ handlers: { '*': (e) => tsSeen.push(e) } });
       await tsReceiver.start();
@@ -120,6 +128,8 @@ function eventsSuite(b: BrokerCase): void {
         ...await both('ev.fail', 'failure', ['boom']),
         ...await both('ev.retry_once', 'retry', [7]),
       ];
+      await both('ev.reject', 'reject', [1]);
+      await both('ev.reject_late', 'reject_late', [1]);
       await both('ev.add', 'expired', [1, 1], { expires: new Date(Date.now() - 60_000) });
       const [eta1, eta2] = await both('ev.add', 'revoked', [4, 4], { countdown: 3 });
       await sleep(800);
@@ -185,13 +195,26 @@ function eventsSuite(b: BrokerCase): void {
 
     test('each task ends in the same State as its Python twin, field by field', (t) => {
       if (skip) return t.skip('no python');
-      const expect: Record<string, string> = { success: 'SUCCESS', failure: 'FAILURE', retry: 'SUCCESS', expired: 'REVOKED', revoked: 'REVOKED' };
+      const expect: Record<string, string> = {
+        success: 'SUCCESS', failure: 'FAILURE', retry: 'SUCCESS', expired: 'REVOKED', revoked: 'REVOKED',
+        // Request.reject sends task-rejected only for a message not acked before it ran (acks_late);
+        // State puts REJECTED before STARTED, so which of the two a task ends in depends on which event
+        // arrived last: the rejected timestamp is what tells
+        reject: 'STARTED', reject_late: '',
+      };
       for (const [scenario, [tsId, pyId]] of Object.entries(ids)) {
         const tt = capture.tasks[tsId]!;
         const pt = capture.tasks[pyId]!;
         assert.ok(tt && pt, `${scenario}: both tasks in State.tasks`);
-        assert.equal(tt.state, expect[scenario], `${scenario}: TS state`);
-        assert.equal(pt.state, expect[scenario], `${scenario}: Python state`);
+        if (expect[scenario]) {
+          assert.equal(tt.state, expect[scenario], `${scenario}: TS state`);
+          assert.equal(pt.state, expect[scenario], `${scenario}: Python state`);
+        }
+        if (scenario.startsWith('reject')) {
+          const rejected = scenario === 'reject_late';
+          assert.equal(typeof pt.rejected === 'number', rejected, `${scenario}: Python sent task-rejected: ${rejected}`);
+          assert.equal(typeof tt.rejected === 'number', rejected, `${scenario}: TS sent task-rejected: ${rejected}`);
+        }
         assert.equal(tt.worker, TS_NODE);
         assert.equal(tt.name, pt.name, `${scenario}: name`);
         assert.equal(tt.args, pt.args, `${scenario}: args`);

@@ -24,3 +24,15 @@ def retry_once(self, x):
     if self.request.retries < 1:
         raise self.retry(countdown=0.2, exc=ValueError("again"))
     return x
+
+
+@app.task(name="ev.reject")
+def reject(x):
+    from celery.exceptions import Reject
+    raise Reject("no", requeue=False)
+
+
+@app.task(name="ev.reject_late", acks_late=True)
+def reject_late(x):
+    from celery.exceptions import Reject
+    raise Reject("no", requeue=False)
