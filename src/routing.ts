@@ -217,26 +217,33 @@ function toQueue(spec: string | QueueSpec, defaults: Defaults, where: string): R
 // ---------------------------------------------------------------------------------------------
 // map routes
 
-/** Python's `fnmatch.translate` (`*`, `?`, `[seq]`, `[!seq]`), anchored; matched with `re.match`. */
-export function globToRegExp(glob: string): RegExp {
-  let out = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') out += '.*';
-    else if (c === '?') out += '.';
+/**
+ * Python's `fnmatch.translate` (`*`, `?`, `[seq]`, `[!seq]`, a `]` first in a set is literal), anchored
+ * over the whole name: task routes (`MapRoute`) and remote control's node patterns (kombu's `glob`).
+ */
+export function globToRegExp(pattern: string): RegExp {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*') re += '.*';
+    else if (c === '?') re += '.';
     else if (c === '[') {
-      const end = glob.indexOf(']', glob[i + 1] === '!' || glob[i + 1] === ']' ? i + 2 : i + 1);
-      if (end < 0) out += '\\[';
+      let j = i + 1;
+      if (pattern[j] === '!') j++;
+      if (pattern[j] === ']') j++;
+      while (j < pattern.length && pattern[j] !== ']') j++;
+      if (j >= pattern.length) re += '\\[';
       else {
-        let body = glob.slice(i + 1, end).replace(/\\/g, '\\\\');
+        // a `]` first in the set is literal (Python's re reads `[]]` so; JavaScript needs it escaped)
+        let body = pattern.slice(i + 1, j).replace(/[\\\][]/g, '\\$&');
         if (body.startsWith('!')) body = '^' + body.slice(1);
         else if (body.startsWith('^')) body = '\\' + body;
-        out += `[${body}]`;
-        i = end;
+        re += `[${body}]`;
+        i = j;
       }
-    } else out += c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+    } else re += c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
   }
-  return new RegExp(`^(?:${out})$`, 's');
+  return new RegExp(`^(?:${re})$`, 's');
 }
 
 type Matcher = (name: string) => RouteValue | undefined;

@@ -163,6 +163,10 @@ test('globs follow fnmatch: * ? [seq] [!seq], anchored at both ends', () => {
   assert.ok(globToRegExp('a?c*').test('abc.d'));
   assert.ok(globToRegExp('t[0-9]*').test('t1x'));
   assert.ok(!globToRegExp('t[!0-9]*').test('t1x'));
+  // a ']' first in a set is literal, as fnmatch.translate reads it
+  assert.ok(globToRegExp('t[!]]').test('ta'));
+  assert.ok(!globToRegExp('t[!]]').test('t]'));
+  assert.ok(globToRegExp('[]]').test(']'));
   // a key without '*' is an exact name even if it has '?' (MapRoute only treats '*' keys as patterns)
   const [r] = prepareRoutes({ 'a?c': 'q' });
   assert.equal(r!('abc', [], {}, {}, undefined), undefined);
