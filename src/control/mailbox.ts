@@ -88,7 +88,8 @@ export const floatCodec: MailboxCodec = {
   },
 };
 
-function queueArguments(expires: number | null | undefined, ttl: number | null | undefined): Record<string, unknown> | undefined {
+/** kombu's `x-expires` / `x-message-ttl` queue arguments of a pidbox queue, in ms. */
+export function queueArguments(expires: number | null | undefined, ttl: number | null | undefined): Record<string, unknown> | undefined {
   const a: Record<string, unknown> = {};
   if (expires) a['x-expires'] = Math.trunc(expires * 1000); // kombu's maybe_s_to_ms
   if (ttl) a['x-message-ttl'] = Math.trunc(ttl * 1000);

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LimitedSet, monotonic } from '../../src/worker/control/revoked.ts';
-import { pidboxQueue, replyQueue, LamportClock } from '../../src/worker/control/mailbox.ts';
+import { pidboxQueue, LamportClock } from '../../src/worker/control/mailbox.ts';
+import { replyQueueFor } from '../../src/control/mailbox.ts';
 import { addressedTo, matchHostname } from '../../src/worker/pidbox.ts';
 import { rate, RateLimiter, TokenBucket } from '../../src/worker/ratelimit.ts';
 import { RedisKeys } from '../../src/brokers/redis/keys.ts';
@@ -94,7 +95,7 @@ test("pidbox queues with kombu's arguments; the fanout channel as kombu's _get_p
   assert.equal(q.autoDelete, true);
   assert.equal(q.exclusive, false);
   assert.deepEqual(q.arguments, { 'x-expires': 10000, 'x-message-ttl': 300000 });
-  const r = replyQueue(DEFAULT_SETTINGS, 'oid');
+  const r = replyQueueFor(DEFAULT_SETTINGS, 'oid');
   assert.equal(r.name, 'oid.reply.celery.pidbox');
   assert.equal(r.routingKey, 'oid');
   assert.equal(new RedisKeys(resolveRedisOptions({}, 8)).fanoutChannel('celery.pidbox', ''), '/8.celery.pidbox');

@@ -4,18 +4,23 @@
  * Skipped with `withoutMingle` (Celery's `--without-mingle`).
  */
 import type { PyDict } from '../../../protocol/values.ts';
-import { headerClock, multiCall } from './mailbox.ts';
+import { Mailbox } from '../../control/mailbox.ts';
+import { headerClock } from './mailbox.ts';
 import type { PanelState } from './state.ts';
 
 export async function mingle(state: PanelState, timeout = 1): Promise<number> {
   const w = state.worker;
   w.logger.info('mingle: searching for neighbors');
   let replies: PyDict[];
+  const mailbox = new Mailbox(async () => w.app.broker, () => w.app.conf, state.mailboxClock);
   try {
-    replies = await multiCall(w.app.broker, w.app.conf, 'hello', { from_node: w.hostname, revoked: w.revoked.toData() as unknown as PyDict }, { timeout, clock: state.mailboxClock });
+    // `app.control.inspect(timeout=1).hello(hostname, revoked)`: a mailbox of its own, closed after
+    replies = (await mailbox.broadcast('hello', { from_node: w.hostname, revoked: w.revoked.toData() as unknown as PyDict }, { reply: true, timeout })) ?? [];
   } catch (err) {
     w.logger.error(`mingle: hello failed: ${(err as Error).message}`);
     return 0;
+  } finally {
+    await mailbox.close();
   }
   const byNode = new Map<string, unknown>();
   for (const r of replies) for (const [node, reply] of Object.entries(r)) if (node !== w.hostname) byNode.set(node, reply);
