@@ -12,6 +12,7 @@ import { registerGlobalOptions } from './context.ts';
 import { registerControl } from './control.ts';
 import { registerCrontab } from './crontab.ts';
 import { registerDecode } from './decode.ts';
+import { registerEvents } from './events.ts';
 import { EX_OK, EX_USAGE } from './exit.ts';
 import { registerFleetCheck } from './fleet-check.ts';
 import { registerExporter } from './exporter.ts';
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
   registerCrontab(program);
   registerWorker(program, pkg.version);
   registerBeat(program, pkg.version);
+  registerEvents(program, pkg.version);
   registerExporter(program);
   registerPurge(program);
   registerReport(program, pkg.version);

@@ -546,11 +546,12 @@ export class State {
    * timestamp), each task once; `limit` counts heap entries, as Python's does.
    */
   *tasksByTime(o: { limit?: number; reverse?: boolean } = {}): Generator<[string, TaskState]> {
-    const heap = o.reverse === false ? this.heap : [...this.heap].reverse();
+    const heap = this.heap;
+    const reverse = o.reverse !== false;
     const seen = new Set<string>();
     const end = o.limit === undefined || o.limit === null ? heap.length : Math.min(o.limit, heap.length);
     for (let i = 0; i < end; i++) {
-      const task = heap[i]!.task;
+      const task = heap[reverse ? heap.length - 1 - i : i]!.task;
       if (this.taskLru.get(task.uuid) !== task) continue; // dropped from memory
       if (!seen.has(task.uuid)) {
         seen.add(task.uuid);
