@@ -104,6 +104,15 @@ const SPECS: Record<string, Spec> = {
   // keywords with kw() and the producer's typing check, against the worker snippet's TypeScript worker
   arguments: { kind: 'ts', mode: 'run', tsWorker: true },
   events: { kind: 'ts', mode: 'run', tsWorker: true },
+  // operating the README's fleet (the Python worker and the worker snippet's ts@<host>): remote control
+  // from code and from the CLI, queues, metrics; tracing needs the OpenTelemetry packages the install
+  // snippet before it adds to the scratch project
+  control: { kind: 'ts', mode: 'run', tsWorker: true },
+  operate: { kind: 'sh', mode: 'run', tsWorker: true },
+  queues: { kind: 'sh', mode: 'run', tsWorker: true },
+  metrics: { kind: 'sh', mode: 'run', tsWorker: true },
+  'tracing-install': { kind: 'sh', mode: 'run' },
+  tracing: { kind: 'ts', mode: 'run' },
   canvas: {
     kind: 'ts', mode: 'run', tsWorker: true,
     // the link: multiply(add(2, 3), 2) runs on the TypeScript worker (and must be done before the
