@@ -15,11 +15,10 @@
  *    'password': '********', 'visibility_timeout': 3600}
  *
  * The settings are those the app was given, in that order (`app.conf.humanize()`), in Celery's names
- * and forms, masked as `celery.app.utils.filter_hidden_settings` masks them: a key matching
- * `API|TOKEN|KEY|SECRET|PASS|PROFANITIES_LIST|SIGNATURE|DATABASE|BEAT_DBURI` shows `********` (nested
- * dicts are masked key by key), a `*broker_url*` or `*backend*` URL its password as `********`.
- * Beyond Celery: a password in any other URL setting (`redbeat_redis_url`) is masked too, and Celery's
- * stray `deprecated_settings: None` line is not printed.
+ * and forms, masked as `celery.app.utils.filter_hidden_settings` masks them (src/settings-report.ts):
+ * a key matching `API|TOKEN|KEY|SECRET|PASS|PROFANITIES_LIST|SIGNATURE|DATABASE|BEAT_DBURI` shows
+ * `********` (nested dicts are masked key by key), a `*broker_url*` or `*backend*` URL its password as
+ * `********`. Celery's stray `deprecated_settings: None` line is not printed.
  */
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
@@ -27,84 +26,30 @@ import { createRequire } from 'node:module';
 import { arch, endianness, release, type as osType } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Celery } from '../app.ts';
-import { DEFAULT_SETTINGS, SETTING_NAMES, toCamelCase, type Settings } from '../config.ts';
+import { toCamelCase } from '../config.ts';
+import { celeryValue, filterHiddenSettings, formatBugreport, humanize, type ConfSource } from '../settings-report.ts';
 import { appForCommand, appSpec, globalsOf } from './context.ts';
 import { reportError } from './exit.ts';
-import { pretty } from './pprint.ts';
 import { closeApp } from './result.ts';
 
-/** Celery 5.6's `HIDDEN_SETTINGS`. */
-export const HIDDEN_SETTINGS = /API|TOKEN|KEY|SECRET|PASS|PROFANITIES_LIST|SIGNATURE|DATABASE|BEAT_DBURI/i;
-const MASK = '********';
-
-/** Every `scheme://user:password@` in a text with the password replaced by `mask` (`;` failover lists too). */
-export function maskUrlPassword(value: string, mask = MASK): string {
-  return value.replace(/([a-z][a-z0-9+.-]*:\/\/)([^@/;\s]*)@/gi, (_m, scheme: string, auth: string) => {
-    const i = auth.indexOf(':');
-    return i < 0 ? `${scheme}${auth}@` : `${scheme}${auth.slice(0, i)}:${mask}@`;
-  });
-}
-
-function isMapping(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
-}
-
-/** `celery.app.utils.filter_hidden_settings` (plus URL passwords in any string, see the module notes). */
-export function filterHiddenSettings(conf: Record<string, unknown>, mask = MASK): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(conf)) {
-    if (isMapping(value)) out[key] = filterHiddenSettings(value, mask);
-    else if (HIDDEN_SETTINGS.test(key)) out[key] = mask;
-    else if (typeof value === 'string' && value.includes('://')) out[key] = maskUrlPassword(value, mask);
-    else out[key] = value;
-  }
-  return out;
-}
-
-const RETRY_POLICY_NAMES: Record<string, string> = { maxRetries: 'max_retries', intervalStart: 'interval_start', intervalStep: 'interval_step', intervalMax: 'interval_max' };
-
-/** A setting's value in Celery's form (what `app.conf` holds in Python). */
-function celeryForm(name: string, value: unknown): unknown {
-  if (name === 'task_publish_retry_policy' && isMapping(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [RETRY_POLICY_NAMES[k] ?? k, v]));
-  }
-  return value;
-}
-
-function same(a: unknown, b: unknown): boolean {
-  return a === b || JSON.stringify(a) === JSON.stringify(b);
-}
-
 /**
- * The settings Celery's `conf.table()` lists, in Celery's names and forms, unmasked: those the app was
- * given (`given`: the app's `changedSettings`, in the order they were given, as Celery's
- * `conf.without_defaults()`), else those that differ from the defaults. `broker_url` / `result_backend`
- * taken from `CELERY_BROKER_URL` / `CELERY_RESULT_BACKEND` (the `-b` / `--result-backend` flags) are
- * not the app's settings and are left out, as in Celery; without `given`, so are
- * `task_default_exchange` / `task_default_routing_key` when they follow `task_default_queue`.
+ * The settings `celery report` lists, in Celery's names and forms, unmasked: those the app was given
+ * (its `changedSettings`, in that order, as Celery's `conf.without_defaults()`), but `broker_url` /
+ * `result_backend` taken from `CELERY_BROKER_URL` / `CELERY_RESULT_BACKEND` (the `-b` /
+ * `--result-backend` flags), which are not the app's settings in Celery.
  */
-export function changedSettings(conf: Settings, env: NodeJS.ProcessEnv = process.env, given?: readonly string[]): Record<string, unknown> {
-  const c = conf as unknown as Record<string, unknown>;
-  const d = DEFAULT_SETTINGS as unknown as Record<string, unknown>;
+export function reportSettings(app: ConfSource, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+  const c = app.conf as unknown as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const name of given ?? SETTING_NAMES) {
+  for (const name of app.changedSettings) {
     const camel = toCamelCase(name);
     if (!(camel in c)) continue;
     const v = c[camel];
     if (name === 'broker_url' && env.CELERY_BROKER_URL && v === env.CELERY_BROKER_URL) continue;
     if (name === 'result_backend' && env.CELERY_RESULT_BACKEND && v === env.CELERY_RESULT_BACKEND) continue;
-    if (!given) {
-      if (same(v, d[camel])) continue;
-      if ((name === 'task_default_exchange' || name === 'task_default_routing_key') && v === conf.taskDefaultQueue) continue;
-    }
-    out[name] = celeryForm(name, v);
+    out[name] = celeryValue(app.conf, name);
   }
   return out;
-}
-
-/** `app.conf.humanize()`: `key: pretty(value, width=50)` per line, masked. */
-export function humanizeSettings(settings: Record<string, unknown>): string {
-  return Object.entries(filterHiddenSettings(settings)).map(([k, v]) => `${k}: ${pretty(v, 50)}`).join('\n');
 }
 
 /** The version of an installed package (its package.json, found from where it resolves), or null. */
@@ -139,9 +84,7 @@ function driverOf(transport: string): string {
 
 export interface BugreportInfo {
   version: string;
-  conf: Settings;
-  /** Celery's names of the settings the app was given, in order (the app's `changedSettings`). */
-  given?: readonly string[];
+  app: ConfSource;
   /** The app module (`-A`), or null for an app made of the environment and the config module. */
   appModule: string | null;
   env?: NodeJS.ProcessEnv;
@@ -149,21 +92,20 @@ export interface BugreportInfo {
 
 /** Celery's `bugreport(app)` text, celeriac's versions and Node's platform (see the module notes). */
 export function bugreport(info: BugreportInfo): string {
-  const transport = transportName(info.conf.brokerUrl);
-  const results = info.conf.resultBackend ? maskUrlPassword(info.conf.resultBackend, '**') : 'disabled';
+  const conf = info.app.conf;
+  const transport = transportName(conf.brokerUrl);
   const v8 = process.versions.v8 ? ` v8:${process.versions.v8}` : '';
-  return [
-    '',
-    `software -> celeriac:${info.version} node:${process.versions.node}${v8}`,
-    `            protocol:2 ${driverOf(transport)}`.trimEnd(),
-    `platform -> system:${osType()} arch:${arch()}, ${endianness()}`,
-    `            kernel version:${release()} imp:Node.js`,
-    `loader   -> ${info.appModule ?? 'celeriac (no -A: settings from the environment and --config)'}`,
-    `settings -> transport:${transport} results:${results}`,
-    '',
-    humanizeSettings(changedSettings(info.conf, info.env, info.given)),
-    '',
-  ].join('\n');
+  return formatBugreport({
+    software: [`celeriac:${info.version} node:${process.versions.node}${v8}`, `protocol:2 ${driverOf(transport)}`],
+    system: osType(),
+    arch: `${arch()}, ${endianness()}`,
+    kernelVersion: release(),
+    imp: 'Node.js',
+    loader: info.appModule ?? 'celeriac (no -A: settings from the environment and --config)',
+    transport,
+    resultBackend: conf.resultBackend,
+    settings: humanize(filterHiddenSettings(reportSettings(info.app, info.env))),
+  });
 }
 
 export function registerReport(program: Command, version: string): void {
@@ -175,8 +117,7 @@ export function registerReport(program: Command, version: string): void {
       let app: Celery | null = null;
       try {
         app = await appForCommand(g);
-        const given = (app as { changedSettings?: readonly string[] }).changedSettings;
-        process.stdout.write(bugreport({ version, conf: app.conf, appModule: appSpec(g) ?? null, ...(given ? { given } : {}) }) + '\n');
+        process.stdout.write(bugreport({ version, app, appModule: appSpec(g) ?? null }) + '\n');
       } catch (err) {
         process.exitCode = reportError('report', err, { traceback: g.traceback ?? false });
       } finally {

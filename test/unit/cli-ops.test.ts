@@ -13,14 +13,15 @@ import { createTaskMessage } from '../../protocol/task.ts';
 import { ManagementUnavailableError, managementBindings, managementTarget } from '../../src/brokers/amqp/management.ts';
 import { parseAmqpUrl } from '../../src/brokers/amqp/url.ts';
 import { migrateTasks, prepareQueues, renamedQueue, taskNameOf } from '../../src/brokers/migrate.ts';
-import { resolveConfig } from '../../src/config.ts';
+import { Celery } from '../../src/app.ts';
 import { bindingsTable } from '../../src/cli/list.ts';
 import { migrateArgs, progressLine } from '../../src/cli/migrate.ts';
 import { Aborted, commaList, confirm } from '../../src/cli/ops.ts';
-import { pretty } from '../../src/cli/pprint.ts';
 import { purgeQuestion, purgeSummary, queuesToPurge } from '../../src/cli/purge.ts';
-import { changedSettings, filterHiddenSettings, humanizeSettings, maskUrlPassword } from '../../src/cli/report.ts';
+import { reportSettings } from '../../src/cli/report.ts';
 import { UsageError } from '../../src/cli/exit.ts';
+import { pretty } from '../../src/pyformat.ts';
+import { filterHiddenSettings, formatBugreport, humanize } from '../../src/settings-report.ts';
 import { MemBroker } from '../helpers/mem-broker.ts';
 
 test('pretty(value, width=50): the text Celery\'s report prints for each setting', () => {
@@ -37,7 +38,7 @@ test('pretty(value, width=50): the text Celery\'s report prints for each setting
   for (const [value, expected] of cases) assert.equal(pretty(value, 50), expected, JSON.stringify(value));
 });
 
-test('filterHiddenSettings: Celery\'s HIDDEN_SETTINGS, nested dicts key by key, URL passwords', () => {
+test('filterHiddenSettings: Celery\'s HIDDEN_SETTINGS, nested dicts key by key, broker and backend URLs', () => {
   const conf = {
     broker_url: 'redis://u:pw@h:6379/0', result_backend: 'redis://:pw@h/1', result_backend_transport_options: { password: 'p', x: 1 },
     broker_transport_options: { sentinel_kwargs: { password: 'p2', db: 1 }, visibility_timeout: 1 }, aws_secret: 'x', beat_dburi: 'sqlite://',
@@ -49,25 +50,33 @@ test('filterHiddenSettings: Celery\'s HIDDEN_SETTINGS, nested dicts key by key, 
     broker_transport_options: { sentinel_kwargs: { password: '********', db: 1 }, visibility_timeout: 1 }, aws_secret: '********', beat_dburi: '********',
     task_default_routing_key: '********', database_engine_options: { a: 1 }, redis_backend_use_ssl: { ssl_keyfile: '********', ssl_certfile: '/c' }, worker_concurrency: 4,
   });
-  // beyond Celery: any URL's password
-  assert.deepEqual(filterHiddenSettings({ redbeat_redis_url: 'redis://:pw@h/2' }), { redbeat_redis_url: 'redis://:********@h/2' });
-  assert.equal(maskUrlPassword('sentinel://:a@h1:26379;sentinel://u:b@h2:26379', '**'), 'sentinel://:**@h1:26379;sentinel://u:**@h2:26379');
-  assert.equal(maskUrlPassword('amqp://guest@h//'), 'amqp://guest@h//');
+  // Celery's rules only: a URL's password under another name is left as it is; broker URLs as
+  // Connection(url).as_uri(), backend URLs as maybe_sanitize_url (the query dropped)
+  assert.deepEqual(filterHiddenSettings({ redbeat_redis_url: 'redis://:pw@h/2', broker_url: 'redis://localhost', result_backend: 'redis://:pw@h/1?x=1' }),
+    { redbeat_redis_url: 'redis://:pw@h/2', broker_url: 'redis://localhost:6379//', result_backend: 'redis://:********@h/1' });
 });
 
-test('changedSettings: only what differs from the defaults, in Celery\'s names and forms', () => {
+test('bugreport layout: the results line as maybe_sanitize_url(result_backend or \'disabled\') (mask **)', () => {
+  const fields = { software: ['a', 'b'], system: 'Linux', arch: 'x64, LE', kernelVersion: '6', imp: 'Node.js', loader: 'l', transport: 'redis', settings: 'x: 1' } as const;
+  assert.equal(formatBugreport({ ...fields, resultBackend: 'redis://:pw@h:6379/1?ssl=1' }),
+    '\nsoftware -> a\n            b\nplatform -> system:Linux arch:x64, LE\n            kernel version:6 imp:Node.js\nloader   -> l\nsettings -> transport:redis results:redis://:**@h:6379/1\n\nx: 1\n');
+  assert.match(formatBugreport({ ...fields, resultBackend: '' }), /^settings -> transport:redis results:disabled$/m);
+});
+
+test('reportSettings: the settings the app was given, in that order, in Celery\'s names and forms', () => {
   const env = { CELERY_BROKER_URL: 'redis://flag:6379/0' };
-  const conf = resolveConfig({ task_default_queue: 'proj', task_publish_retry_policy: { max_retries: 5 }, worker_concurrency: 2, result_expires: 86400 }, { env });
-  assert.deepEqual(changedSettings(conf, env), {
+  const app = new Celery({ env, task_default_queue: 'proj', task_publish_retry_policy: { max_retries: 5 }, worker_concurrency: 2, result_expires: 86400 });
+  // the given ones even at their default value (conf.without_defaults()); not broker_url from CELERY_BROKER_URL (-b)
+  const given = reportSettings(app, env);
+  assert.deepEqual(given, {
     task_default_queue: 'proj',
     task_publish_retry_policy: { max_retries: 5, interval_start: 0, interval_step: 0.2, interval_max: 1 },
     worker_concurrency: 2,
+    result_expires: 86400,
   });
-  const own = resolveConfig({ broker_url: 'redis://:pw@own:6379/0', task_default_exchange: 'ex' }, { env: {} });
-  assert.deepEqual(changedSettings(own, {}), { broker_url: 'redis://:pw@own:6379/0', task_default_exchange: 'ex' });
-  assert.equal(humanizeSettings(changedSettings(own, {})), "broker_url: 'redis://:********@own:6379/0'\ntask_default_exchange: 'ex'");
-  // the settings the app was given, in that order, even at their default value (conf.without_defaults())
-  assert.deepEqual(changedSettings(conf, env, ['worker_concurrency', 'result_expires', 'broker_url']), { worker_concurrency: 2, result_expires: 86400 });
+  assert.deepEqual(Object.keys(given), ['task_default_queue', 'task_publish_retry_policy', 'worker_concurrency', 'result_expires']);
+  const own = new Celery({ env: {}, broker_url: 'redis://:pw@own:6379/0', task_default_exchange: 'ex' });
+  assert.equal(humanize(filterHiddenSettings(reportSettings(own, {}))), "broker_url: 'redis://:********@own:6379/0'\ntask_default_exchange: 'ex'");
 });
 
 test('purge: -Q else the app\'s queues, minus -X; Celery\'s question and lines', () => {

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Celery } from '../../src/app.ts';
-import { censor, connectionUri, confReply, humanizeConf, sanitizeUrl } from '../../src/worker/control/conf.ts';
+import { censor, connectionUri, sanitizeUrl } from '../../src/settings-report.ts';
+import { confReply, humanizeConf } from '../../src/worker/control/conf.ts';
 import { pyStrOf, registeredEntry, AttributeOverrides } from '../../src/worker/control/taskinfo.ts';
 import { PyFloat } from '../../src/control/float.ts';
 
@@ -30,6 +31,8 @@ test('broker URLs as Connection(url).as_uri(mask=...) and backend URLs as maybe_
   assert.deepEqual(censor('broker_transport_options', { sentinel_kwargs: { password: 'x' }, visibility_timeout: 1 }), { sentinel_kwargs: { password: '********' }, visibility_timeout: 1 });
   assert.equal(censor('task_default_routing_key', null), '********');
   assert.equal(censor('redis_backend_use_ssl', null), null);
+  // Celery 5.6's HIDDEN_SETTINGS has BEAT_DBURI
+  assert.equal(censor('beat_dburi', 'sqlite:///beat.db'), '********');
 });
 
 test('conf: the settings given without defaults, Celery\'s table with them, Celery\'s forms and floats', () => {

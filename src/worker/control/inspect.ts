@@ -9,7 +9,8 @@ import type { PyDict, PyValue } from '../../../protocol/values.ts';
 import { PyFloat, type FloatValue } from '../../control/float.ts';
 import { SW_VER } from '../../events/worker.ts';
 import type { Request } from '../request.ts';
-import { confReply, humanizeConf, jsonSafe, sanitizeUrl } from './conf.ts';
+import { formatBugreport } from '../../settings-report.ts';
+import { confReply, humanizeConf, jsonSafe } from './conf.ts';
 import { stats } from './stats.ts';
 import { registeredEntry } from './taskinfo.ts';
 import { maybeList, ok, requireArgs, type Handler, type PanelState } from './state.ts';
@@ -71,18 +72,17 @@ function bugreport(state: PanelState): string {
   const driver = transport.startsWith('amqp') ? 'amqplib' : 'ioredis';
   const bits = /64/.test(arch()) ? '64bit' : '32bit';
   const linkage = platform() === 'linux' ? ', ELF' : platform() === 'win32' ? ', WindowsPE' : '';
-  return [
-    '',
-    `software -> celeriac:${SW_VER} node:${process.versions.node}`,
-    `            v8:${process.versions.v8} ${driver}`,
-    `platform -> system:${osType() === 'Windows_NT' ? 'Windows' : osType()} arch:${bits}${linkage}`,
-    `            kernel version:${release()} imp:Node.js`,
-    'loader   -> celeriac.app',
-    `settings -> transport:${transport} results:${sanitizeUrl(c.resultBackend || 'disabled') as string}`,
-    '',
-    humanizeConf(app),
-    '',
-  ].join('\n');
+  return formatBugreport({
+    software: [`celeriac:${SW_VER} node:${process.versions.node}`, `v8:${process.versions.v8} ${driver}`],
+    system: osType() === 'Windows_NT' ? 'Windows' : osType(),
+    arch: `${bits}${linkage}`,
+    kernelVersion: release(),
+    imp: 'Node.js',
+    loader: 'celeriac.app',
+    transport,
+    resultBackend: c.resultBackend,
+    settings: humanizeConf(app),
+  });
 }
 
 function truthy(v: PyValue | undefined): boolean {

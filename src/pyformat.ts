@@ -1,6 +1,7 @@
 /**
  * Python's `pprint.pformat(value, indent, width)` (sorted dict keys, the default) for the values celeriac's
- * settings hold, and Celery's `celery.utils.text.pretty`, which `celery report` uses for each setting:
+ * settings hold, and Celery's `celery.utils.text.pretty`, which `conf.humanize()` (`celery report`, a
+ * worker's `inspect report`, src/settings-report.ts) uses for each setting:
  * a dict is printed on the next line as `' ' + pformat(d, 4, 80)[1:]` (its `{` dropped, Celery's own
  * quirk), anything else as `pformat(v, width=50)`.
  *
@@ -8,9 +9,9 @@
  * functions print as `<function name>` and anything else through Python's `repr` of its JSON form.
  * Approximation: a JS number with an integral value prints as an int (`5`, where Python may have `5.0`).
  */
-import { pyRepr } from '../../protocol/repr.ts';
-import type { PyValue } from '../../protocol/values.ts';
-import { isPlainObject } from '../../protocol/values.ts';
+import { pyRepr } from '../protocol/repr.ts';
+import type { PyValue } from '../protocol/values.ts';
+import { isPlainObject } from '../protocol/values.ts';
 
 function isDict(v: unknown): v is Record<string, unknown> {
   return isPlainObject(v);
