@@ -85,8 +85,14 @@ export function censor<T>(key: string, value: T): T | string {
   if (HIDDEN_SETTINGS.test(key)) return MASK;
   if (key.toLowerCase().includes('broker_url')) return connectionUri(value);
   if (key.toLowerCase().includes('backend')) return sanitizeUrl(value);
+  // better than Celery, which prints them: a password in any other URL setting (redbeat_redis_url,
+  // a sentinel or cache URL) is masked too, since Flower and `report` outputs get pasted around
+  if (typeof value === 'string' && URL_WITH_PASSWORD.test(value)) return sanitizeUrl(value);
   return value;
 }
+
+/** `scheme://user:password@host...` (a password present, possibly empty user). */
+const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/\s@]*:[^@/\s]+@/i;
 
 /** `celery.app.utils.filter_hidden_settings(conf)`: each setting censored (`censor`). */
 export function filterHiddenSettings<T>(conf: Record<string, T>): Record<string, T | string> {

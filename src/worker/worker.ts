@@ -624,21 +624,49 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     this.pump();
   }
 
-  async addConsumer(queue: QueueDeclaration): Promise<void> {
-    if (this.queues.includes(queue.name) || this.state !== 'running') return;
+  /**
+   * add_consumer / cancel_consumer take effect on the worker's queue list at once and in the order
+   * they came (what `active_queues` reports, as Celery's call_soon has it); the broker side (declare
+   * the queue, restart the consumer on the current list) runs one change after the other, so a cancel
+   * that arrives while an add still declares its queue (an AMQP round trip) is not lost.
+   */
+  private consumerChanges: Promise<void> = Promise.resolve();
+
+  addConsumer(queue: QueueDeclaration): Promise<void> {
+    if (this.queues.includes(queue.name) || this.state !== 'running') return Promise.resolve();
     this.logger.info(`Started consuming from ${queue.name}`);
-    await this.app.broker.declareQueue(queue);
     this.queues.push(queue.name);
-    await this.consumer?.cancel();
-    this.startConsumer();
+    return this.changeConsumers(async () => {
+      if (!this.queues.includes(queue.name)) return; // cancelled meanwhile: its restart follows
+      try {
+        await this.app.broker.declareQueue(queue);
+      } catch (err) {
+        const i = this.queues.indexOf(queue.name);
+        if (i >= 0) this.queues.splice(i, 1);
+        throw err;
+      }
+      await this.restartConsumer();
+    });
   }
 
-  async cancelConsumer(queue: string): Promise<void> {
+  cancelConsumer(queue: string): Promise<void> {
     const i = this.queues.indexOf(queue);
-    if (i < 0 || this.state !== 'running') return;
+    if (i < 0 || this.state !== 'running') return Promise.resolve();
     this.logger.info(`Canceling queue ${queue}`);
     this.queues.splice(i, 1);
+    return this.changeConsumers(() => this.restartConsumer());
+  }
+
+  private changeConsumers(change: () => Promise<void>): Promise<void> {
+    const next = this.consumerChanges.then(change);
+    this.consumerChanges = next.catch(() => undefined);
+    return next;
+  }
+
+  /** The consumer again, on the queue list as it is now. */
+  private async restartConsumer(): Promise<void> {
     await this.consumer?.cancel();
+    if (this.state !== 'running') return;
     if (this.queues.length) this.startConsumer();
     else this.consumer = null;
   }

@@ -50,10 +50,10 @@ test('filterHiddenSettings: Celery\'s HIDDEN_SETTINGS, nested dicts key by key, 
     broker_transport_options: { sentinel_kwargs: { password: '********', db: 1 }, visibility_timeout: 1 }, aws_secret: '********', beat_dburi: '********',
     task_default_routing_key: '********', database_engine_options: { a: 1 }, redis_backend_use_ssl: { ssl_keyfile: '********', ssl_certfile: '/c' }, worker_concurrency: 4,
   });
-  // Celery's rules only: a URL's password under another name is left as it is; broker URLs as
-  // Connection(url).as_uri(), backend URLs as maybe_sanitize_url (the query dropped)
-  assert.deepEqual(filterHiddenSettings({ redbeat_redis_url: 'redis://:pw@h/2', broker_url: 'redis://localhost', result_backend: 'redis://:pw@h/1?x=1' }),
-    { redbeat_redis_url: 'redis://:pw@h/2', broker_url: 'redis://localhost:6379//', result_backend: 'redis://:********@h/1' });
+  // Celery's rules: broker URLs as Connection(url).as_uri(), backend URLs as maybe_sanitize_url (the
+  // query dropped); and, where Celery prints it, a URL's password under another name is masked too
+  assert.deepEqual(filterHiddenSettings({ redbeat_redis_url: 'redis://:pw@h/2', broker_url: 'redis://localhost', result_backend: 'redis://:pw@h/1?x=1', other: 'http://h/x:y@z' }),
+    { redbeat_redis_url: 'redis://:********@h/2', broker_url: 'redis://localhost:6379//', result_backend: 'redis://:********@h/1', other: 'http://h/x:y@z' });
 });
 
 test('bugreport layout: the results line as maybe_sanitize_url(result_backend or \'disabled\') (mask **)', () => {
