@@ -72,9 +72,30 @@ test('routing keys, groups, exchange type per transport', () => {
   assert.equal(eventExchangeType('amqp'), 'topic');
 });
 
-test('utcoffset is hours west of UTC, floored like time.timezone // 3600', () => {
-  const d = new Date();
-  assert.equal(utcoffset(d), Math.floor(d.getTimezoneOffset() / 60));
+test('utcoffset is hours west of UTC, floored like time.timezone // 3600 (altzone in DST)', () => {
+  // Celery's utcoffset() printed by Python 3.11 under each TZ (winter in the north = January, and
+  // the same time.timezone/altzone pair for July): half and quarter hours floor toward the west
+  const KNOWN: [string, number, number][] = [
+    // [TZ, January 15, July 15]
+    ['UTC', 0, 0],
+    ['America/New_York', 5, 4],
+    ['Europe/Paris', -1, -2],
+    ['Asia/Kolkata', -6, -6], // -5.5 h -> -6
+    ['America/St_Johns', 3, 2], // 3.5 h, 2.5 h in DST
+    ['Asia/Kathmandu', -6, -6], // -5.75 h
+    ['Australia/Adelaide', -11, -10], // DST in January: -10.5 h -> -11; -9.5 h -> -10
+  ];
+  const saved = process.env.TZ;
+  try {
+    for (const [tz, january, july] of KNOWN) {
+      process.env.TZ = tz; // Node re-reads TZ when it is assigned
+      assert.equal(utcoffset(new Date('2026-01-15T12:00:00Z')), january, `${tz} in January`);
+      assert.equal(utcoffset(new Date('2026-07-15T12:00:00Z')), july, `${tz} in July`);
+    }
+  } finally {
+    if (saved === undefined) delete process.env.TZ;
+    else process.env.TZ = saved;
+  }
 });
 
 test('receiveEvent: Lamport clock, task-sent skew, localized timestamp, local_received', () => {
