@@ -13,11 +13,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { buildEvent, stringifyEvent, type CeleryEvent } from '../../protocol/events.ts';
+import type { PyValue } from '../../protocol/values.ts';
 import { Celery } from '../../src/app.ts';
+import { Dumper } from '../../src/cli/events/dump.ts';
 import { Worker } from '../../src/worker/worker.ts';
 import type { BoundTask } from '../../src/worker/task.ts';
 import { brokerMatrix, deleteAmqpQueues, type BrokerCase } from '../helpers/matrix.ts';
 import { PYTHON, requirePython, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
+import { mulberry32 } from '../helpers/random.ts';
 import { testLogger } from '../helpers/worker.ts';
 import { startInPty, type PtyScreen } from './cli-events-pty.ts';
 
@@ -105,6 +109,42 @@ function shapes(recs: string[], host: string): Map<string, string> {
   return out;
 }
 
+test("the dump's lines are those of Celery's Dumper for the same events: floats, None, booleans, nested values, unicode, microsecond rounding", async (t) => {
+  if (!requirePython(t)) return;
+  const rnd = mulberry32(14);
+  const base = (type: string, ts: number, fields: Record<string, PyValue> = {}): CeleryEvent =>
+    buildEvent(type, { hostname: 'w@h', pid: 42, clock: 7, utcoffset: 0, timestamp: ts }, fields);
+  const events: CeleryEvent[] = [
+    base('worker-online', 1_700_000_000, { freq: 2.0, active: 0, processed: 0, loadavg: [1.0, 0.5, 0.25], sw_ident: 'py-celery', sw_ver: '5.6.3', sw_sys: 'Linux' }),
+    base('worker-heartbeat', 1_700_000_000.0000005, { freq: 2.0, active: 1, processed: 3, loadavg: [0.0, 10.0, 3.14] }),
+    base('task-received', 1_700_000_001.5, { uuid: 'u1', name: 'proj.add', args: "['é☃', None]", kwargs: "{'a': True}", root_id: 'u1', parent_id: null, retries: 0, eta: null, expires: '2023-11-14T22:13:20+00:00' }),
+    base('task-succeeded', 1_700_000_002.25, { uuid: 'u1', result: "'x'", runtime: 0.1 }),
+    base('task-failed', 1_700_000_003.125, { uuid: 'unknown', exception: "KeyError('k')", traceback: 'Traceback (most recent call last):\nKeyError: \'k\'\n' }),
+    base('task-progress', 1_700_000_004, { uuid: 'u1', meta: { a: [1, 2.5, null, true], 'b"': 'q\'s' } as PyValue, done: false }),
+    base('task-sent', 1_700_000_005, { uuid: 'u2', name: 'proj.mul', args: '(2,)', kwargs: '{}', retries: 0, eta: null, expires: null, queue: 'celery', exchange: '', routing_key: 'celery', root_id: 'u2', parent_id: null }),
+    base('task-started', 1_700_000_006, { uuid: 'u2' }),
+    { hostname: 'w@h', timestamp: 1_700_000_007.75, type: 'custom-THING' } as CeleryEvent,
+  ];
+  for (let i = 0; i < 300; i++) {
+    // k/128 s is a whole number of microseconds and a half: the rounding must be CPython's half-even
+    const ts = 1_600_000_000 + Math.floor(rnd() * 300_000_000) + (i % 3 === 0 ? Math.floor(rnd() * 128) / 128 : rnd());
+    events.push(base('worker-heartbeat', ts, { freq: 2.0, active: i, processed: i, loadavg: [rnd(), rnd() * 10, 0.0] }));
+  }
+  // the JSON a worker sends (floats written as floats, as Python reads them)
+  const input = `{"events": [${events.map(stringifyEvent).join(', ')}]}`;
+  const py = JSON.parse(await new Promise<string>((resolvePy, reject) => {
+    const child = spawn(PYTHON, ['test/python/events_dump_truth.py'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+    child.on('close', (code) => (code === 0 ? resolvePy(out) : reject(new Error(err))));
+    child.stdin.end(input);
+  })) as { lines: string[] };
+  const dumper = new Dumper(() => undefined);
+  events.forEach((e, i) => assert.equal(dumper.format(structuredClone(e)), py.lines[i], `event ${i}: ${stringifyEvent(e)}`));
+});
+
 for (const b of brokerMatrix(DB)) eventsCliSuite(b);
 
 function eventsCliSuite(b: BrokerCase): void {
@@ -143,6 +183,17 @@ function eventsCliSuite(b: BrokerCase): void {
     return (line.getCell(2)?.isInverse() ?? 0) !== 0;
   });
 
+  /** j until the row of `id` is the selected (inverse) one. */
+  const selectTask = async (s: PtyScreen, id: string) => {
+    for (let i = 0; i < 20 && selectedRow(s) !== rowOf(s, id); i++) {
+      const before = selectedRow(s);
+      s.send('j');
+      await s.waitFor(`the selection to move (j, from row ${before})`, (sc) => selectedRow(sc) !== before && selectedRow(sc) >= 0);
+    }
+    assert.equal(selectedRow(s), rowOf(s, id), `row of ${id} selected`);
+    await s.waitFor('the Selected: line', (sc) => /Selected: args=/.test(sc.text()));
+  };
+
   describe(`[${b.name}] celeriac events: --dump as celery events --dump, and the live view`, () => {
     before(async () => {
       if (!requirePython({ skip: (why: string) => { skip = true; console.log(`# skipped: ${why}`); } } as never)) return;
@@ -159,7 +210,7 @@ function eventsCliSuite(b: BrokerCase): void {
       }, { bind: true });
       worker = new Worker(wapp, { hostname: TS_NODE, concurrency: 2, logger: testLogger(), withoutMingle: true });
       await worker.start();
-      py = await startPythonWorker(['-A', 'events_tasks', 'worker', '-E', '-n', PY_NODE, '-Q', PYQ, '-c', '1', '-P', 'threads', '-l', 'info', '--without-gossip', '--without-mingle'], {
+      py = await startPythonWorker(['-A', 'events_tasks', 'worker', '-E', '-n', PY_NODE, '-Q', PYQ, '-c', '1', '-l', 'info', '--without-gossip', '--without-mingle'], {
         cwd: 'test/python', env: pyEnv,
       });
       // the two dumps and the live view, all subscribed before the tasks are sent
@@ -223,16 +274,7 @@ function eventsCliSuite(b: BrokerCase): void {
     test('j selects a task, t shows the traceback of a failed one (TypeScript and Python), r a result; any key returns', async (t) => {
       if (skip) return t.skip('no python');
       const s = top!;
-      /** j until the row of `id` is the selected (inverse) one. */
-      const select = async (id: string) => {
-        for (let i = 0; i < 20 && selectedRow(s) !== rowOf(s, id); i++) {
-          const before = selectedRow(s);
-          s.send('j');
-          await s.waitFor(`the selection to move (j, from row ${before})`, (sc) => selectedRow(sc) !== before && selectedRow(sc) >= 0);
-        }
-        assert.equal(selectedRow(s), rowOf(s, id), `row of ${id} selected`);
-        await s.waitFor('the Selected: line', (sc) => /Selected: args=/.test(sc.text()));
-      };
+      const select = (id: string) => selectTask(s, id);
       await select(ids.failure!.ts);
       s.send('t');
       await s.waitFor('the TypeScript traceback', (sc) => sc.text().includes(`Task Exception Traceback for ${ids.failure!.ts}`) && /ValueError: boom/.test(sc.text()));
@@ -261,6 +303,33 @@ function eventsCliSuite(b: BrokerCase): void {
       await s.waitFor('the details', (sc) => sc.text().includes(`Task details for ${ids.success!.ts}`) && /state: SUCCESS/.test(sc.text()) && /args: \[2, 3\]/.test(sc.text()));
       s.send('k');
       await s.waitFor('the main screen again', (sc) => rowOf(sc, ids.success!.ts) >= 0);
+    });
+
+    test('c revokes the selected task, l sets a rate limit for its name: each worker\'s reply on screen', async (t) => {
+      if (skip) return t.skip('no python');
+      const s = top!;
+      await selectTask(s, ids.retry!.py);
+      s.send('c');
+      await s.waitFor('the replies to revoke', (sc) => sc.text().includes(`Remote Control Command Replies (revoke ${ids.retry!.py})`)
+        && [TS_NODE, PY_NODE].every((h) => sc.lines().some((l) => l.includes(`${h}: `) && l.includes(ids.retry!.py))));
+      const ok = cellAt(s, s.lines().findIndex((l) => l.includes(`${PY_NODE}: `)), 'tasks ');
+      assert.ok(ok.isFgPalette() && ok.getFgColor() === 2, 'an ok reply in green');
+      s.send('x');
+      await s.waitFor('the main screen again', (sc) => rowOf(sc, ids.retry!.py) >= 0);
+      s.send('l');
+      await s.waitFor('the rate limit prompt', (sc) => sc.text().includes('New rate limit:'));
+      let typed = '';
+      for (const ch of '10/m') {
+        s.send(ch);
+        typed += ch;
+        await s.waitFor(`"${typed}" typed`, (sc) => sc.lines().some((l) => l.includes(`New rate limit: ${typed}█`)));
+      }
+      s.send('\r');
+      await s.waitFor('the replies to rate_limit', (sc) => sc.text().includes('Remote Control Command Replies (rate_limit ev.retry_once 10/m)')
+        && [TS_NODE, PY_NODE].every((h) => sc.lines().some((l) => l.includes(`${h}: `))));
+      assert.match(s.text(), new RegExp(`${PY_NODE.replaceAll('.', '\\.')}: new rate limit set successfully`));
+      s.send('x');
+      await s.waitFor('the main screen again', (sc) => rowOf(sc, ids.retry!.py) >= 0);
     });
 
     test('workers that stop turn OFFLINE; q quits with status 0', async (t) => {

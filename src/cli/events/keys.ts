@@ -27,7 +27,7 @@ export interface ReplyLine {
 
 export type Alert =
   | { kind: 'info' | 'traceback' | 'result'; uuid: string }
-  | { kind: 'replies'; title: string; replies: ReplyLine[] | null };
+  | { kind: 'replies'; title: string; replies: ReplyLine[] | null; deadline: number };
 
 export interface UiState {
   /** The selected task's uuid. */

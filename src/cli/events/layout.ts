@@ -271,7 +271,7 @@ export function alertScreen(vm: ViewModel, alert: Alert): Line[] {
   if (alert.kind === 'replies') {
     title = alert.title;
     if (!alert.replies || alert.replies.length === 0) {
-      body.push([{ text: 'No replies received in 1s deadline.', bold: true, color: 'red' }]);
+      body.push([{ text: `No replies received in ${alert.deadline}s deadline.`, bold: true, color: 'red' }]);
     } else {
       for (const r of alert.replies) body.push([{ text: `${r.host}: `, bold: true }, { text: r.text, color: r.ok ? 'green' : 'red' }]);
     }

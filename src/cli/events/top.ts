@@ -34,18 +34,30 @@ async function importInk(): Promise<[typeof import('ink'), typeof import('react'
   }
 }
 
-/** The remote control the view sends through the app (each worker's reply, 1 s to answer). */
-function viewControl(app: Celery): ViewControl {
+/**
+ * The remote control the view sends through the app, collecting each worker's reply: until every
+ * worker the State has alive replied (5 s at most for the next one), or for 1 s when none is alive
+ * (Celery's deadline).
+ */
+function viewControl(app: Celery, state: State): ViewControl {
   const control = app.control as unknown as {
     revoke(ids: string, o: object): Promise<unknown>;
     rateLimit?(name: string, rate: string, o: object): Promise<unknown>;
   };
+  const options = () => {
+    const alive = state.aliveWorkers().length;
+    return alive ? { reply: true, timeout: 5, limit: alive } : { reply: true, timeout: 1 };
+  };
   const replies = (r: unknown) => (Array.isArray(r) ? (r as PyDict[]) : null);
   return {
-    revoke: async (uuid) => replies(await control.revoke(uuid, { reply: true, timeout: 1 })),
+    revoke: async (uuid) => {
+      const o = options();
+      return { replies: replies(await control.revoke(uuid, o)), deadline: o.timeout };
+    },
     rateLimit: async (name, rate) => {
       if (!control.rateLimit) throw new Error('this celeriac has no app.control.rateLimit');
-      return replies(await control.rateLimit(name, rate, { reply: true, timeout: 1 }));
+      const o = options();
+      return { replies: replies(await control.rateLimit(name, rate, o)), deadline: o.timeout };
     },
   };
 }
@@ -84,7 +96,7 @@ export async function runTop(app: Celery, options: TopOptions): Promise<void> {
   const stdout = process.stdout;
   stdout.write(ENTER_ALT_SCREEN);
   const instance = ink.render(
-    React.createElement(view.EventsView, { store, control: viewControl(app), title: `celeriac events ${options.version}` }),
+    React.createElement(view.EventsView, { store, control: viewControl(app, state), title: `celeriac events ${options.version}` }),
     { exitOnCtrlC: true, patchConsole: true },
   );
   try {

@@ -21,10 +21,17 @@ export interface EventsStore {
   subscribe(fn: () => void): () => void;
 }
 
-/** The remote control commands the view sends (each resolves with the workers' replies, or null). */
+/** What a remote control command brought back: the workers' replies, and how long they had. */
+export interface ControlReplies {
+  replies: PyDict[] | null;
+  /** Seconds. */
+  deadline: number;
+}
+
+/** The remote control commands the view sends. */
 export interface ViewControl {
-  revoke(uuid: string): Promise<PyDict[] | null>;
-  rateLimit(taskName: string, rate: string): Promise<PyDict[] | null>;
+  revoke(uuid: string): Promise<ControlReplies>;
+  rateLimit(taskName: string, rate: string): Promise<ControlReplies>;
 }
 
 function LineView({ line }: { line: Line }): React.ReactElement {
@@ -77,19 +84,19 @@ export function EventsView({ store, control, title }: { store: EventsStore; cont
     if (effect.kind === 'quit') exit();
     else if (effect.kind === 'beep') stdout.write('\x07');
     else {
-      const title = effect.kind === 'revoke' ? `Revoke ${effect.uuid}: replies` : `Rate limit ${effect.rate} for ${effect.taskName}: replies`;
+      const title = `Remote Control Command Replies (${effect.kind === 'revoke' ? `revoke ${effect.uuid}` : `rate_limit ${effect.taskName} ${effect.rate}`})`;
       const sent = effect.kind === 'revoke' ? control.revoke(effect.uuid) : control.rateLimit(effect.taskName, effect.rate);
       void sent.then(
-        (replies) => setUi((u) => ({ ...u, alert: { kind: 'replies', title, replies: replyLines(replies) } })),
-        (err: Error) => setUi((u) => ({ ...u, alert: { kind: 'replies', title, replies: [{ host: 'error', text: err.message, ok: false }] } })),
+        (r) => setUi((u) => ({ ...u, alert: { kind: 'replies', title, replies: replyLines(r.replies), deadline: r.deadline } })),
+        (err: Error) => setUi((u) => ({ ...u, alert: { kind: 'replies', title, replies: [{ host: 'error', text: err.message, ok: false }], deadline: 0 } })),
       );
     }
   };
-  // keys typed faster than a read come as one string (Ink passes them as a paste): one at a time,
-  // except into the rate limit prompt
+  // keys typed faster than a read come as one string (Ink passes them as a paste): one at a time
   useInput((input, key) => {
-    if (input.length > 1 && !uiRef.current.prompt && !key.ctrl && !key.meta) for (const ch of input) press(ch, {});
-    else press(input, key);
+    if (input.length > 1 && !key.ctrl && !key.meta) {
+      for (const ch of input) press(ch === '\r' || ch === '\n' ? '' : ch, { return: ch === '\r' || ch === '\n', backspace: ch === '\x7f' || ch === '\b' });
+    } else press(input, key);
   });
 
   const lines = screen({ state: store.state, ui, width, height, now: pyTime(), title, status: store.status });
