@@ -31,6 +31,8 @@ have_redbeat() { bash .ci/setup-redbeat.sh --check >/dev/null 2>&1; }
 have_flower() { bash .ci/setup-flower.sh --check >/dev/null 2>&1; }
 # The tracing interop test's Python side propagates trace context with opentelemetry-api (its W3C propagator)
 have_otel() { "$VENV/bin/python" -c "import opentelemetry.propagate" 2>/dev/null; }
+# The message-signing tests (auth serializer) run a Python worker with app.setup_security(): cryptography
+have_crypto() { "$VENV/bin/python" -c "import cryptography.x509" 2>/dev/null; }
 if [ -x "$VENV/bin/celery" ] && "$VENV/bin/python" -c "import celery, kombu, brotli, zstandard" 2>/dev/null; then
   if ! have_redbeat; then
     if [ "${1:-}" = "--check" ]; then
@@ -59,6 +61,14 @@ if [ -x "$VENV/bin/celery" ] && "$VENV/bin/python" -c "import celery, kombu, bro
       || { echo "python celery: pip install opentelemetry-api failed"; exit 1; }
     echo "python celery: installed opentelemetry-api into $VENV"
   fi
+  if ! have_crypto; then
+    if [ "${1:-}" = "--check" ]; then
+      echo "python celery: $VENV lacks cryptography (message signing tests): bash .ci/setup-python.sh installs it"; exit 1
+    fi
+    "$VENV/bin/pip" --disable-pip-version-check -q --retries 1 --timeout 20 install cryptography \
+      || { echo "python celery: pip install cryptography failed"; exit 1; }
+    echo "python celery: installed cryptography into $VENV"
+  fi
   echo "python celery: $("$VENV/bin/celery" --version) (cached venv)"; exit 0
 fi
 if [ "${1:-}" = "--check" ]; then
@@ -70,7 +80,7 @@ echo "python celery: creating $VENV from $("$PY" --version 2>&1) with celery $CE
 rm -rf "$VENV"
 "$PY" -m venv "$VENV" || { echo "python celery: $PY -m venv failed (on Debian's python3: apt-get install python3-venv)"; exit 1; }
 PIP="$VENV/bin/pip --disable-pip-version-check -q --retries 1 --timeout 20"
-EXTRA="brotli zstandard msgpack pyyaml pytest opentelemetry-api"
+EXTRA="brotli zstandard msgpack pyyaml pytest opentelemetry-api cryptography"
 if $PIP download --no-deps -d "$(mktemp -d)" click-didyoumean >/dev/null 2>&1 && \
    timeout 300 $PIP install "celery[redis]==$CELERY_VERSION" "kombu==$KOMBU_VERSION" amqp $EXTRA 2>/dev/null; then
   echo "python celery: installed with plain pip"
@@ -82,7 +92,7 @@ else
   fi
   $PIP install --no-deps "celery==$CELERY_VERSION" "kombu==$KOMBU_VERSION" billiard vine click click-plugins \
     python-dateutil six tzlocal tzdata redis==8.1.0 amqp msgpack pyyaml packaging prompt_toolkit wcwidth \
-    brotli zstandard pytest iniconfig pluggy opentelemetry-api typing-extensions \
+    brotli zstandard pytest iniconfig pluggy opentelemetry-api typing-extensions cryptography cffi pycparser \
     || { echo "python celery: pip install from the package index failed"; exit 1; }
   SP=$("$VENV/bin/python" -c "import site; print(site.getsitepackages()[0])")
   for m in click_didyoumean click_repl; do ln -sf "/usr/lib/python3/dist-packages/$m" "$SP/$m"; done

@@ -27,6 +27,7 @@ import { checkTaskCall } from './bind-args.ts';
 import { splitKwargs, type Kwargs } from './kwargs.ts';
 import { parseParams, taskParams, type TaskParams } from './task-params.ts';
 import { ConfigurationError } from './errors.ts';
+import { withSecurity } from './security.ts';
 import {
   anonNodename, buildTaskMessage, currentTaskContext, generateOid, normalizeSendOptions, publishTask, publishTaskThen,
   type NormalizedSendOptions, type PreparedTask, type SendTaskOptions, type TaskContext,
@@ -238,7 +239,7 @@ export class Celery {
     const input = layerSettings(layers);
     const env = ['CELERY_BROKER_URL', 'CELERY_RESULT_BACKEND'].filter((k) => this.env[k]).map((k) => k.slice(7).toLowerCase());
     this.given = [...new Set([...Object.keys(input).map(toSnakeCase), ...env])];
-    return resolveConfig(input, { env: this.env });
+    return withSecurity(resolveConfig(input, { env: this.env })); // task_serializer/accept_content 'auth': message signing
   }
 
   /** Celery's names of the settings given (constructor, config module, environment): `conf.without_defaults()`. */

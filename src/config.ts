@@ -79,6 +79,16 @@ export interface Settings {
   readonly acceptContent: readonly string[];
   /** `result_accept_content`. @default null (= accept_content) */
   readonly resultAcceptContent: readonly string[] | null;
+  /** `security_key`: path of the PEM private key the `auth` serializer signs with. @default null */
+  readonly securityKey: string | null;
+  /** `security_key_password`: its passphrase. @default null */
+  readonly securityKeyPassword: string | null;
+  /** `security_certificate`: path of the PEM certificate of that key (its id names the signer). @default null */
+  readonly securityCertificate: string | null;
+  /** `security_cert_store`: a directory or glob of the PEM certificates whose signatures are trusted. @default null */
+  readonly securityCertStore: string | null;
+  /** `security_digest`. @default 'sha256' */
+  readonly securityDigest: string;
   /** `result_expires` in seconds; `null` or 0 keeps results forever. @default 86400 */
   readonly resultExpires: number | null;
   /** `result_extended`. @default false */
@@ -260,6 +270,11 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   resultCompression: null,
   acceptContent: Object.freeze(['json']),
   resultAcceptContent: null,
+  securityKey: null,
+  securityKeyPassword: null,
+  securityCertificate: null,
+  securityCertStore: null,
+  securityDigest: 'sha256',
   resultExpires: 86400,
   resultExtended: false,
   resultPersistent: null,
@@ -572,12 +587,17 @@ const VALIDATORS: { [K in keyof Settings]: Validator } = {
   taskRoutes: routesSetting,
   taskCreateMissingQueues: bool,
   taskQueueMaxPriority: (n, v) => intOrNull(n, v),
-  taskSerializer: checkSerializer,
+  taskSerializer: (n, v) => (v === 'auth' ? v : checkSerializer(n, v)), // auth: Celery's message signing (src/security.ts)
   taskCompression: checkCompression,
   resultSerializer: checkSerializer,
   resultCompression: checkCompression,
   acceptContent: contentList,
   resultAcceptContent: (n, v) => (v === null ? null : contentList(n, v)),
+  securityKey: strOrNull,
+  securityKeyPassword: strOrNull,
+  securityCertificate: strOrNull,
+  securityCertStore: strOrNull,
+  securityDigest: str,
   resultExpires: (n, v) => numOrNull(n, v),
   resultExtended: bool,
   resultPersistent: boolOrNull,

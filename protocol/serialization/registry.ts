@@ -57,10 +57,31 @@ function knownList(): string {
     .join(', ');
 }
 
+/**
+ * Register a serializer under its name and content type, as kombu's `registry.register` (Celery's
+ * `auth` serializer, protocol/security, registers itself here). Replaces one of the same name.
+ */
+export function registerSerializer(s: Serializer): void {
+  unregisterSerializer(s.name);
+  BY_KEY.set(s.name, s);
+  BY_KEY.set(s.contentType, s);
+}
+
+/** Undo {@link registerSerializer} (the built-in serializers cannot be removed). */
+export function unregisterSerializer(name: string): void {
+  const s = BY_KEY.get(name);
+  if (!s || Object.values(SERIALIZERS).includes(s)) return;
+  BY_KEY.delete(name);
+  if (BY_KEY.get(s.contentType) === s) BY_KEY.delete(s.contentType);
+}
+
 /** Look up a serializer by name (`json`) or content type (`application/json`). */
 export function getSerializer(nameOrContentType: string): Serializer {
   const s = BY_KEY.get(nameOrContentType);
   if (s) return s;
+  if (nameOrContentType === 'auth') {
+    throw new ProtocolError('serializer', 'the auth serializer signs with security_key, security_certificate and security_cert_store: set them (Celery: app.setup_security())');
+  }
   if (nameOrContentType === 'pickle' || nameOrContentType === PICKLE_TYPE) {
     throw new ProtocolError(
       'serializer',
@@ -75,6 +96,7 @@ const NAME_TO_TYPE: Record<string, string> = {
   msgpack: 'application/x-msgpack',
   yaml: 'application/x-yaml',
   pickle: PICKLE_TYPE,
+  auth: 'application/data', // Celery's message signing (protocol/security)
 };
 
 /** kombu's `prepare_accept_content`: names become content types; anything with a `/` is kept. */

@@ -37,6 +37,7 @@
 import { EventEmitter } from 'node:events';
 import { availableParallelism, hostname as osHostname } from 'node:os';
 import { DecodeError } from '../../protocol/errors.ts';
+import { SecurityError } from '../../protocol/security/errors.ts';
 import { NotRegistered, Reject, TaskRevokedError } from '../../protocol/exceptions.ts';
 import { decodeBody, decodeTaskHeaders, taskMessageFromBody, type TaskHeadersInfo } from '../../protocol/message.ts';
 import { buildResultMeta } from '../../protocol/result.ts';
@@ -350,7 +351,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
       // decodeTaskMessage, with the headers decoded above (not validated a second time)
       msg = taskMessageFromBody(raw, decodeBody(raw, { accept: this.app.conf.acceptContent }), info);
     } catch (err) {
-      if (err instanceof DecodeError) return this.onDecodeError(delivery, err);
+      // a message that fails signature verification (auth) is refused as an invalid one: rejected, not acked (a dead-letter exchange keeps it)
+      if (err instanceof DecodeError && !(err instanceof SecurityError)) return this.onDecodeError(delivery, err);
       return this.onInvalidTask(delivery, err);
     }
     if (!this.runtimeFor(msg.headers.task)) return this.onUnknownTask(delivery, msg.headers.task, msg.headers.id);
