@@ -9,6 +9,9 @@
  * a Lua script pops up to `room` of them in the order successive BRPOPs would and records each one in
  * the unacked hash/index in the same atomic step, exactly as kombu's `QoS.append` (see `FETCH_BATCH`).
  * Only when it finds nothing does the consumer BRPOP (the blocking wait: never polling).
+ *
+ * A delivery's unacked entry is kept fresh while it is held, also after the consumer is cancelled (see
+ * `UnackedStore.keepFresh`): a long ETA/countdown or acks_late task is not taken by a visibility restore.
  */
 import type { Redis } from 'ioredis';
 import { decodeRedisEnvelope } from '../../../protocol/index.ts';
@@ -77,6 +80,7 @@ export class RedisDelivery implements Delivery {
   async giveBack(): Promise<void> {
     if (this.state !== 'held') return;
     this.state = 'settling';
+    this.consumer.host.store.stopKeeping(this.deliveryTag);
     try {
       await this.consumer.host.store.restoreByTag(this.deliveryTag, false, this.queue);
     } finally {
@@ -96,6 +100,7 @@ export class RedisDelivery implements Delivery {
       return Promise.reject(new BrokerError(`delivery ${this.deliveryTag} from queue ${JSON.stringify(this.queue)} was already given back to the queue by close(); it will be redelivered`));
     }
     this.state = 'settling';
+    this.consumer.host.store.stopKeeping(this.deliveryTag); // before the removal is queued (see keepFresh)
     let done: Promise<unknown>;
     try {
       done = op();
@@ -111,6 +116,7 @@ export class RedisDelivery implements Delivery {
       },
       (err: unknown) => {
         this.state = 'held'; // still unacked: close() or a visibility restore gives it back
+        this.consumer.keepFresh(this);
         if (releaseEarly) this.consumer.rehold(this);
         throw err;
       },
@@ -200,6 +206,11 @@ export class RedisConsumer implements Consumer {
 
   private report(err: Error): void {
     this.host.report(err, this.onError);
+  }
+
+  /** A held delivery's unacked entry is refreshed until it is settled or given back. */
+  keepFresh(d: RedisDelivery): void {
+    this.host.store.keepFresh(d.deliveryTag, (err) => this.report(err));
   }
 
   private unhold(): void {
@@ -502,6 +513,7 @@ export class RedisConsumer implements Consumer {
   private deliver(delivery: RedisDelivery): void {
     this.held.add(delivery);
     this.host.track(delivery);
+    this.keepFresh(delivery);
     try {
       this.onMessage(delivery);
     } catch (err) {

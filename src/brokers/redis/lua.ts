@@ -10,14 +10,23 @@
  * ARGV[1]  delivery tag          ARGV[2]  sha1 (hex) of the hash value the caller read
  * ARGV[3]  "1" = LPUSH (back of the queue, reject+requeue), "0" = RPUSH (front: restore)
  * ARGV[4]  the envelope to push (the stored one with the redelivered flags)
+ * ARGV[5]  optional (visibility restore): the ceiling its scan used; a tag whose `unacked_index` score
+ *          is above it now was refreshed by the worker holding it since the scan (see REFRESH_UNACKED)
  *
  * Returns 1 when restored; 0 when the hash value changed or vanished since it was read (acked or
- * restored by someone else meanwhile): nothing was changed, the caller re-reads.
+ * restored by someone else meanwhile): nothing was changed, the caller re-reads; 2 when the entry is
+ * fresh again (ARGV[5]): nothing was changed.
  */
 export const RESTORE_BY_TAG = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if (not cur) or redis.sha1hex(cur) ~= ARGV[2] then
   return 0
+end
+if ARGV[5] then
+  local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+  if score and tonumber(score) > tonumber(ARGV[5]) then
+    return 2
+  end
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -29,6 +38,27 @@ for i = 3, #KEYS do
   end
 end
 return 1
+`;
+
+/**
+ * celeriac: the deliveries a live worker still holds (waiting for their ETA, or running with acks_late)
+ * get a fresh `unacked_index` score, so no visibility restore, kombu's (`score <= now -
+ * visibility_timeout`) or ours, takes them; a dead worker stops refreshing and its messages come back
+ * as before. Only existing entries are touched (`ZADD XX`): an entry acked or restored meanwhile stays
+ * gone.
+ *
+ * KEYS[1]  unacked_index zset      ARGV[1]  the new score (unix time, seconds)   ARGV[2..] delivery tags
+ *
+ * Returns the tags that were no longer in the index (restored, or acked, by another process).
+ */
+export const REFRESH_UNACKED = `
+local missing = {}
+for i = 2, #ARGV do
+  if redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[1], ARGV[i]) == 0 and not redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    missing[#missing + 1] = ARGV[i]
+  end
+end
+return missing
 `;
 
 /**

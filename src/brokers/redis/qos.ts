@@ -11,6 +11,15 @@
  *   queue(s) its exchange/routing key reach: LPUSH (back) for reject+requeue, RPUSH (front) otherwise
  * - restore_visible: under the `unacked_mutex` lock (SET NX PX), every tag older than
  *   `visibility_timeout` in `unacked_index` is restored to the front.
+ *
+ * celeriac keeps what a live worker holds out of every restore (kombu #337, celery #2599, #3270, #4400,
+ * #5935, #6229: an ETA/countdown or an acks_late task longer than `visibility_timeout` ran again, once
+ * per restore): while a delivery is held, its `unacked_index` score is re-set to the current time every
+ * `visibility_timeout / 4` seconds (at most every 60 s), one command for all held tags (`REFRESH_UNACKED`,
+ * `ZADD XX`). kombu's restore takes only entries scored at or below `now - visibility_timeout`, so neither a
+ * Python nor a TypeScript restore takes them; a worker that dies (or stops) stops refreshing, and its
+ * messages come back after the timeout as before. Our own restore re-checks the score of each tag it is
+ * about to restore, so a refresh landing between its scan and the restore still wins.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -20,7 +29,7 @@ import { BrokerError } from '../errors.ts';
 import { isReplyError } from '../../redis/client.ts';
 import { messagePriority, type RedisKeys } from './keys.ts';
 import { joinUnacked, markRedelivered, splitUnacked } from './jsontext.ts';
-import { FETCH_BATCH, RELEASE_MUTEX, RESTORE_BY_TAG } from './lua.ts';
+import { FETCH_BATCH, REFRESH_UNACKED, RELEASE_MUTEX, RESTORE_BY_TAG } from './lua.ts';
 import type { ResolvedRedisOptions } from './options.ts';
 
 /** The queues a message published to `exchange` with `routingKey` reaches (kombu `Channel._lookup`). */
@@ -30,6 +39,27 @@ interface ScriptClient {
   celeriacFetchBatchBuffer(numKeys: number, ...args: Array<string | Buffer>): Promise<Buffer[]>;
   celeriacRestoreByTag(numKeys: number, ...args: Array<string | Buffer>): Promise<number>;
   celeriacReleaseMutex(key: string, token: string): Promise<number>;
+  celeriacRefreshUnacked(numKeys: number, ...args: string[]): Promise<string[]>;
+}
+
+/** Longest wait between two refreshes of the held deliveries' scores, whatever `visibility_timeout`. */
+const MAX_REFRESH_INTERVAL_S = 60;
+/** Most tags one refresh command carries (a larger hold is refreshed in several, pipelined). */
+const REFRESH_CHUNK = 1000;
+
+/**
+ * Seconds between two refreshes of held deliveries: a quarter of `visibility_timeout` (so three
+ * refreshes may be late or lost before any restore could take them), at most 60 s.
+ */
+export function refreshInterval(visibilityTimeout: number): number {
+  return Math.min(Math.max(visibilityTimeout / 4, 0.05), MAX_REFRESH_INTERVAL_S);
+}
+
+/** A held delivery's tag, kept fresh: how many holders (the same tag may be held twice) and who to tell. */
+interface Kept {
+  holders: number;
+  /** Told once if the entry is found gone (restored by another process while still held here). */
+  lost: (err: Error) => void;
 }
 
 /** A message a BRPOP took, to be recorded as unacked by {@link UnackedStore.fetchBatch}. */
@@ -88,6 +118,12 @@ export class UnackedStore {
   private fetching = 0;
   /** The server runs our scripts (until it refuses one: then removals go in a MULTI). */
   private scripting = true;
+  /** Tags of held deliveries whose `unacked_index` score is kept fresh (see {@link keepFresh}). */
+  private readonly kept = new Map<string, Kept>();
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private refreshing = false;
+  /** The server refused REFRESH_UNACKED: plain `ZADD XX` (no report of lost entries) from now on. */
+  private refreshByScript = true;
 
   constructor(
     client: Redis,
@@ -98,6 +134,7 @@ export class UnackedStore {
     client.defineCommand('celeriacRestoreByTag', { lua: RESTORE_BY_TAG });
     client.defineCommand('celeriacReleaseMutex', { lua: RELEASE_MUTEX, numberOfKeys: 1 });
     client.defineCommand('celeriacFetchBatch', { lua: FETCH_BATCH });
+    client.defineCommand('celeriacRefreshUnacked', { lua: REFRESH_UNACKED });
     this.client = client as Redis & ScriptClient;
   }
 
@@ -239,8 +276,10 @@ export class UnackedStore {
    * no longer unacked (only the index entry is cleaned up, as kombu does). A stored value that cannot be
    * parsed or routed is left in place and reported by throwing. `fallbackQueue` (the queue a delivery
    * of ours came from) is used when the exchange/routing key reach no queue, where kombu would drop it.
+   * `ceil` (visibility restore): restore only if the tag's `unacked_index` score is still at or below it
+   * (false otherwise: refreshed by its holder since the scan).
    */
-  async restoreByTag(tag: string, leftmost: boolean, fallbackQueue?: string): Promise<boolean> {
+  async restoreByTag(tag: string, leftmost: boolean, fallbackQueue?: string, ceil?: number): Promise<boolean> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const value = await this.client.hgetBuffer(this.keys.unacked, tag);
       if (value === null) {
@@ -251,9 +290,10 @@ export class UnackedStore {
       const sha = createHash('sha1').update(value).digest('hex');
       const done = await this.client.celeriacRestoreByTag(
         2 + plan.keys.length, this.keys.unacked, this.keys.unackedIndex, ...plan.keys,
-        tag, sha, leftmost ? '1' : '0', plan.payload,
+        tag, sha, leftmost ? '1' : '0', plan.payload, ...(ceil === undefined ? [] : [String(ceil)]),
       );
       if (done === 1) return true;
+      if (done === 2) return false; // refreshed since the scan: its holder is alive
     }
     throw new BrokerError(`could not restore unacked message ${tag}: its entry in ${this.keys.unacked} kept changing`);
   }
@@ -292,6 +332,86 @@ export class UnackedStore {
   }
 
   /**
+   * A delivery is held (delivered, not yet acked/rejected/given back): its `unacked_index` score is
+   * refreshed every {@link refreshInterval} until {@link stopKeeping}. Call it only once the entry is
+   * written. `lost` is told (once) if a refresh finds the entry gone while it is still held.
+   */
+  keepFresh(tag: string, lost: (err: Error) => void): void {
+    const k = this.kept.get(tag);
+    if (k) k.holders++;
+    else this.kept.set(tag, { holders: 1, lost });
+    if (!this.refreshTimer) {
+      this.refreshTimer = setInterval(() => void this.refresh(), refreshInterval(this.options.visibilityTimeout) * 1000);
+      this.refreshTimer.unref();
+    }
+  }
+
+  /** The delivery is being settled or given back: no more refreshes for it (call before the removal is queued). */
+  stopKeeping(tag: string): void {
+    const k = this.kept.get(tag);
+    if (!k) return;
+    if (--k.holders <= 0) this.kept.delete(tag); // the timer stops at its next tick with nothing held
+  }
+
+  /** Tags kept fresh now (for tests and inspection). */
+  get keptTags(): string[] {
+    return [...this.kept.keys()];
+  }
+
+  /**
+   * Re-scores every held delivery's `unacked_index` entry with the current time (`ZADD XX`), 1000 tags
+   * per command, pipelined. Skipped while the previous refresh is unanswered (Redis unreachable: it is
+   * sent on reconnect); the timer stops when nothing is held or the connection is closed for good. Failures are left to the client's
+   * own error reports; the next interval tries again.
+   */
+  async refresh(): Promise<void> {
+    if (this.refreshing) return;
+    if (this.kept.size === 0 || this.client.status === 'end') {
+      if (this.refreshTimer) clearInterval(this.refreshTimer);
+      this.refreshTimer = undefined;
+      return;
+    }
+    this.refreshing = true;
+    try {
+      const tags = [...this.kept.keys()];
+      const now = String(Date.now() / 1000);
+      const chunks: string[][] = [];
+      for (let i = 0; i < tags.length; i += REFRESH_CHUNK) chunks.push(tags.slice(i, i + REFRESH_CHUNK));
+      const missing = (await Promise.all(chunks.map((c) => this.refreshChunk(now, c)))).flat();
+      for (const tag of missing) {
+        const k = this.kept.get(tag);
+        if (!k) continue; // settled meanwhile (its removal may have gone before this refresh)
+        this.kept.delete(tag);
+        k.lost(new BrokerError(
+          `delivery ${tag} is no longer in ${this.keys.unackedIndex} although this worker still holds it: another process restored ` +
+            `it (this process did not refresh it for longer than visibility_timeout: event loop blocked or process stopped?), ` +
+            'so it may run twice',
+        ));
+      }
+    } catch {
+      // connection trouble: reported by the client; the next interval retries
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  private async refreshChunk(now: string, tags: string[]): Promise<string[]> {
+    if (this.refreshByScript) {
+      try {
+        const missing = await this.client.celeriacRefreshUnacked(1, this.keys.unackedIndex, now, ...tags);
+        return missing.map(String);
+      } catch (err) {
+        if (!isReplyError(err)) throw err;
+        this.refreshByScript = false; // scripting disabled or not allowed: plain ZADD XX from now on
+      }
+    }
+    const args: string[] = [];
+    for (const tag of tags) args.push(now, tag);
+    await this.client.zadd(this.keys.unackedIndex, 'XX', ...args);
+    return [];
+  }
+
+  /**
    * kombu `QoS.restore_visible`: restore (to the front) every message unacked for longer than
    * `visibility_timeout`, unless another process holds the `unacked_mutex` lock. Returns how many
    * were restored; per-message failures go to `onError` and leave that message in place.
@@ -311,7 +431,7 @@ export class UnackedStore {
         : await this.client.zrevrangebyscore(this.keys.unackedIndex, String(ceil), 0);
       for (const tag of tags) {
         try {
-          if (await this.restoreByTag(tag, false)) restored++;
+          if (await this.restoreByTag(tag, false, undefined, ceil)) restored++;
         } catch (err) {
           onError(err as Error);
         }
