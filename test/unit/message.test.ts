@@ -343,7 +343,6 @@ test('fuzz: mutated bodies and headers only ever raise ProtocolError', () => {
   };
   const values: PyValue[] = [null, 1, -1, 1.5, 'x', '', true, [], {}, [1, 'x'], { a: 1 }, new Uint8Array([1]), 2n ** 70n, [null, null], ['a']];
   const headerKeys = Object.keys(SAMPLE.headers).concat(['compression', '__proto__', 'x']);
-  const start = Date.now();
   for (const serializer of ['json', 'msgpack', 'yaml']) {
     const base = encodeTaskMessage(SAMPLE, { serializer });
     for (let i = 0; i < 1500; i++) {
@@ -364,5 +363,4 @@ test('fuzz: mutated bodies and headers only ever raise ProtocolError', () => {
       }
     }
   }
-  assert.ok(Date.now() - start < 30000);
 });

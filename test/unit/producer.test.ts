@@ -32,7 +32,7 @@ function ctx(settings: SettingsInput = {}, oid = 'the-oid', origin = 'gen12106@v
 }
 
 interface Fixture {
-  captures: { expected: { headers: Record<string, unknown>; properties: Record<string, unknown>; content_type: string; delivery_info: unknown; body: unknown } }[];
+  captures: { expected: { headers: Record<string, unknown>; properties: Record<string, unknown>; content_type: string; content_encoding: string; delivery_info: unknown; body: unknown } }[];
 }
 function fixture(name: string, i = 0) {
   const f = JSON.parse(readFileSync(`fixtures/redis/${name}.json`, 'utf8')) as Fixture;
