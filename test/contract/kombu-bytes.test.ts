@@ -4,8 +4,10 @@
  * celeriac's encoders, and the text must come out identical: the kombu envelope (separators, key
  * order, ensure_ascii), the JSON body, result records, chord members and events.
  *
- * One thing cannot round-trip and is counted, not hidden: a Python float with an integral value
- * (`1.0`) is the number 1 in JavaScript and is written back as `1`.
+ * One thing cannot round-trip: a Python float with an integral value (`1.0`) is the number 1 in
+ * JavaScript and is written back as `1`. Such a text is still compared in full: with the `.0` of each
+ * integral float outside strings removed from kombu's text, celeriac's must be identical. The texts
+ * that needed this are counted and capped.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,8 +19,41 @@ import type { PyDict } from '../../protocol/values.ts';
 interface Entry { folder: string; scenario: string; kind: string }
 const entries = (parseKombuJson(readFileSync('fixtures/MANIFEST.json', 'utf8')) as PyDict).scenarios as unknown as Entry[];
 
-/** Python text with a float that has an integral value (`1.0`, `-2.0e+30` is not written by repr). */
-const INTEGRAL_FLOAT = /(?<![\w."])-?\d+\.0(?![\d])/;
+/** At most this many captured texts may differ from kombu's by integral floats (8 in the fixtures today). */
+const MAX_INTEGRAL_FLOAT_TEXTS = 12;
+
+/**
+ * kombu's JSON text with every integral float outside strings written as JavaScript writes the number
+ * (`1.0` -> `1`, `-3.0` -> `-3`); strings, including their escapes, are left untouched.
+ */
+function integralFloatsAsJs(text: string): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
+    const m = /^-?\d+(\.\d+)?([eE][-+]?\d+)?/.exec(text.slice(i, i + 400));
+    if ((c === '-' || (c >= '0' && c <= '9')) && m) {
+      const token = m[0];
+      out += m[1] === '.0' && m[2] === undefined ? token.slice(0, -2) : token;
+      i += token.length;
+      continue;
+    }
+    out += c;
+    i++;
+  }
+  return out;
+}
+
+test('integralFloatsAsJs drops the .0 of integral floats only, never inside strings', () => {
+  assert.equal(integralFloatsAsJs('[1.0, -2.0, 2.5, 10.05, 1e+30, 3.0e+5, "1.0", "a\\"1.0", 7]'), '[1, -2, 2.5, 10.05, 1e+30, 3.0e+5, "1.0", "a\\"1.0", 7]');
+});
 
 /** Every string field named `raw` anywhere in a capture (Redis values, PUBLISHed texts, zset members). */
 function raws(value: unknown, out: string[] = []): string[] {
@@ -55,25 +90,22 @@ test('kombu bytes: every captured Redis envelope and JSON text re-encodes to the
         if (msg.contentType === 'application/json' && !msg.headers?.compression) {
           const body = Buffer.from(msg.body).toString('utf8');
           const again = stringifyKombuJson(parseKombuJson(body));
-          if (again !== body && INTEGRAL_FLOAT.test(body)) {
-            integralFloats++;
-            continue;
-          }
-          assert.equal(again, body, `${where}: body ${firstDifference(body, again)}`);
+          const expected = again === body ? body : integralFloatsAsJs(body);
+          if (expected !== body) integralFloats++;
+          assert.equal(again, expected, `${where}: body ${firstDifference(expected, again)}`);
           bodies++;
         }
         continue;
       }
       const again = stringifyKombuJson(parseKombuJson(raw));
-      if (again !== raw && INTEGRAL_FLOAT.test(raw)) {
-        integralFloats++;
-        continue;
-      }
-      assert.equal(again, raw, `${where}: ${firstDifference(raw, again)}`);
+      const expected = again === raw ? raw : integralFloatsAsJs(raw);
+      if (expected !== raw) integralFloats++;
+      assert.equal(again, expected, `${where}: ${firstDifference(expected, again)}`);
       texts++;
     }
   }
-  t.diagnostic(`celeriac-count: kombu bytes: ${envelopes} envelopes, ${bodies} bodies, ${texts} records/members/events identical; ${integralFloats} with an integral float (1.0) not comparable`);
+  t.diagnostic(`celeriac-count: kombu bytes: ${envelopes} envelopes, ${bodies} bodies, ${texts} records/members/events identical (${integralFloats} of them once kombu's integral floats 1.0 are written as 1)`);
+  assert.ok(integralFloats <= MAX_INTEGRAL_FLOAT_TEXTS, `${integralFloats} texts differ by integral floats (cap ${MAX_INTEGRAL_FLOAT_TEXTS})`);
   assert.ok(envelopes >= 60, `only ${envelopes} envelopes compared`);
   assert.ok(texts >= 10, `only ${texts} texts compared`);
 });
