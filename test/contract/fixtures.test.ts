@@ -13,7 +13,7 @@ import { AMQP_PROPERTY_NAMES, fromAmqpMessage, type AmqpMessageLike } from '../.
 import { decodeBasicProperties } from '../../protocol/envelope/amqp-wire.ts';
 import { decodeTaskMessage, decodeTaskHeaders } from '../../protocol/message.ts';
 import { ContentDisallowed } from '../../protocol/errors.ts';
-import { parseResultMeta, parseChordJoinMember, parseRpcReply, resultValue } from '../../protocol/result.ts';
+import { chordJoinKey, parseResultMeta, parseChordJoinMember, parseRpcReply, resultValue } from '../../protocol/result.ts';
 import { PythonError } from '../../protocol/exceptions.ts';
 import type { RawMessage } from '../../protocol/types.ts';
 import type { PyDict, PyValue } from '../../protocol/values.ts';
@@ -101,7 +101,7 @@ function checkTask(raw: RawMessage, c: PyDict, where: string): void {
   if (!c.expected_v2) assert.deepEqual(decodeTaskHeaders(raw).headers, msg.headers, `${where}: header-only decode`);
 }
 
-function checkResult(c: PyDict, where: string): void {
+function checkResult(c: PyDict, where: string, all: PyDict[]): void {
   switch (c.type) {
     case 'string':
     case 'publish': {
@@ -111,9 +111,18 @@ function checkResult(c: PyDict, where: string): void {
       if (typeof value !== 'object' || value === null || !('status' in value)) return;
       const meta = parseResultMeta(value);
       const v = resultValue(meta);
+      // compared with what kombu/Celery decoded (the fixture's expected), not with celeriac's own parse
+      const kombu = c.expected as PyDict;
+      assert.equal(meta.status, kombu.status, `${where}: status`);
+      assert.equal(meta.task_id, kombu.task_id, `${where}: task_id`);
       if (meta.status === 'FAILURE' || meta.status === 'REVOKED' || meta.status === 'RETRY') {
+        const exc = kombu.result as PyDict;
         assert.ok(v instanceof PythonError, `${where}: ${meta.status} gives a typed error`);
-        assert.equal(v.excType, (meta.result as PyDict).exc_type, `${where}: exc_type`);
+        assert.equal(v.excType, exc.exc_type, `${where}: exc_type`);
+        assert.equal(v.excModule, exc.exc_module, `${where}: exc_module`);
+        assert.deepEqual(v.excMessage, exc.exc_message, `${where}: exc_message`);
+      } else {
+        assert.deepEqual(v, kombu.result, `${where}: result value`);
       }
       return;
     }
@@ -131,12 +140,24 @@ function checkResult(c: PyDict, where: string): void {
       const raw = amqpRaw(c);
       checkRaw(raw, c.expected as PyDict, where);
       const body = loads(raw.body, raw.contentType, raw.contentEncoding, ACCEPT);
-      assert.deepEqual(body, (c.expected as PyDict).body, `${where}: rpc body`);
-      parseRpcReply(body);
+      const kombu = (c.expected as PyDict).body as PyDict;
+      assert.deepEqual(body, kombu, `${where}: rpc body`);
+      const reply = parseRpcReply(body);
+      assert.deepEqual({ ...reply }, {
+        task_id: kombu.task_id, status: kombu.status, result: kombu.result, traceback: kombu.traceback, children: kombu.children,
+      }, `${where}: parsed rpc reply`);
       return;
     }
-    case 'exists':
+    case 'exists': {
+      // Celery deleted the chord's .j after sending the body: the key is celeriac's chordJoinKey of the
+      // group whose members were captured in the same fixture, and it no longer exists
+      const m = /^celery-taskset-meta-(.+)\.j$/.exec(c.key as string);
+      assert.ok(m, `${where}: a chord join key`);
+      assert.equal(chordJoinKey(m[1]!), c.key, `${where}: chordJoinKey`);
+      assert.ok(all.some((o) => o.type === 'zset' && o.key === c.key), `${where}: the .j whose members were captured`);
+      assert.equal(c.value, false, `${where}: .j deleted after the body was sent`);
       return;
+    }
     default:
       assert.fail(`${where}: unknown capture type ${String(c.type)}`);
   }
@@ -166,7 +187,7 @@ for (const entry of entries) {
       const where = `${entry.folder}/${entry.scenario}[${i}]`;
       captures++;
       if (fixture.kind === 'redis-message' || fixture.kind === 'amqp-message') checkTask(rawOf(c), c, where);
-      else if (fixture.kind === 'result-record') checkResult(c, where);
+      else if (fixture.kind === 'result-record') checkResult(c, where, fixture.captures as PyDict[]);
       else checkBodyOnly(c, where);
     }
   });
