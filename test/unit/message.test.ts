@@ -364,3 +364,31 @@ test('fuzz: mutated bodies and headers only ever raise ProtocolError', () => {
     }
   }
 });
+
+// Issue 15 item 5, decided as Celery 5.6's worker does (celery/worker/strategy.py, consumer.py, request.py;
+// checked by calling hybrid_to_proto2 / Request / build_tracer in Python):
+test('item 5: a v2 message whose body is the dict {"args": []} is a hybrid message: Celery runs it with no arguments, so do we', () => {
+  const base = encodeTaskMessage(createTaskMessage({ task: 'tsrec.add', id: 'h-1', args: [1, 2] }));
+  const raw = { ...base, body: new TextEncoder().encode('{"args": []}') };
+  const msg = decodeTaskMessage(raw, { accept: ['json'] });
+  // hybrid_to_proto2: args [] / kwargs {}, the message headers override the (absent) body fields
+  assert.equal(msg.headers.task, 'tsrec.add');
+  assert.equal(msg.headers.id, 'h-1');
+  assert.deepEqual([msg.body.args, msg.body.kwargs], [[], {}]);
+  assert.deepEqual({ ...msg.body.embed }, { callbacks: null, errbacks: null, chain: null, chord: null });
+});
+
+test('item 5: an eta sent as an AMQP timestamp is a datetime eta, as Celery\'s maybe_iso8601 takes it (UTC)', () => {
+  const base = encodeTaskMessage(createTaskMessage({ task: 'tsrec.add', id: 't-1', args: [1, 2] }));
+  // py-amqp decodes a 'T' field to a naive UTC datetime; fromAmqpHeaders does the same (a PyDateTime)
+  const msg = decodeTaskMessage({ ...base, headers: { ...base.headers, eta: new PyDateTime('2020-01-01T00:00:00') } }, { accept: ['json'] });
+  assert.equal(String(msg.headers.eta), '2020-01-01T00:00:00');
+});
+
+test('item 5: a task name sent as bytes is refused (Celery: strategies[b"..."] misses, the message is rejected as unregistered)', () => {
+  const base = encodeTaskMessage(createTaskMessage({ task: 'tsrec.add', id: 'b-1', args: [1, 2] }));
+  const raw = { ...base, headers: { ...base.headers, task: new TextEncoder().encode('tsrec.add') } };
+  for (const decode of [() => decodeTaskHeaders(raw), () => decodeTaskMessage(raw, { accept: ['json'] })]) {
+    assert.throws(decode, (e: Error) => e instanceof ProtocolError && e.part === 'headers' && /task must be a string, got bytes/.test(e.message));
+  }
+});
