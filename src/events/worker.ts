@@ -176,9 +176,12 @@ export class WorkerEventer {
     await this.dispatcher.close();
   }
 
-  /** Fires a heartbeat now (remote control `heartbeat`). */
+  /**
+   * Remote control `heartbeat` (celery/worker/control.py): a `worker-heartbeat` now, with `freq=5` and
+   * the software info only, as Celery's (a monitor then gives the worker 5 s more, not a full beat).
+   */
   heartbeat(): Promise<void> {
-    return this.sendHeart('worker-heartbeat');
+    return this.dispatcher.send('worker-heartbeat', { freq: 5, sw_ident: 'celeriac', sw_ver: SW_VER, sw_sys: swSys() });
   }
 
   private startHeart(): void {
