@@ -109,6 +109,7 @@ const SPECS: Record<string, Spec> = {
   // snippet before it adds to the scratch project
   control: { kind: 'ts', mode: 'run', tsWorker: true },
   operate: { kind: 'sh', mode: 'run', tsWorker: true },
+  'events-cli': { kind: 'sh', mode: 'run', tsWorker: true },
   queues: { kind: 'sh', mode: 'run', tsWorker: true },
   metrics: { kind: 'sh', mode: 'run', tsWorker: true },
   'tracing-install': { kind: 'sh', mode: 'run' },
