@@ -7,14 +7,18 @@
  * | `gzip`, `zlib`       | `application/x-gzip`   | node:zlib deflate (zlib stream)  |
  * | `bzip2`, `bzip`      | `application/x-bz2`    | compressjs Bzip2                 |
  * | `brotli`             | `application/x-brotli` | node:zlib brotli                 |
- * | `lzma`, `xz`         | `application/x-lzma`   | @napi-rs/lzma (.xz container)    |
- * | `zstd`, `zstandard`  | `application/zstd`     | @bokuweb/zstd-wasm               |
+ * | `lzma`, `xz`         | `application/x-lzma`   | @napi-rs/lzma (compress), xz-embedded wasm (decompress) |
+ * | `zstd`, `zstandard`  | `application/zstd`     | @bokuweb/zstd-wasm (compress), fzstd (decompress) |
+ *
+ * Decompression counts its output while it runs and stops at `maxSize` (decompression bombs, headers
+ * that lie about or omit the size, concatenated members): see decompressors.ts for xz and zstd.
  */
 import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
 import { xz, lzma } from '@napi-rs/lzma';
 import { ProtocolError } from './errors.ts';
 import { zstd } from './zstd.ts';
+import { OverLimit, xzDecoder, zstdDecoder, type StepDecoder } from './decompressors.ts';
 
 interface Bzip2Module {
   compressFile(input: Uint8Array, output?: unknown, blockSizeMultiplier?: number): Uint8Array | number[];
@@ -58,7 +62,7 @@ function u8(b: Uint8Array | number[]): Uint8Array {
 }
 
 function tooBig(scheme: string, maxSize: number): ProtocolError {
-  return new ProtocolError('compression', `${scheme}: decompressed body exceeds the limit of ${maxSize} bytes`);
+  return new ProtocolError('compression', `${schemeName(scheme)}: decompressed body exceeds the limit of ${maxSize} bytes (refused while decompressing)`);
 }
 
 /** Compress `body` with the scheme named by alias or mime type. Returns the `compression` header value too. */
@@ -91,24 +95,6 @@ export function compress(body: Uint8Array, name: string): { body: Uint8Array; co
   }
 }
 
-/** Frame_Content_Size of the first zstd frame: a number, null when absent, or throws on bad magic. */
-function zstdContentSize(b: Uint8Array): number | null {
-  if (b.length < 5 || b[0] !== 0x28 || b[1] !== 0xb5 || b[2] !== 0x2f || b[3] !== 0xfd) {
-    throw new Error('not a zstd frame (bad magic number)');
-  }
-  const fhd = b[4] ?? 0;
-  const fcsFlag = fhd >> 6;
-  const single = (fhd >> 5) & 1;
-  const didSize = [0, 1, 2, 4][fhd & 3] ?? 0;
-  const fcsSize = fcsFlag === 0 ? single : [0, 2, 4, 8][fcsFlag] ?? 0;
-  if (fcsSize === 0) return null;
-  let pos = 5 + (single ? 0 : 1) + didSize;
-  if (b.length < pos + fcsSize) throw new Error('truncated zstd frame header');
-  let size = 0;
-  for (let i = 0; i < fcsSize; i++) size += (b[pos++] ?? 0) * 2 ** (8 * i);
-  return fcsSize === 2 ? size + 256 : size;
-}
-
 function bz2Decompress(body: Uint8Array, maxSize: number): Uint8Array {
   let buf = new Uint8Array(Math.min(maxSize, Math.max(1024, body.length * 4)));
   let pos = 0;
@@ -135,63 +121,159 @@ function bz2Decompress(body: Uint8Array, maxSize: number): Uint8Array {
   return buf.slice(0, pos);
 }
 
+
+/** Options of {@link decompress} and {@link decompressAsync}. */
+export interface DecompressOptions {
+  /** Refuse a body that inflates beyond this many bytes (default {@link DEFAULT_MAX_DECOMPRESSED_SIZE}). */
+  maxSize?: number;
+}
+
+/** The mime type with its aliases, as refusals name the scheme: `application/x-lzma (lzma/xz)`. */
+function schemeName(scheme: string): string {
+  const c = COMPRESSIONS.find((x) => x.contentType === scheme);
+  return c ? `${scheme} (${c.aliases.join('/')})` : scheme;
+}
+
+/** Chunks of output, counted: refuses the chunk that would pass the limit before keeping it. */
+class Output {
+  readonly chunks: Uint8Array[] = [];
+  size = 0;
+  constructor(readonly scheme: string, readonly maxSize: number) {}
+  add(chunk: Uint8Array): void {
+    if (this.size + chunk.byteLength > this.maxSize) throw tooBig(this.scheme, this.maxSize);
+    this.size += chunk.byteLength;
+    this.chunks.push(chunk);
+  }
+  result(): Uint8Array {
+    if (this.chunks.length === 1) return this.chunks[0]!;
+    const out = new Uint8Array(this.size);
+    let pos = 0;
+    for (const c of this.chunks) {
+      out.set(c, pos);
+      pos += c.byteLength;
+    }
+    return out;
+  }
+}
+
+const isXz = (b: Uint8Array) => b.length >= 6 && b[0] === 0xfd && b[1] === 0x37 && b[2] === 0x7a && b[3] === 0x58 && b[4] === 0x5a && b[5] === 0;
+
 /**
- * Decompress `body` given the `compression` header value (or an alias). Garbage input or a body
- * that would inflate beyond `maxSize` bytes raises a {@link ProtocolError} (part `compression`).
+ * Legacy `.lzma` ("alone", what Python's lzma.decompress also reads): the decoder has no output cap, so
+ * it runs only when the header declares a size within the limit (it stops there); no size, refused.
  */
-export function decompress(
-  body: Uint8Array,
-  compression: string,
-  options: { maxSize?: number } = {},
-): Uint8Array {
+function lzmaAlone(body: Uint8Array, scheme: string, maxSize: number): Uint8Array {
+  if (body.length < 13) throw new Error('not an xz or lzma stream (too short)');
+  let size = 0;
+  let unknown = true;
+  for (let i = 0; i < 8; i++) {
+    const b = body[5 + i]!;
+    if (b !== 0xff) unknown = false;
+    size += b * 2 ** (8 * i);
+  }
+  if (unknown) throw new ProtocolError('compression', `${schemeName(scheme)}: a legacy .lzma body without a declared size is refused (its size cannot be bounded while decompressing)`);
+  if (size > maxSize) throw tooBig(scheme, maxSize);
+  const out = lzma.decompressSync(body);
+  if (out.byteLength > size || out.byteLength > maxSize) throw tooBig(scheme, maxSize);
+  return out;
+}
+
+function stepDecoder(body: Uint8Array, scheme: string, maxSize: number): StepDecoder {
+  return scheme === 'application/zstd' ? zstdDecoder(body, maxSize) : xzDecoder(body);
+}
+
+function decodeError(err: unknown, scheme: string, maxSize: number): ProtocolError {
+  if (err instanceof ProtocolError) return err;
+  if (err instanceof OverLimit) {
+    return new ProtocolError('compression', `${schemeName(scheme)}: decompressed body exceeds the limit of ${maxSize} bytes (${err.message})`);
+  }
+  const e = err as { code?: string; message?: string };
+  if (e?.code === 'ERR_BUFFER_TOO_LARGE' || /maxOutputLength|too large/i.test(e?.message ?? '')) return tooBig(scheme, maxSize);
+  return new ProtocolError('compression', `${schemeName(scheme)}: cannot decompress body: ${e?.message ?? String(err)}`, { cause: err });
+}
+
+/**
+ * Decompress `body` given the `compression` header value (or an alias). Every scheme stops as soon as
+ * its output would pass `maxSize` (counted while decompressing, whatever the headers inside claim), so
+ * memory stays within the limit plus the decoder's own state. Garbage input or a body that would inflate
+ * beyond `maxSize` bytes raises a {@link ProtocolError} (part `compression`) naming the scheme.
+ * Synchronous: it blocks until done or refused; a worker uses {@link decompressAsync}.
+ */
+export function decompress(body: Uint8Array, compression: string, options: DecompressOptions = {}): Uint8Array {
   const scheme = resolve(compression);
   const maxSize = options.maxSize ?? DEFAULT_MAX_DECOMPRESSED_SIZE;
-  let out: Uint8Array;
   try {
     switch (scheme) {
       case 'application/x-gzip':
-        out = zlib.inflateSync(body, { maxOutputLength: Math.max(1, maxSize) });
-        break;
+        return u8(zlib.inflateSync(body, { maxOutputLength: Math.max(1, maxSize) }));
       case 'application/x-bz2':
-        out = bz2Decompress(body, maxSize);
-        break;
+        return bz2Decompress(body, maxSize);
       case 'application/x-brotli':
-        out = zlib.brotliDecompressSync(body, { maxOutputLength: Math.max(1, maxSize) });
-        break;
-      case 'application/x-lzma': {
-        // Python's lzma.decompress autodetects .xz and legacy .lzma ("alone") data.
-        const isXz = body.length >= 6 && body[0] === 0xfd && body[1] === 0x37 && body[2] === 0x7a;
-        out = isXz ? xz.decompressSync(body) : lzma.decompressSync(body);
-        break;
-      }
+        return u8(zlib.brotliDecompressSync(body, { maxOutputLength: Math.max(1, maxSize) }));
       default: {
-        const size = zstdContentSize(body);
-        if (size !== null) {
-          if (size > maxSize) throw tooBig(scheme, maxSize);
-          out = size === 0 ? new Uint8Array(0) : zstd().decompress(body, { defaultHeapSize: size });
-        } else {
-          // No declared size (Python's zstandard refuses such frames; we try growing buffers).
-          let cap = Math.min(maxSize, 1 << 20);
-          for (;;) {
-            try {
-              out = zstd().decompress(body, { defaultHeapSize: cap });
-              break;
-            } catch (err) {
-              if (cap >= maxSize) throw err;
-              cap = Math.min(maxSize, cap * 8);
-            }
-          }
+        if (scheme === 'application/x-lzma' && !isXz(body)) return u8(lzmaAlone(body, scheme, maxSize));
+        const out = new Output(scheme, maxSize);
+        const d = stepDecoder(body, scheme, maxSize);
+        try {
+          for (let c = d.next(); c !== null; c = d.next()) out.add(c);
+        } finally {
+          d.dispose();
         }
+        return out.result();
       }
     }
   } catch (err) {
-    if (err instanceof ProtocolError) throw err;
-    const e = err as { code?: string; message?: string };
-    if (e?.code === 'ERR_BUFFER_TOO_LARGE' || /maxOutputLength|too large/i.test(e?.message ?? '')) {
-      throw tooBig(scheme, maxSize);
-    }
-    throw new ProtocolError('compression', `${scheme}: cannot decompress body: ${e?.message ?? String(err)}`, { cause: err });
+    throw decodeError(err, scheme, maxSize);
   }
-  if (out.byteLength > maxSize) throw tooBig(scheme, maxSize);
-  return u8(out);
+}
+
+/** How long one step of {@link decompressAsync} may hold the event loop before it yields. */
+const SLICE_MS = 4;
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * {@link decompress} without holding the event loop: zlib and brotli inflate on libuv's thread pool
+ * (with the same output cap); xz and zstd decode a chunk at a time, counting the output and yielding to
+ * the event loop every few milliseconds. bzip2 (compressjs) decodes synchronously, its output counted
+ * byte by byte, so a bomb is refused at the limit but holds the loop until then.
+ */
+export async function decompressAsync(body: Uint8Array, compression: string, options: DecompressOptions = {}): Promise<Uint8Array> {
+  const scheme = resolve(compression);
+  const maxSize = options.maxSize ?? DEFAULT_MAX_DECOMPRESSED_SIZE;
+  try {
+    switch (scheme) {
+      case 'application/x-gzip':
+      case 'application/x-brotli': {
+        const opts = { maxOutputLength: Math.max(1, maxSize) };
+        const out = await new Promise<Buffer>((resolve, reject) => {
+          const cb = (err: Error | null, result: Buffer) => (err ? reject(err) : resolve(result));
+          if (scheme === 'application/x-gzip') zlib.inflate(body, opts, cb);
+          else zlib.brotliDecompress(body, opts, cb);
+        });
+        return u8(out);
+      }
+      case 'application/x-bz2':
+        return bz2Decompress(body, maxSize);
+      default: {
+        if (scheme === 'application/x-lzma' && !isXz(body)) return u8(lzmaAlone(body, scheme, maxSize));
+        const out = new Output(scheme, maxSize);
+        const d = stepDecoder(body, scheme, maxSize);
+        try {
+          let since = performance.now();
+          for (let c = d.next(); c !== null; c = d.next()) {
+            out.add(c);
+            if (performance.now() - since > SLICE_MS) {
+              await yieldToLoop();
+              since = performance.now();
+            }
+          }
+        } finally {
+          d.dispose();
+        }
+        return out.result();
+      }
+    }
+  } catch (err) {
+    throw decodeError(err, scheme, maxSize);
+  }
 }

@@ -40,9 +40,10 @@ import { DecodeError } from '../../protocol/errors.ts';
 import { SecurityError } from '../../protocol/security/errors.ts';
 import { NotRegistered, Reject, TaskRevokedError } from '../../protocol/exceptions.ts';
 import { decodeBody, decodeTaskHeaders, taskMessageFromBody, type TaskHeadersInfo } from '../../protocol/message.ts';
+import { decompressAsync } from '../../protocol/compression.ts';
 import { buildResultMeta } from '../../protocol/result.ts';
 import { FAILURE, REJECTED, IGNORED, RETRY, REVOKED, SUCCESS } from '../../protocol/states.ts';
-import type { TaskMessage } from '../../protocol/types.ts';
+import type { RawMessage, TaskMessage } from '../../protocol/types.ts';
 import type { Celery } from '../app.ts';
 import type { ResultBackend } from '../backend.ts';
 import type { Consumer, Delivery, QueueDeclaration } from '../broker.ts';
@@ -346,6 +347,21 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
       return this.onInvalidTask(delivery, err);
     }
     if (!known) return this.onUnknownTask(delivery, info.task!, info.id ?? '');
+    const compression = raw.headers?.compression;
+    if (typeof compression === 'string') {
+      // inflated a chunk at a time with the output counted (decompression bombs), the loop free between chunks
+      return decompressAsync(raw.body, compression).then(
+        (body) => {
+          const { compression: _, ...headers } = raw.headers;
+          return this.receiveDecompressed(delivery, { ...raw, body, headers }, info);
+        },
+        (err: unknown) => this.onInvalidTask(delivery, err),
+      );
+    }
+    return this.receiveDecompressed(delivery, raw, info);
+  }
+
+  private receiveDecompressed(delivery: Delivery, raw: RawMessage, info: TaskHeadersInfo): Promise<void> | undefined {
     let msg: TaskMessage;
     try {
       // decodeTaskMessage, with the headers decoded above (not validated a second time)
