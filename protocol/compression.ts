@@ -95,16 +95,19 @@ export function compress(body: Uint8Array, name: string): { body: Uint8Array; co
   }
 }
 
+/** compressjs writes a byte at a time: into 1 MiB chunks, counted, so the output never passes the limit. */
 function bz2Decompress(body: Uint8Array, maxSize: number): Uint8Array {
-  let buf = new Uint8Array(Math.min(maxSize, Math.max(1024, body.length * 4)));
+  const scheme = 'application/x-bz2';
+  const output = new Output(scheme, maxSize);
+  const CHUNK = 1 << 20;
+  let buf = new Uint8Array(Math.min(CHUNK, Math.max(1, maxSize + 1)));
   let pos = 0;
   const out = {
     writeByte(b: number): void {
       if (pos >= buf.length) {
-        if (buf.length >= maxSize) throw tooBig('application/x-bz2', maxSize);
-        const next = new Uint8Array(Math.min(maxSize, buf.length * 2));
-        next.set(buf);
-        buf = next;
+        output.add(buf);
+        buf = new Uint8Array(CHUNK);
+        pos = 0;
       }
       buf[pos++] = b;
     },
@@ -118,7 +121,8 @@ function bz2Decompress(body: Uint8Array, maxSize: number): Uint8Array {
     throw new Error('not a bzip2 stream (bad magic number)');
   }
   Bzip2.decompressFile(body, out, true);
-  return buf.slice(0, pos);
+  output.add(buf.subarray(0, pos));
+  return output.chunks.length === 1 ? output.chunks[0]!.slice() : output.result();
 }
 
 

@@ -4,8 +4,11 @@
 // from Python's own compressors (one Python process), zlib and brotli from node:zlib.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as zlib from 'node:zlib';
 import { createTaskMessage, encodeTaskMessage } from '../../protocol/index.ts';
 import { decompress, decompressAsync } from '../../protocol/compression.ts';
@@ -143,6 +146,49 @@ describe('the worker refuses a bomb with the reason and rejects it (not requeued
     assert.match(String((rejected[0] as Error).message), /application\/zstd \(zstd\/zstandard\): decompressed body exceeds the limit of 268435456 bytes/);
     assert.deepEqual(backend.states('bomb1'), []);
     await w.stop();
+  });
+});
+
+describe('peak RSS while a 1 GiB bomb is refused (child process, /proc/self/status)', () => {
+  test('xz, 64 concatenated streams of 16 MiB, limit 64 MiB: peak RSS stays under the limit + 200 MiB', { skip: process.platform !== 'linux' }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'celeriac-bomb-'));
+    try {
+      writeFileSync(join(dir, 'bomb.xz'), execFileSync(resolve(PYTHON), ['-c', 'import lzma,sys; p = lzma.compress(bytes(16 << 20)); sys.stdout.buffer.write(p * 64)']));
+      writeFileSync(join(dir, 'child.mts'), [
+        `import { readFileSync } from 'node:fs';`,
+        `import { decompressAsync } from ${JSON.stringify(pathToFileURL(resolve('protocol/compression.ts')).href)};`,
+        String.raw`const kb = (k) => Number(new RegExp(k + ':\\s+(\\d+) kB').exec(readFileSync('/proc/self/status', 'utf8'))[1]);`,
+        `const body = readFileSync(${JSON.stringify(join(dir, 'bomb.xz'))});`,
+        `const before = kb('VmRSS');`,
+        `let outcome = 'decoded';`,
+        `try { await decompressAsync(body, 'xz', { maxSize: 64 << 20 }); } catch (e) { outcome = e.message; }`,
+        `process.stdout.write(JSON.stringify({ before, hwm: kb('VmHWM'), outcome }));`,
+      ].join('\n'));
+      const r = spawnSync(process.execPath, ['--import', 'tsx', join(dir, 'child.mts')], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const m = JSON.parse(r.stdout) as { before: number; hwm: number; outcome: string };
+      assert.match(m.outcome, /application\/x-lzma \(lzma\/xz\): decompressed body exceeds the limit of 67108864 bytes/);
+      const grewMiB = (m.hwm - m.before) / 1024;
+      assert.ok(grewMiB < 64 + 200, `peak RSS grew by ${grewMiB.toFixed(0)} MiB while refusing a 1 GiB bomb with a 64 MiB limit`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('celeriac decode refuses a bomb: one line, EX_DATAERR', () => {
+  test('17 zstd frames declaring 16 MiB each (272 MiB): exit 65 with the reason, no stack', () => {
+    const body = Buffer.concat(Array.from({ length: 17 }, () => decompressFrame16()));
+    const input = JSON.stringify({
+      body: body.toString('base64'), 'content-encoding': 'utf-8', 'content-type': 'application/json',
+      headers: { task: 't.add', id: 'b1', lang: 'py', compression: 'application/zstd' },
+      properties: { body_encoding: 'base64', delivery_tag: 'x', delivery_info: { exchange: '', routing_key: 'q' } },
+    });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), 'decode'], { input, encoding: 'utf8' });
+    assert.equal(r.status, 65, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^celeriac decode: ProtocolError: compression: application\/zstd \(zstd\/zstandard\): decompressed body exceeds the limit of 268435456 bytes/);
   });
 });
 
