@@ -18,7 +18,7 @@ import { Decompress as ZstdDecompress } from 'fzstd';
 
 const require = createRequire(import.meta.url);
 
-/** One chunk of output per call, `null` once the input is fully decoded. Throws on corrupt input. */
+/** One chunk of output per call (valid until the next call), `null` once the input is fully decoded. Throws on corrupt input. */
 export interface StepDecoder {
   next(): Uint8Array | null;
   /** Frees what the decoder holds (wasm context); safe to call twice. */
@@ -116,7 +116,7 @@ export function xzDecoder(input: Uint8Array): StepDecoder {
         const r = e.get_next_output(ptr);
         m = view();
         const produced = m[5]!;
-        const chunk = new Uint8Array(e.memory.buffer, outStart, produced).slice();
+        const chunk = new Uint8Array(e.memory.buffer, outStart, produced); // a view: valid until the next call
         m[5] = 0;
         if (r === XZ_STREAM_END) {
           // concatenated streams: skip the padding (zero bytes), start a fresh decoder on the rest
