@@ -36,9 +36,16 @@ export class OperationalError extends CeleriacError {
   override readonly code = 'EOPERATIONAL';
   /** How many times the publish was retried before giving up. */
   readonly retries: number;
-  constructor(message: string, options: { cause?: unknown; retries?: number } = {}) {
+  /**
+   * What became of the message, when the transport knows: `'not-sent'` (it never reached the broker and
+   * will not be delivered: safe to send again) or `'uncertain'` (the broker may have received it before
+   * the failure: sending it again may run the task twice).
+   */
+  readonly delivery: 'not-sent' | 'uncertain' | undefined;
+  constructor(message: string, options: { cause?: unknown; retries?: number; delivery?: 'not-sent' | 'uncertain' } = {}) {
     super(message, { cause: options.cause });
     this.retries = options.retries ?? 0;
+    this.delivery = options.delivery;
   }
 }
 

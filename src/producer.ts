@@ -347,12 +347,15 @@ async function retryPublish(first: unknown, broker: Broker, raw: RawMessage, tar
         err = e;
       }
     }
-    if (!isConnectionError(err)) throw err;
-    if (!options.retry || (max !== null && retries >= max)) {
+    // the transport's word on the message: 'uncertain' (maybe delivered) is never retried
+    const delivery = (err as { delivery?: unknown } | null)?.delivery;
+    const uncertain = delivery === 'uncertain';
+    if (!uncertain && !isConnectionError(err)) throw err;
+    if (uncertain || !options.retry || (max !== null && retries >= max)) {
       throw new OperationalError(
         `cannot publish to ${broker.safeUrl} (exchange ${JSON.stringify(target.exchange)}, routing key ${JSON.stringify(target.routingKey)})` +
-          `${options.retry ? ` after ${retries} retries` : ''}: ${(err as Error).message}`,
-        { cause: err, retries },
+          `${options.retry && !(uncertain && retries === 0) ? ` after ${retries} retries` : ''}: ${(err as Error).message}`,
+        { cause: err, retries, delivery: uncertain || delivery === 'not-sent' ? delivery : undefined },
       );
     }
     intervals ??= retryIntervals(options.retryPolicy);

@@ -17,7 +17,7 @@ import type {
   BindingRow, Broker, ConsumeOptions, Consumer, Delivery, ExchangeType, PublishTarget, QueueDeclaration,
 } from '../../broker.ts';
 import { parseRedisUrl, type RedisUseSsl } from '../../redis/url.ts';
-import { connectRedis, corkUntilNextTick, guardRedisClient } from '../../redis/client.ts';
+import { connectRedis, corkUntilNextTick, guardRedisClient, isReplyError } from '../../redis/client.ts';
 import { BrokerConnectionError, BrokerError, UnroutableError, reportError } from '../errors.ts';
 import { RedisConsumer, type ConsumerHost, type RedisDelivery } from './consumer.ts';
 import { RedisFanoutConsumer } from './fanout.ts';
@@ -25,7 +25,7 @@ import { inferExchangeType, lookupQueues, prepareBind, type Binding } from './ex
 import { messagePriority, RedisKeys } from './keys.ts';
 import { resolveRedisOptions, type RedisTransportOptions, type ResolvedRedisOptions } from './options.ts';
 import { execOk, UnackedStore } from './qos.ts';
-import { PushBatch } from './push-batch.ts';
+import { PublishCommand, PushBatch } from './push-batch.ts';
 import { uuid4 } from '../../uuid4.ts';
 
 /** Most values one batched LPUSH carries (see RedisBroker.pushBatched). */
@@ -67,6 +67,9 @@ export class RedisBroker implements Broker, ConsumerHost {
   private everReady = false;
   /** connect() calls in flight: their failure is thrown to the caller, not reported as well. */
   private connecting = 0;
+  /** The connection attempt publishes wait for (see reconnectNow). */
+  private reconnecting: Promise<void> | undefined;
+  private readonly settings: { brokerConnectionTimeout?: number | null } | undefined;
 
   constructor(url: string, transportOptions: RedisTransportOptions = {}, options: RedisBrokerOptions = {}) {
     // broker_use_ssl (kombu's Redis keys) arrives with the app's settings (createBroker passes them through)
@@ -78,10 +81,12 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.redisOptions = { ...target.options };
     if (typeof transportOptions.client_name === 'string') this.redisOptions.connectionName = transportOptions.client_name;
     this.onError = options.onError;
+    this.settings = (options as { settings?: { brokerConnectionTimeout?: number | null } }).settings;
     this.client = this.newClient(this.redisOptions, (err) => {
       if (this.connecting === 0) this.report(err);
     });
     this.client.once('ready', () => (this.everReady = true));
+    this.client.on('close', () => this.dropUnansweredPublishes());
     this.store = new UnackedStore(this.client, this.keys, this.options, (ex, rk) => this.route(ex, rk));
   }
 
@@ -228,6 +233,9 @@ export class RedisBroker implements Broker, ConsumerHost {
     // promise is shared by the whole batch; every failure is still a rejection
     try {
       if (this.closed) throw new BrokerError(`broker ${this.safeUrl} is closed`);
+      // not connected: connect now (once, for every publish waiting), then publish; a failed attempt
+      // fails the publish, which never waits in ioredis's offline queue (see reconnectNow)
+      if (this.notConnected()) return (this.everReady ? this.reconnectNow() : this.connect()).then(() => this.publish(raw, target));
       const declare = target.declare;
       if (declare) for (const q of declare) if (!this.isDeclared(q)) return this.declareAndPublish(raw, target);
       const { exchange, routingKey } = target;
@@ -241,7 +249,12 @@ export class RedisBroker implements Broker, ConsumerHost {
   }
 
   private async declareAndPublish(raw: RawMessage, target: PublishTarget): Promise<void> {
-    for (const q of target.declare!) if (!this.isDeclared(q)) await this.declareShared(q);
+    for (const q of target.declare!) {
+      if (this.isDeclared(q)) continue;
+      const down = this.notConnected();
+      if (down) throw down;
+      await this.declareShared(q);
+    }
     await this.publish(raw, target);
   }
 
@@ -264,14 +277,15 @@ export class RedisBroker implements Broker, ConsumerHost {
     const envelope = encodeRedisEnvelope(raw, { deliveryTag: uuid4(), deliveryInfo: { exchange, routing_key: routingKey } });
     if (type === 'fanout') {
       this.flushPush();
-      corkUntilNextTick(this.client);
-      await this.client.publish(this.keys.fanoutChannel(exchange, routingKey), envelope);
+      await this.sendPublish(new PublishCommand('publish', [this.keys.fanoutChannel(exchange, routingKey), envelope]), 'PUBLISH');
       return;
     }
     if (type === 'headers') {
       throw new BrokerError(`exchange ${JSON.stringify(exchange)}: headers exchanges are not supported on Redis (kombu routes direct, topic and fanout)`);
     }
     if (!exchange && !routingKey) throw new UnroutableError(exchange, routingKey, 'the default exchange needs the queue name as routing key');
+    const down = this.notConnected(); // the binding lookup must not wait in the offline queue either
+    if (down) throw down;
     const queues = exchange ? await this.route(exchange, routingKey, type) : [routingKey];
     if (queues.length === 0) {
       throw new UnroutableError(exchange, routingKey,
@@ -284,6 +298,8 @@ export class RedisBroker implements Broker, ConsumerHost {
       this.flushPush(); // commands keep the order they were issued in
       const m = this.client.multi();
       for (const q of queues) m.lpush(this.keys.prefixed(this.keys.queueKey(q, pri)), envelope);
+      const notSent = this.notConnected();
+      if (notSent) throw notSent;
       execOk(await m.exec(), `publishing to ${queues.join(', ')}`);
     }
   }
@@ -329,8 +345,124 @@ export class RedisBroker implements Broker, ConsumerHost {
     const batch = this.pushBatch;
     if (batch === undefined) return;
     this.pushBatch = undefined;
+    batch.settle(this.sendPublish(batch.command(), batch.count > 1 ? `LPUSH of ${batch.count} messages` : 'LPUSH'));
+  }
+
+  /**
+   * Why a publish cannot be sent now, or null. A publish is written only while the connection is ready:
+   * ioredis would otherwise hold it in its offline queue until Redis comes back (forever, with
+   * `maxRetriesPerRequest: null`), past any retry policy and after the caller was told it failed.
+   */
+  private notConnected(why?: string): BrokerConnectionError | null {
+    const c = this.client;
+    if (why === undefined && c.status === 'ready' && c.stream?.writable !== false) return null;
+    const err = new BrokerConnectionError(`Redis broker ${this.safeUrl} is not connected (${why ?? c.status}): the message was not sent and will not be delivered`);
+    return Object.assign(err, { delivery: 'not-sent' as const });
+  }
+
+  /**
+   * One connection attempt now, as kombu's publish retry reconnects on each try (ioredis would wait
+   * out its own backoff, up to 2 s): resolves once the client is ready; rejects with a "not sent"
+   * error when the attempt fails, or after `broker_connection_timeout` seconds. Shared by the
+   * publishes that find the client disconnected meanwhile.
+   */
+  private reconnectNow(): Promise<void> {
+    this.reconnecting ??= new Promise<void>((resolve, reject) => {
+      const c = this.client;
+      const seconds = (this.settings?.brokerConnectionTimeout ?? 4) || 0;
+      let last: Error | undefined;
+      const onError = (err: Error) => (last = err);
+      const onReady = () => done(null);
+      const onClose = () => done(this.notConnected(last?.message ?? 'connection closed'));
+      const timer = seconds > 0
+        ? setTimeout(() => done(this.notConnected(`no connection within broker_connection_timeout (${seconds} s)${last ? `: ${last.message}` : ''}`)), seconds * 1000)
+        : undefined;
+      const done = (err: Error | null) => {
+        clearTimeout(timer);
+        c.off('ready', onReady).off('error', onError).off('close', onClose).off('end', onClose);
+        this.reconnecting = undefined;
+        if (err) reject(err);
+        else resolve();
+      };
+      c.on('ready', onReady).on('error', onError).on('close', onClose).on('end', onClose);
+      if (c.status === 'reconnecting' || c.status === 'end' || c.status === 'wait') {
+        // waiting out ioredis's backoff: try now (the same call its timer would make)
+        const internal = c as unknown as { reconnectTimeout?: NodeJS.Timeout | null };
+        if (internal.reconnectTimeout) clearTimeout(internal.reconnectTimeout);
+        internal.reconnectTimeout = null;
+        c.connect().catch(() => undefined);
+      } else if (c.status === 'ready' && c.stream?.writable !== false) {
+        done(null);
+      }
+    });
+    return this.reconnecting;
+  }
+
+  /**
+   * Sends a publishing command, if connected (else rejects with {@link notConnected}'s error). Once
+   * written, a failure other than Redis's own error reply (a socket_timeout, the connection closing
+   * before the reply) leaves the outcome unknown: Redis may have read the command. That error says so
+   * (`delivery: 'uncertain'`, not retried by the producer: a retry would deliver it twice), and ioredis
+   * never resends the command (see {@link dropUnansweredPublishes}).
+   */
+  private sendPublish(command: PublishCommand, what: string): Promise<unknown> {
+    const down = this.notConnected();
+    if (down) return Promise.reject(down);
     corkUntilNextTick(this.client);
-    batch.settle(this.client.sendCommand(batch.command()) as Promise<unknown>);
+    return (this.client.sendCommand(command) as Promise<unknown>).catch((err: unknown) => {
+      throw this.uncertain(err, what);
+    });
+  }
+
+  private uncertain(err: unknown, what: string): unknown {
+    if (isReplyError(err) || (err as { delivery?: unknown })?.delivery !== undefined) return err;
+    const message = (err as Error)?.message ?? String(err);
+    const timeout = this.redisOptions.commandTimeout;
+    const why = message === 'Command timed out' && timeout !== undefined
+      ? `no reply within socket_timeout (${timeout / 1000} s)`
+      : message;
+    const out = new BrokerError(
+      `${what} to the Redis broker ${this.safeUrl} failed: ${why}; Redis may have received it, so the message may have been delivered (not retried, to avoid a duplicate)`,
+      { cause: err },
+    );
+    return Object.assign(out, { delivery: 'uncertain' as const, recoverable: false });
+  }
+
+  /**
+   * On a lost connection ioredis keeps the commands Redis did not answer and resends them after the
+   * reconnect. A publish already reported as failed (its socket_timeout passed) is taken out of that
+   * queue: resent, it would be delivered behind the caller's back, and twice if the caller retries.
+   * The others are resent as before (Redis may have run them before the loss: at least once, as
+   * kombu's retry), but wait for the reconnect no longer than `broker_connection_timeout`: then they
+   * leave the queue too and fail as "uncertain".
+   */
+  private dropUnansweredPublishes(): void {
+    type Queue = { length: number; peekAt(i: number): { command?: unknown } | undefined; remove(i: number, n: number): unknown };
+    const internal = this.client as unknown as { prevCommandQueue?: Queue | null };
+    const queue = internal.prevCommandQueue;
+    if (!queue) return;
+    const waiting: PublishCommand[] = [];
+    for (let i = 0; i < queue.length;) {
+      const command = queue.peekAt(i)?.command;
+      if (command instanceof PublishCommand && command.isSettled) queue.remove(i, 1);
+      else {
+        if (command instanceof PublishCommand) waiting.push(command);
+        i++;
+      }
+    }
+    const seconds = (this.settings?.brokerConnectionTimeout ?? 4) || 0;
+    if (waiting.length === 0 || seconds <= 0) return;
+    setTimeout(() => {
+      const q = internal.prevCommandQueue; // still waiting for the reconnect (resent ones left it)
+      if (!q) return;
+      for (let i = 0; i < q.length;) {
+        const command = q.peekAt(i)?.command;
+        if (command instanceof PublishCommand && waiting.includes(command)) {
+          q.remove(i, 1);
+          if (!command.isSettled) command.reject(new Error(`the connection was lost before Redis answered, and not back within broker_connection_timeout (${seconds} s)`));
+        } else i++;
+      }
+    }, seconds * 1000).unref();
   }
 
   // ---- consuming -----------------------------------------------------------------------------------

@@ -16,8 +16,15 @@ const MIN_CAPACITY = 1 << 16;
 /** Batches start with at most this much room, and no bigger buffer is kept for reuse. */
 const MAX_KEPT = 1 << 22;
 
-/** A command whose RESP bytes are ready: ioredis writes them as they are (again, on a resend). */
-class WrittenCommand extends Command {
+/**
+ * A command that publishes a message (LPUSH, PUBLISH). The broker sends it only while connected, and
+ * takes it out of ioredis's resend queue when the connection closes before Redis answered (see
+ * RedisBroker.dropUnansweredPublishes): a publish reported as failed is never sent again by ioredis.
+ */
+export class PublishCommand extends Command {}
+
+/** A command whose RESP bytes are ready: ioredis writes them as they are. */
+class WrittenCommand extends PublishCommand {
   readonly #resp: Buffer;
   constructor(name: string, args: string[], resp: Buffer) {
     super(name, args);
@@ -87,7 +94,7 @@ export class PushBatch {
   }
 
   /** The LPUSH command (ioredis resolves it with the list's new length). */
-  command(): Command {
+  command(): PublishCommand {
     const head = `*${this.count + 2}\r\n$5\r\nlpush\r\n$${Buffer.byteLength(this.key)}\r\n${this.key}\r\n`;
     const start = this.#head - Buffer.byteLength(head);
     this.#buf.write(head, start, 'utf8');
