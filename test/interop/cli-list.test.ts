@@ -15,7 +15,7 @@ import { celeriac, celery, missingPeers, show } from '../helpers/cli-ops.ts';
 import { deleteAmqpQueues, selectedBrokers } from '../helpers/matrix.ts';
 import { AMQP_URL, uniqueName } from '../helpers/peers.ts';
 import { privateRabbit, type PrivateRabbit } from '../helpers/private-rabbit.ts';
-import { startRedis, stopAll } from '../helpers/private-redis.ts';
+import { portOpen, startRedis, stopAll } from '../helpers/private-redis.ts';
 
 after(() => stopAll());
 
@@ -23,16 +23,6 @@ const HEADER = 'Queue                        Exchange                     Routin
   '----------------             ----------------             ----------------\n';
 const line = (q: string, e: string, r: string) => `${q.padEnd(28)} ${e.padEnd(28)} ${r}\n`;
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 const brokers = selectedBrokers();
 
