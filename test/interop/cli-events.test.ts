@@ -266,9 +266,13 @@ function eventsCliSuite(b: BrokerCase): void {
       const ok = cellAt(s, rowOf(s, ids.success!.ts), 'SUCCESS');
       assert.ok(ok.isFgPalette() && ok.getFgColor() === 2, 'SUCCESS in green');
       assert.match(s.text(), /Info: events: \d+ tasks:\d+ workers:2\/2/);
-      const tsLine = hostLine(s, TS_NODE)!;
-      assert.match(tsLine, / ONLINE +\d+ +\d+ +[\d.]+ [\d.]+ [\d.]+ +celeriac /);
-      assert.match(hostLine(s, PY_NODE)!, / ONLINE +\d+ +\d+ +[\d.]+ [\d.]+ [\d.]+ +py-celery 5\.6/);
+      // The receiver's wake-up asks each worker for a `heartbeat` at once; as in Celery, that one carries
+      // only freq=5 and the software, so the counters and load show with the next periodic heartbeat (2 s).
+      const tsRow = / ONLINE +\d+ +\d+ +[\d.]+ [\d.]+ [\d.]+ +celeriac /;
+      const pyRow = / ONLINE +\d+ +\d+ +[\d.]+ [\d.]+ [\d.]+ +py-celery 5\.6/;
+      await s.waitFor('both workers with counters and load', (sc) => tsRow.test(hostLine(sc, TS_NODE) ?? '') && pyRow.test(hostLine(sc, PY_NODE) ?? ''));
+      assert.match(hostLine(s, TS_NODE)!, tsRow);
+      assert.match(hostLine(s, PY_NODE)!, pyRow);
     });
 
     test('j selects a task, t shows the traceback of a failed one (TypeScript and Python), r a result; any key returns', async (t) => {
