@@ -5,13 +5,14 @@
  * | aliases              | header value           | library                          |
  * |----------------------|------------------------|----------------------------------|
  * | `gzip`, `zlib`       | `application/x-gzip`   | node:zlib deflate (zlib stream)  |
- * | `bzip2`, `bzip`      | `application/x-bz2`    | compressjs Bzip2                 |
+ * | `bzip2`, `bzip`      | `application/x-bz2`    | compressjs Bzip2 (compress), bzip2.ts (decompress) |
  * | `brotli`             | `application/x-brotli` | node:zlib brotli                 |
  * | `lzma`, `xz`         | `application/x-lzma`   | @napi-rs/lzma (compress), xz-embedded wasm (decompress) |
  * | `zstd`, `zstandard`  | `application/zstd`     | @bokuweb/zstd-wasm (compress), fzstd (decompress) |
  *
  * Decompression counts its output while it runs and stops at `maxSize` (decompression bombs, headers
- * that lie about or omit the size, concatenated members): see decompressors.ts for xz and zstd.
+ * that lie about or omit the size, concatenated members): see decompressors.ts for xz and zstd, bzip2.ts
+ * for bzip2.
  */
 import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
@@ -19,10 +20,10 @@ import { xz, lzma } from '@napi-rs/lzma';
 import { ProtocolError } from './errors.ts';
 import { zstd } from './zstd.ts';
 import { OverLimit, xzDecoder, zstdDecoder, type StepDecoder } from './decompressors.ts';
+import { bzip2Decoder } from './bzip2.ts';
 
 interface Bzip2Module {
   compressFile(input: Uint8Array, output?: unknown, blockSizeMultiplier?: number): Uint8Array | number[];
-  decompressFile(input: Uint8Array, output?: unknown, multistream?: boolean): Uint8Array | number[];
 }
 const Bzip2 = (createRequire(import.meta.url)('compressjs') as { Bzip2: Bzip2Module }).Bzip2;
 
@@ -94,37 +95,6 @@ export function compress(body: Uint8Array, name: string): { body: Uint8Array; co
     throw new ProtocolError('compression', `${compression}: compression failed: ${(err as Error)?.message ?? err}`, { cause: err });
   }
 }
-
-/** compressjs writes a byte at a time: into 1 MiB chunks, counted, so the output never passes the limit. */
-function bz2Decompress(body: Uint8Array, maxSize: number): Uint8Array {
-  const scheme = 'application/x-bz2';
-  const output = new Output(scheme, maxSize);
-  const CHUNK = 1 << 20;
-  let buf = new Uint8Array(Math.min(CHUNK, Math.max(1, maxSize + 1)));
-  let pos = 0;
-  const out = {
-    writeByte(b: number): void {
-      if (pos >= buf.length) {
-        output.add(buf);
-        buf = new Uint8Array(CHUNK);
-        pos = 0;
-      }
-      buf[pos++] = b;
-    },
-    write(src: ArrayLike<number>, off: number, len: number): number {
-      for (let i = 0; i < len; i++) out.writeByte(src[off + i] ?? 0);
-      return len;
-    },
-    flush(): void {},
-  };
-  if (body.length < 4 || body[0] !== 0x42 || body[1] !== 0x5a || body[2] !== 0x68) {
-    throw new Error('not a bzip2 stream (bad magic number)');
-  }
-  Bzip2.decompressFile(body, out, true);
-  output.add(buf.subarray(0, pos));
-  return output.result();
-}
-
 
 /** Options of {@link decompress} and {@link decompressAsync}. */
 export interface DecompressOptions {
@@ -204,7 +174,14 @@ function lzmaAlone(body: Uint8Array, scheme: string, maxSize: number): Uint8Arra
 }
 
 function stepDecoder(body: Uint8Array, scheme: string, maxSize: number): StepDecoder {
-  return scheme === 'application/zstd' ? zstdDecoder(body, maxSize) : xzDecoder(body);
+  switch (scheme) {
+    case 'application/zstd':
+      return zstdDecoder(body, maxSize);
+    case 'application/x-bz2':
+      return bzip2Decoder(body);
+    default:
+      return xzDecoder(body);
+  }
 }
 
 function decodeError(err: unknown, scheme: string, maxSize: number): ProtocolError {
@@ -231,8 +208,6 @@ export function decompress(body: Uint8Array, compression: string, options: Decom
     switch (scheme) {
       case 'application/x-gzip':
         return u8(zlib.inflateSync(body, { maxOutputLength: Math.max(1, maxSize) }));
-      case 'application/x-bz2':
-        return bz2Decompress(body, maxSize);
       case 'application/x-brotli':
         return u8(zlib.brotliDecompressSync(body, { maxOutputLength: Math.max(1, maxSize) }));
       default: {
@@ -258,9 +233,8 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * {@link decompress} without holding the event loop: zlib and brotli inflate on libuv's thread pool
- * (with the same output cap); xz and zstd decode a chunk at a time, counting the output and yielding to
- * the event loop every few milliseconds. bzip2 (compressjs) decodes synchronously, its output counted
- * byte by byte, so a bomb is refused at the limit but holds the loop until then.
+ * (with the same output cap); xz, zstd and bzip2 decode a chunk at a time, counting the output and
+ * yielding to the event loop every few milliseconds.
  */
 export async function decompressAsync(body: Uint8Array, compression: string, options: DecompressOptions = {}): Promise<Uint8Array> {
   const scheme = resolve(compression);
@@ -277,8 +251,6 @@ export async function decompressAsync(body: Uint8Array, compression: string, opt
         });
         return u8(out);
       }
-      case 'application/x-bz2':
-        return bz2Decompress(body, maxSize);
       default: {
         if (scheme === 'application/x-lzma' && !isXz(body)) return u8(lzmaAlone(body, scheme, maxSize));
         const out = new Output(scheme, maxSize);

@@ -11,6 +11,8 @@
  *   above what zstd itself accepts by default (2^27, ZSTD_WINDOWLOG_LIMIT_DEFAULT), is refused
  *   before anything is allocated.
  *
+ * - bzip2: bzip2.ts, at most 65536 symbols or output positions and 64 KB of output per step.
+ *
  * No I/O: the xz wasm is embedded in its package as base64 and compiled synchronously here.
  */
 import { createRequire } from 'node:module';
@@ -18,7 +20,10 @@ import { Decompress as ZstdDecompress } from 'fzstd';
 
 const require = createRequire(import.meta.url);
 
-/** One chunk of output per call (valid until the next call), `null` once the input is fully decoded. Throws on corrupt input. */
+/**
+ * One chunk of output per call (valid until the next call; empty when the step did work but has no
+ * output yet), `null` once the input is fully decoded. Throws on corrupt input.
+ */
 export interface StepDecoder {
   next(): Uint8Array | null;
   /** Frees what the decoder holds (wasm context); safe to call twice. */
