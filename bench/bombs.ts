@@ -28,6 +28,7 @@ const BOMBS: [string, string, string][] = [
   ['zlib', 'application/x-gzip', 'c = zlib.compressobj(9)\nfor _ in range(1024): w(c.compress(Z))\nw(c.flush())'],
   ['brotli', 'application/x-brotli', 'c = brotli.Compressor(quality=5)\nfor _ in range(1024): w(c.process(Z))\nw(c.finish())'],
   ['bzip2', 'application/x-bz2', 'c = bz2.BZ2Compressor(9)\nfor _ in range(1024): w(c.compress(Z))\nw(c.flush())'],
+  ['bzip2-multi', 'application/x-bz2', 'p = bz2.compress(Z * 16)\nfor _ in range(64): w(p)'],
   ['xz', 'application/x-lzma', 'c = lzma.LZMACompressor()\nfor _ in range(1024): w(c.compress(Z))\nw(c.flush())'],
   ['xz-multi', 'application/x-lzma', 'p = lzma.compress(Z * 16)\nfor _ in range(64): w(p)'],
   ['zstd', 'application/zstd', 'w(zstandard.ZstdCompressor(level=3).compress(Z * 1024))'],

@@ -105,19 +105,21 @@ describe('decompression bombs are refused while decompressing', () => {
     }
   });
 
-  test('decompressAsync lets the event loop run while it inflates (xz, 32 MiB)', async () => {
-    const big = execFileSync(resolve(PYTHON), ['-c', 'import lzma,sys; sys.stdout.buffer.write(lzma.compress(bytes(64 << 20)))']);
-    let turns = 0;
-    let on = true;
-    const spin = () => {
-      turns++;
-      if (on) setImmediate(spin);
-    };
-    setImmediate(spin);
-    await assert.rejects(decompressAsync(big, 'xz', { maxSize: 32 * MiB }), refused('application/x-lzma', /exceeds/));
-    on = false;
-    assert.ok(turns > 2, `the loop turned ${turns} times during the decode`);
-  });
+  for (const [scheme, mime, module] of [['xz', 'application/x-lzma', 'lzma'], ['bzip2', 'application/x-bz2', 'bz2']] as const) {
+    test(`decompressAsync lets the event loop run while it inflates (${scheme}, 32 MiB)`, async () => {
+      const big = execFileSync(resolve(PYTHON), ['-c', `import ${module},sys; sys.stdout.buffer.write(${module}.compress(bytes(64 << 20)))`]);
+      let turns = 0;
+      let on = true;
+      const spin = () => {
+        turns++;
+        if (on) setImmediate(spin);
+      };
+      setImmediate(spin);
+      await assert.rejects(decompressAsync(big, scheme, { maxSize: 32 * MiB }), refused(mime, /exceeds/));
+      on = false;
+      assert.ok(turns > 2, `the loop turned ${turns} times during the decode`);
+    });
+  }
 });
 
 describe('the worker refuses a bomb with the reason and rejects it (not requeued)', () => {
@@ -150,30 +152,32 @@ describe('the worker refuses a bomb with the reason and rejects it (not requeued
 });
 
 describe('peak RSS while a 1 GiB bomb is refused (child process, /proc/self/status)', () => {
-  test('xz, 64 concatenated streams of 16 MiB, limit 64 MiB: peak RSS stays under the limit + 200 MiB', { skip: process.platform !== 'linux' }, () => {
-    const dir = mkdtempSync(join(tmpdir(), 'celeriac-bomb-'));
-    try {
-      writeFileSync(join(dir, 'bomb.xz'), execFileSync(resolve(PYTHON), ['-c', 'import lzma,sys; p = lzma.compress(bytes(16 << 20)); sys.stdout.buffer.write(p * 64)']));
-      writeFileSync(join(dir, 'child.mts'), [
-        `import { readFileSync } from 'node:fs';`,
-        `import { decompressAsync } from ${JSON.stringify(pathToFileURL(resolve('protocol/compression.ts')).href)};`,
-        String.raw`const kb = (k) => Number(new RegExp(k + ':\\s+(\\d+) kB').exec(readFileSync('/proc/self/status', 'utf8'))[1]);`,
-        `const body = readFileSync(${JSON.stringify(join(dir, 'bomb.xz'))});`,
-        `const before = kb('VmRSS');`,
-        `let outcome = 'decoded';`,
-        `try { await decompressAsync(body, 'xz', { maxSize: 64 << 20 }); } catch (e) { outcome = e.message; }`,
-        `process.stdout.write(JSON.stringify({ before, hwm: kb('VmHWM'), outcome }));`,
-      ].join('\n'));
-      const r = spawnSync(process.execPath, ['--import', 'tsx', join(dir, 'child.mts')], { encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
-      const m = JSON.parse(r.stdout) as { before: number; hwm: number; outcome: string };
-      assert.match(m.outcome, /application\/x-lzma \(lzma\/xz\): decompressed body exceeds the limit of 67108864 bytes/);
-      const grewMiB = (m.hwm - m.before) / 1024;
-      assert.ok(grewMiB < 64 + 200, `peak RSS grew by ${grewMiB.toFixed(0)} MiB while refusing a 1 GiB bomb with a 64 MiB limit`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  for (const [scheme, named, module] of [['xz', 'application/x-lzma (lzma/xz)', 'lzma'], ['bzip2', 'application/x-bz2 (bzip2/bzip)', 'bz2']] as const) {
+    test(`${scheme}, 64 concatenated streams of 16 MiB, limit 64 MiB: peak RSS stays under the limit + 200 MiB`, { skip: process.platform !== 'linux' }, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'celeriac-bomb-'));
+      try {
+        writeFileSync(join(dir, 'bomb'), execFileSync(resolve(PYTHON), ['-c', `import ${module},sys; p = ${module}.compress(bytes(16 << 20)); sys.stdout.buffer.write(p * 64)`]));
+        writeFileSync(join(dir, 'child.mts'), [
+          `import { readFileSync } from 'node:fs';`,
+          `import { decompressAsync } from ${JSON.stringify(pathToFileURL(resolve('protocol/compression.ts')).href)};`,
+          String.raw`const kb = (k) => Number(new RegExp(k + ':\\s+(\\d+) kB').exec(readFileSync('/proc/self/status', 'utf8'))[1]);`,
+          `const body = readFileSync(${JSON.stringify(join(dir, 'bomb'))});`,
+          `const before = kb('VmRSS');`,
+          `let outcome = 'decoded';`,
+          `try { await decompressAsync(body, '${scheme}', { maxSize: 64 << 20 }); } catch (e) { outcome = e.message; }`,
+          `process.stdout.write(JSON.stringify({ before, hwm: kb('VmHWM'), outcome }));`,
+        ].join('\n'));
+        const r = spawnSync(process.execPath, ['--import', 'tsx', join(dir, 'child.mts')], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        const m = JSON.parse(r.stdout) as { before: number; hwm: number; outcome: string };
+        assert.ok(m.outcome.includes(`${named}: decompressed body exceeds the limit of 67108864 bytes`), m.outcome);
+        const grewMiB = (m.hwm - m.before) / 1024;
+        assert.ok(grewMiB < 64 + 200, `peak RSS grew by ${grewMiB.toFixed(0)} MiB while refusing a 1 GiB bomb with a 64 MiB limit`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });
 
 describe('celeriac decode refuses a bomb: one line, EX_DATAERR', () => {
