@@ -3,7 +3,9 @@
  * by URL scheme (redis://, rediss://, sentinel:// today; amqp:// next) and implements this interface
  * with kombu's exact layout, so Python and TypeScript processes share queues.
  */
+import type { QuarantineReason } from '../protocol/quarantine.ts';
 import type { RawMessage } from '../protocol/types.ts';
+import type { QuarantineStore } from './quarantine/store.ts';
 
 /** Exchange types kombu knows. */
 export type ExchangeType = 'direct' | 'topic' | 'fanout' | 'headers';
@@ -52,6 +54,13 @@ export interface Delivery {
   ack(): Promise<void>;
   /** `requeue=false` drops it (dead-letters on AMQP); `requeue=true` puts it back. */
   reject(requeue: boolean): Promise<void>;
+  /**
+   * Settles a message the worker will not run by keeping it, with the reason, in its queue's
+   * quarantine `<queue>.celeriac.invalid` (src/quarantine/). Resolves with where it went (a phrase for
+   * the log), or null when it was dropped (`worker_quarantine_max_messages` 0). Optional: without it
+   * the worker rejects such messages, as Celery does.
+   */
+  quarantine?(reason: QuarantineReason): Promise<string | null>;
 }
 
 export interface ConsumeOptions {
@@ -114,6 +123,8 @@ export interface Broker {
    * management API. Optional: a transport without it cannot list bindings.
    */
   listBindings?(exchanges?: readonly string[]): Promise<BindingRow[]>;
+  /** `celeriac quarantine`: the quarantine of each queue (src/quarantine/). Optional. */
+  quarantineStore?(): QuarantineStore;
   /** Gives back every unacked delivery this broker holds (front of the queue), then disconnects. */
   close(): Promise<void>;
 }

@@ -227,6 +227,17 @@ export interface Settings {
    * (celery-exporter's names) on this port, as `--metrics-port` does. @default null (none)
    */
   readonly workerMetricsPort: number | null;
+  /**
+   * `worker_quarantine_max_messages` (celeriac's): how many refused messages (malformed, undecodable,
+   * invalid, badly signed, unknown task) each queue's quarantine `<queue>.celeriac.invalid` keeps, newest
+   * first; 0 keeps none (logged and dropped, as Celery does). See src/quarantine/. @default 10000
+   */
+  readonly workerQuarantineMaxMessages: number;
+  /**
+   * `worker_quarantine_max_age` (celeriac's): seconds a quarantined message is kept; null keeps it until
+   * the count pushes it out or an operator purges it. @default 604800 (7 days)
+   */
+  readonly workerQuarantineMaxAge: number | null;
 }
 
 /** What {@link resolveConfig} accepts: every setting in snake_case or camelCase, all optional. */
@@ -335,6 +346,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   redbeatCeleriacOnly: false,
   workerDeduplicateSuccessfulTasks: false,
   workerMetricsPort: null,
+  workerQuarantineMaxMessages: 10_000,
+  workerQuarantineMaxAge: 604_800,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -661,6 +674,12 @@ const VALIDATORS: { [K in keyof Settings]: Validator } = {
     const port = intOrNull(n, v, 0);
     if (port !== null && port > 65535) fail(n, 'a port number (0-65535) or null', v);
     return port;
+  },
+  workerQuarantineMaxMessages: (n, v) => int(n, v),
+  workerQuarantineMaxAge: (n, v) => {
+    const age = numOrNull(n, v);
+    if (age === 0) fail(n, 'a number of seconds above 0, or null (no age limit)', v);
+    return age;
   },
 };
 

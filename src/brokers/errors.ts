@@ -34,26 +34,31 @@ export class UnroutableError extends BrokerError {
 
 /**
  * A list element that is not a kombu envelope (cause: the {@link ProtocolError}). The element was not
- * delivered; its exact bytes were moved to `movedTo` (a Redis list) so nothing is lost.
+ * delivered; its exact bytes were kept, with the reason, in the queue's quarantine `movedTo` (a Redis
+ * list, see src/quarantine/), so nothing is lost.
  */
 export class InvalidMessageError extends BrokerError {
   override name = 'InvalidMessageError';
   override readonly code = 'EINVALIDMESSAGE';
   readonly queue: string;
-  /** The Redis list the element was moved to (with `global_keyprefix`), or null if moving it failed. */
+  /** The Redis list the element was moved to (with `global_keyprefix`), or null if it was not kept. */
   readonly movedTo: string | null;
   /** The element exactly as Redis held it. */
   readonly raw: Buffer;
-  constructor(queue: string, raw: Buffer, movedTo: string | null, cause: unknown) {
+  /** Why keeping it failed (a Redis error), when it did. */
+  readonly keepError: unknown;
+  constructor(queue: string, raw: Buffer, movedTo: string | null, cause: unknown, keepError?: unknown) {
     const why = (cause as Error)?.message ?? String(cause);
-    super(
-      `queue ${JSON.stringify(queue)}: dropped a malformed message (${raw.length} bytes) from delivery: ${why}; ` +
-        (movedTo ? `its raw bytes were moved to the Redis list ${JSON.stringify(movedTo)}` : 'moving it aside FAILED, raw bytes are on this error (.raw)'),
-      { cause },
-    );
+    const kept = movedTo
+      ? `its raw bytes were quarantined in the Redis list ${JSON.stringify(movedTo)} (celeriac quarantine list -Q ${queue})`
+      : keepError !== undefined
+        ? `quarantining it FAILED (${(keepError as Error)?.message ?? String(keepError)}), raw bytes are on this error (.raw)`
+        : 'worker_quarantine_max_messages is 0, so it was dropped; raw bytes are on this error (.raw)';
+    super(`queue ${JSON.stringify(queue)}: a malformed message (${raw.length} bytes) was not delivered: ${why}; ${kept}`, { cause });
     this.queue = queue;
     this.raw = raw;
     this.movedTo = movedTo;
+    this.keepError = keepError;
   }
 }
 

@@ -20,6 +20,7 @@ import { registerInspect } from './inspect.ts';
 import { registerList } from './list.ts';
 import { registerMigrate } from './migrate.ts';
 import { registerPurge } from './purge.ts';
+import { registerQuarantine } from './quarantine.ts';
 import { registerReport } from './report.ts';
 import { registerResult } from './result.ts';
 import { registerShell } from './shell.ts';
@@ -61,6 +62,7 @@ export function buildProgram(): Command {
   registerEvents(program, pkg.version);
   registerExporter(program);
   registerPurge(program);
+  registerQuarantine(program);
   registerReport(program, pkg.version);
   registerList(program);
   registerMigrate(program);

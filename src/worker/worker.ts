@@ -59,6 +59,7 @@ import { RateLimiter } from './ratelimit.ts';
 import { connectOnStartup } from './connect.ts';
 import { createLogger, logs, type WorkerLogger } from './log.ts';
 import { Deduplicator } from './dedup.ts';
+import { Refusals } from './refusals.ts';
 import { Request, toResultRequest } from './request.ts';
 import { resolveTask, type TaskHooks, type TaskRuntime } from './task.ts';
 import { signalRequest, Tracer, type TraceResult } from './trace.ts';
@@ -151,6 +152,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
   private state: State = 'new';
   private consumer: Consumer | null = null;
   private backend: ResultBackend | null = null;
+  /** Messages it will not run: quarantined (or rejected), counted by kind. */
+  readonly refusals: Refusals;
   private tracer: Tracer | null = null;
   /** `worker_deduplicate_successful_tasks`; null when off (nothing on the per-task path then). */
   private dedup: Deduplicator | null = null;
@@ -181,6 +184,10 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
       this.pump();
     }, app.conf.workerDisableRateLimits);
     this.on('task-started', (req) => this.pidbox?.taskAccepted(req.name)); // Celery counts at task_accepted
+    this.refusals = new Refusals({
+      hostname: this.hostname, logger: this.logger, backend: () => this.backend, requeueUnknown: options.unknownTasks === 'requeue',
+      emit: (event: string, ...args: unknown[]) => void (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
+    });
     this.events = new WorkerEventer(this, { ...options.events, unknownTasks: options.unknownTasks }, (err) => this.logger.error(err.message));
   }
 
@@ -344,9 +351,9 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
       info = decodeTaskHeaders(raw);
       known = info.protocol !== 2 || info.task === null || this.runtimeFor(info.task) !== null;
     } catch (err) {
-      return this.onInvalidTask(delivery, err);
+      return this.refusals.invalidTask(delivery, err);
     }
-    if (!known) return this.onUnknownTask(delivery, info.task!, info.id ?? '');
+    if (!known) return this.refusals.unknownTask(delivery, info.task!, info.id ?? '');
     const compression = raw.headers?.compression;
     if (typeof compression === 'string') {
       // inflated a chunk at a time with the output counted (decompression bombs), the loop free between chunks
@@ -355,7 +362,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
           const { compression: _, ...headers } = raw.headers;
           return this.receiveDecompressed(delivery, { ...raw, body, headers }, info);
         },
-        (err: unknown) => this.onInvalidTask(delivery, err),
+        (err: unknown) => this.refusals.invalidTask(delivery, err),
       );
     }
     return this.receiveDecompressed(delivery, raw, info);
@@ -368,15 +375,15 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
       msg = taskMessageFromBody(raw, decodeBody(raw, { accept: this.app.conf.acceptContent }), info);
     } catch (err) {
       // a message that fails signature verification (auth) is refused as an invalid one: rejected, not acked (a dead-letter exchange keeps it)
-      if (err instanceof DecodeError && !(err instanceof SecurityError)) return this.onDecodeError(delivery, err);
-      return this.onInvalidTask(delivery, err);
+      if (err instanceof DecodeError && !(err instanceof SecurityError)) return this.refusals.decodeError(delivery, err);
+      return this.refusals.invalidTask(delivery, err);
     }
-    if (!this.runtimeFor(msg.headers.task)) return this.onUnknownTask(delivery, msg.headers.task, msg.headers.id);
+    if (!this.runtimeFor(msg.headers.task)) return this.refusals.unknownTask(delivery, msg.headers.task, msg.headers.id);
     let req: Request;
     try {
       req = new Request(msg, delivery, this.hostname, (err, what) => this.logger.error(`${what} failed: ${(err as Error).message}`));
     } catch (err) {
-      return this.onInvalidTask(delivery, err);
+      return this.refusals.invalidTask(delivery, err);
     }
     if (logs(this.logger, 'info')) this.logger.info(`Task ${req.name}[${req.id}] received`);
     this.emit('task-received', req);
@@ -397,52 +404,6 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     const eta = req.eta?.getTime();
     if (eta !== undefined && eta > Date.now()) this.hold(req, eta);
     else this.enqueue(req);
-  }
-
-  /** `Consumer.on_unknown_task`. */
-  private async onUnknownTask(delivery: Delivery, name: string, id: string): Promise<void> {
-    const requeue = this.options.unknownTasks === 'requeue';
-    this.logger.error(
-      `Received unregistered task of type ${JSON.stringify(name)} (id ${id}) from queue ${JSON.stringify(delivery.queue)}.\n` +
-      `The message has been ${requeue ? 'requeued' : 'rejected and FAILURE NotRegistered stored'}: is the task registered in this worker's app (app.task(name, fn))?\n` +
-      `delivery_info: ${JSON.stringify(delivery.raw.deliveryInfo)}`,
-    );
-    await delivery.reject(requeue).catch((err: Error) => this.logger.error(`reject failed: ${err.message}`));
-    this.emit('task-unknown', name, id);
-    if (!requeue && this.backend && id) {
-      try {
-        const p = delivery.raw.properties;
-        // children [] as Celery stores it (mark_as_failure with a request that has no children)
-        await this.backend.storeResult(buildResultMeta({ taskId: id, state: FAILURE, result: new NotRegistered([name]), traceback: null, children: [] }),
-          { reply_to: typeof p.reply_to === 'string' ? p.reply_to : null, correlation_id: typeof p.correlation_id === 'string' ? p.correlation_id : null });
-      } catch (err) {
-        this.logger.error(`storing NotRegistered for ${id} failed: ${(err as Error).message}`);
-      }
-    }
-    await signals.task_unknown.send({ sender: this.hostname, name, id, message: delivery.raw, exc: new NotRegistered([name]) });
-  }
-
-  /** `Consumer.on_invalid_task`: log, reject without requeue, store nothing. */
-  private async onInvalidTask(delivery: Delivery, err: unknown): Promise<void> {
-    const e = err instanceof Error ? err : new Error(String(err));
-    this.logger.error(
-      `Received invalid task message from queue ${JSON.stringify(delivery.queue)}: ${e.message}\n` +
-      `The message has been rejected (not requeued). headers: ${safeJson(delivery.raw.headers)} content-type: ${delivery.raw.contentType}`,
-    );
-    await delivery.reject(false).catch((x: Error) => this.logger.error(`reject failed: ${x.message}`));
-    this.emit('message-rejected', err);
-    await signals.task_rejected.send({ sender: this.hostname, message: delivery.raw, exc: err });
-  }
-
-  /** `Consumer.on_decode_error`: log and ACK, so it does not loop. */
-  private async onDecodeError(delivery: Delivery, err: DecodeError): Promise<void> {
-    this.logger.critical(
-      `Can't decode message body from queue ${JSON.stringify(delivery.queue)}: ${err.message} ` +
-      `(type:${JSON.stringify(delivery.raw.contentType)} encoding:${JSON.stringify(delivery.raw.contentEncoding)} ` +
-      `headers:${safeJson(delivery.raw.headers)}). The message has been acknowledged (dropped).`,
-    );
-    await delivery.ack().catch((x: Error) => this.logger.error(`ack failed: ${x.message}`));
-    this.emit('message-rejected', err);
   }
 
   /** `Request._announce_revoked`: REVOKED stored (unless results are ignored), acked, signal. */
@@ -710,13 +671,3 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     await this.backend.storeResult(buildResultMeta({ taskId, state: REVOKED, result: new TaskRevokedError(['revoked']), traceback: null }), {});
   }
 }
-
-function safeJson(v: unknown): string {
-  try {
-    const s = JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
-    return s.length > 2000 ? `${s.slice(0, 2000)}…` : s;
-  } catch {
-    return String(v);
-  }
-}
-

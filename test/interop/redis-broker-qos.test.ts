@@ -1,5 +1,6 @@
 // The Redis transport's QoS, queue cycling, malformed messages, fanout and scheme registry, against real
 // Redis (no Python needed).
+import { decodeQuarantineElement } from '../../protocol/quarantine.ts';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProtocolError } from '../../protocol/errors.ts';
@@ -105,11 +106,18 @@ test('a malformed list element is reported with the queue and a ProtocolError, m
     assert.equal(e.queue, q);
     assert.ok(e.cause instanceof ProtocolError);
     assert.equal(e.movedTo, `${prefix}${q}.celeriac.invalid`);
-    assert.match(e.message, new RegExp(`queue "${q.replaceAll('.', '\\.')}": dropped a malformed message`));
+    assert.match(e.message, new RegExp(`queue "${q.replaceAll('.', '\\.')}": a malformed message \\(\\d+ bytes\\) was not delivered: .*; its raw bytes were quarantined in the Redis list`));
   }
   assert.match(errors[1]!.message, /not valid UTF-8/);
-  const moved = await redis.lrangeBuffer(`${prefix}${q}.celeriac.invalid`, 0, -1);
-  assert.deepEqual(moved.reverse(), [Buffer.from('not json at all'), notUtf8]);
+  // quarantine records, newest first, each holding the element byte for byte with the reason
+  const moved = (await redis.lrangeBuffer(`${prefix}${q}.celeriac.invalid`, 0, -1)).map((b) => decodeQuarantineElement(b, q));
+  assert.deepEqual(moved.reverse().map((m) => m.envelope), [Buffer.from('not json at all'), notUtf8]);
+  for (const [i, m] of moved.entries()) {
+    assert.equal(m.message.kind, 'malformed');
+    assert.equal(m.message.queue, q);
+    assert.equal(m.key, q);
+    assert.equal(m.message.reason, (errors[i]!.cause as Error).message);
+  }
   await got[0]!.ack();
 });
 

@@ -59,6 +59,8 @@ async function scripted(n: number) {
     report: (e: Error) => reported.push(e),
     recoverConnection: async () => ({ createChannel: async () => (channels.push(new ScriptedChannel()), channels.at(-1)!) }) as never,
     consumerDone: () => undefined,
+    quarantine: { bounds: { maxMessages: 0, maxAge: null } } as never,
+    deadLetterExchange: () => null,
   };
   const got: Delivery[] = [];
   const c = new AmqpConsumer(host, ['q'], (d) => got.push(d), { prefetch: 0 });

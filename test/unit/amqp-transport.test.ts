@@ -82,17 +82,22 @@ test("header frames amqplib rejects ('L' ints from py-amqp) are decoded with py-
   assert.throws(() => fromDelivery({ content: Buffer.alloc(0), fields: {}, properties: g.fields } as never), ProtocolError);
 });
 
-test('an undecodable delivery is rejected without requeue (dead-lettered) and reported, never handed to the worker', () => {
+test('an undecodable delivery from a queue with a dead-letter exchange is rejected without requeue (dead-lettered) and reported, never handed to the worker', async () => {
   const reported: Error[] = [];
   const rejected: unknown[] = [];
-  const host = { safeUrl: 'amqp://guest:**@h//', qosGlobal: true, report: (e: Error) => reported.push(e), recoverConnection: () => Promise.reject(new Error('no')), consumerDone: () => undefined };
+  const host = {
+    safeUrl: 'amqp://guest:**@h//', qosGlobal: true, report: (e: Error) => reported.push(e), recoverConnection: () => Promise.reject(new Error('no')), consumerDone: () => undefined,
+    quarantine: { bounds: { maxMessages: 10, maxAge: null } } as never, deadLetterExchange: (q: string) => (q === 'q' ? 'dlx' : null),
+  };
   const handed: unknown[] = [];
   const c = new AmqpConsumer(host, ['q'], (d) => handed.push(d), { prefetch: 1 });
-  const ch = { reject: (m: unknown, requeue: boolean) => rejected.push([m, requeue]) };
+  const ch = { reject: (m: { fields: { deliveryTag: number } }, requeue: boolean) => rejected.push([m.fields.deliveryTag, requeue]) };
+  (c as unknown as { channel: unknown }).channel = ch;
   const msg = { content: Buffer.alloc(0), fields: { deliveryTag: 1 }, properties: { [UNDECODABLE]: new ProtocolError('properties', 'bad tag') } };
   (c as unknown as { deliver(ch: unknown, q: string, m: unknown): void }).deliver(ch, 'q', msg);
+  await new Promise((r) => setImmediate(r));
   assert.deepEqual(handed, []);
-  assert.deepEqual(rejected, [[msg, false]]);
+  assert.deepEqual(rejected, [[1, false]]);
   assert.equal(reported.length, 1);
   assert.match(reported[0]!.message, /queue "q": .*bad tag.*rejected without requeue/);
 });

@@ -24,6 +24,8 @@ import { bindQueueToDelayedDelivery, declareDelayedTopology, delayedTarget } fro
 import { managementBindings, managementTarget } from './management.ts';
 import { toPublish } from './message.ts';
 import { declareExchange, declareQueue, isQuorum } from './topology.ts';
+import { AmqpQuarantine } from '../../quarantine/amqp.ts';
+import { quarantineBounds, type QuarantineStore } from '../../quarantine/store.ts';
 import { parseAmqpUrls, safeUrlOf, type AmqpEndpoint } from './url.ts';
 
 /** The settings the AMQP transport reads (Celery names in camelCase; see src/config.ts). */
@@ -31,6 +33,8 @@ export interface AmqpBrokerSettings {
   brokerHeartbeat?: number;
   brokerUseSsl?: unknown;
   brokerConnectionTimeout?: number;
+  workerQuarantineMaxMessages?: number;
+  workerQuarantineMaxAge?: number | null;
   brokerConnectionRetry?: boolean;
   brokerConnectionRetryOnStartup?: boolean | null;
   brokerConnectionMaxRetries?: number | null;
@@ -79,6 +83,8 @@ export class AmqpBroker implements Broker, ConsumerHost {
   private readonly pending = new Set<Pending>();
   private warnedDirect = new Set<string>();
   private closed = false;
+  /** `<queue>.celeriac.invalid`: where refused messages are kept (src/quarantine/amqp.ts). */
+  readonly quarantine: AmqpQuarantine;
 
   constructor(url: string, transportOptions: Record<string, unknown> = {}, options: AmqpBrokerOptions = {}) {
     const s = options.settings ?? {};
@@ -99,6 +105,22 @@ export class AmqpBroker implements Broker, ConsumerHost {
     this.knownQueues = options.queues ?? (() => []);
     this.onError = options.onError;
     this.managerOptions = Object.fromEntries(Object.entries(transportOptions).filter(([k]) => k.startsWith('manager_')));
+    this.quarantine = new AmqpQuarantine(() => this.ensureConnection(), quarantineBounds(s), (m) => this.report(new BrokerError(m)));
+  }
+
+  /** `celeriac quarantine`: the quarantine queues of this broker's queues. */
+  quarantineStore(): QuarantineStore {
+    return this.quarantine;
+  }
+
+  /**
+   * The dead-letter exchange of a consumed queue (its `x-dead-letter-exchange` argument), if it has one:
+   * a message refused from it is rejected there, as Celery does, rather than quarantined.
+   */
+  deadLetterExchange(queue: string): string | null {
+    const q = this.remembered.get(queue) ?? this.knownQueues().find((k) => k.name === queue);
+    const dlx = q?.arguments?.['x-dead-letter-exchange'];
+    return typeof dlx === 'string' ? dlx : null;
   }
 
   // ---- connection ----------------------------------------------------------------------------------

@@ -18,13 +18,15 @@ import type { ConsumeOptions, Consumer, Delivery } from '../../broker.ts';
 import { BrokerConnectionError, BrokerError } from '../errors.ts';
 import { ChannelAcks } from './acks.ts';
 import { fromDelivery } from './message.ts';
+import type { QuarantineReason } from '../../../protocol/quarantine.ts';
+import type { AmqpQuarantine } from '../../quarantine/amqp.ts';
 
 /** A message that could not be mapped to a RawMessage; it was rejected (requeue=false). */
 export class InvalidAmqpMessageError extends BrokerError {
   override name = 'InvalidAmqpMessageError';
   readonly queue: string;
-  constructor(queue: string, detail: string, cause: unknown) {
-    super(`queue ${JSON.stringify(queue)}: ${detail}; the message was rejected without requeue (dead-lettered if the queue has a dead-letter exchange)`, { cause });
+  constructor(queue: string, detail: string, cause: unknown, outcome = 'the message was rejected without requeue (dead-lettered if the queue has a dead-letter exchange)') {
+    super(`queue ${JSON.stringify(queue)}: ${detail}; ${outcome}`, { cause });
     this.queue = queue;
   }
 }
@@ -37,6 +39,10 @@ export interface ConsumerHost {
   consumerDone(c: AmqpConsumer): void;
   /** Celery's qos_global: false when quorum queues are in use. */
   readonly qosGlobal: boolean;
+  /** `<queue>.celeriac.invalid` (src/quarantine/amqp.ts). */
+  readonly quarantine: AmqpQuarantine;
+  /** The consumed queue's `x-dead-letter-exchange`, if any. */
+  deadLetterExchange(queue: string): string | null;
 }
 
 export class AmqpDelivery implements Delivery {
@@ -66,6 +72,27 @@ export class AmqpDelivery implements Delivery {
       this.acks.ack({ tag: this.tag, resolve, fail: (cause) => reject(this.failure('ack', cause)) });
     });
   }
+  /**
+   * A message the worker will not run: a copy with the reason goes to `<queue>.celeriac.invalid`, and once
+   * RabbitMQ confirmed it the original is acked. A queue with a dead-letter exchange rejects it there
+   * instead (as Celery does); with `worker_quarantine_max_messages` 0 it is rejected (dropped). Resolves
+   * with where it went, or null when dropped.
+   */
+  async quarantine(reason: QuarantineReason): Promise<string | null> {
+    if (this.settled) return null;
+    const host = this.consumer.host;
+    const dlx = host.deadLetterExchange(this.queue);
+    if (dlx !== null || host.quarantine.bounds.maxMessages === 0) {
+      await this.reject(false);
+      return dlx === null ? null : `the dead-letter exchange ${JSON.stringify(dlx)} of ${JSON.stringify(this.queue)}`;
+    }
+    const name = await host.quarantine.put({
+      ...reason, queue: this.queue, exchange: this.raw.deliveryInfo.exchange, routingKey: this.raw.deliveryInfo.routing_key, raw: this.raw, body: Buffer.from(this.raw.body),
+    });
+    await this.ack();
+    return `the RabbitMQ queue ${JSON.stringify(name)}`;
+  }
+
   reject(requeue: boolean): Promise<void> {
     if (this.settled) return Promise.resolve();
     this.settled = true;
@@ -77,6 +104,15 @@ export class AmqpDelivery implements Delivery {
       return Promise.reject(this.failure('reject', err));
     }
   }
+}
+
+/** `x-celeriac-*` reasons for a delivery whose properties could not be read. */
+async function keepMalformed(host: ConsumerHost, msg: ConsumeMessage, queue: string, err: unknown): Promise<string | null> {
+  const dlx = host.deadLetterExchange(queue);
+  if (dlx !== null || host.quarantine.bounds.maxMessages === 0) return null;
+  return host.quarantine.put({
+    kind: 'malformed', reason: (err as Error).message, queue, exchange: msg.fields.exchange, routingKey: msg.fields.routingKey, body: msg.content,
+  });
 }
 
 export class AmqpConsumer implements Consumer {
@@ -95,6 +131,32 @@ export class AmqpConsumer implements Consumer {
     private readonly options: ConsumeOptions,
   ) {
     this.prefetch = options.prefetch;
+  }
+
+  /**
+   * A delivery whose properties cannot be read: quarantined with the reason, then acked (rejected when
+   * the queue has a dead-letter exchange, or when keeping it failed), and reported.
+   */
+  private async refuseMalformed(ch: Channel, acks: ChannelAcks, msg: ConsumeMessage, queue: string, err: unknown): Promise<void> {
+    const tag = msg.fields.deliveryTag;
+    acks.track(tag);
+    let where: string | null = null;
+    let failed: unknown;
+    try {
+      where = await keepMalformed(this.host, msg, queue, err);
+    } catch (e) {
+      failed = e;
+    }
+    if (this.channel !== ch) return; // channel gone meanwhile: RabbitMQ requeued it
+    try {
+      if (where) acks.ack({ tag, resolve: () => undefined, fail: () => undefined });
+      else acks.reject(tag, false);
+    } catch {
+      // channel gone: RabbitMQ requeues it
+    }
+    this.report(new InvalidAmqpMessageError(queue, (err as Error).message, err, where ? `quarantined in the RabbitMQ queue ${JSON.stringify(where)}` : failed !== undefined
+      ? `quarantining it failed (${(failed as Error)?.message ?? String(failed)}); it was rejected without requeue (dead-lettered if the queue has a dead-letter exchange)`
+      : undefined));
   }
 
   isLive(ch: Channel): boolean {
@@ -169,19 +231,13 @@ export class AmqpConsumer implements Consumer {
       return;
     }
     let raw: RawMessage;
+    acks ??= new ChannelAcks(ch, () => this.channel === ch);
     try {
       raw = fromDelivery(msg);
     } catch (err) {
-      try {
-        acks?.flush(); // in channel order: this tick's acks first
-        ch.reject(msg, false);
-      } catch {
-        // channel gone: RabbitMQ requeues it
-      }
-      this.report(new InvalidAmqpMessageError(queue, (err as Error).message, err));
+      void this.refuseMalformed(ch, acks, msg, queue, err);
       return;
     }
-    acks ??= new ChannelAcks(ch, () => this.channel === ch);
     const tag = msg.fields.deliveryTag;
     acks.track(tag);
     try {

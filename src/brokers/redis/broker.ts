@@ -27,6 +27,10 @@ import { resolveRedisOptions, type RedisTransportOptions, type ResolvedRedisOpti
 import { execOk, UnackedStore } from './qos.ts';
 import { PublishCommand, PushBatch } from './push-batch.ts';
 import { uuid4 } from '../../uuid4.ts';
+import { RedisQuarantine } from '../../quarantine/redis.ts';
+import { quarantineBounds, type QuarantineStore } from '../../quarantine/store.ts';
+
+type QuarantineSettings = Parameters<typeof quarantineBounds>[0];
 
 /** Most values one batched LPUSH carries (see RedisBroker.pushBatched). */
 const MAX_PUSH_BATCH = 1000;
@@ -43,6 +47,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   readonly keys: RedisKeys;
   readonly client: Redis;
   readonly store: UnackedStore;
+  readonly quarantine: RedisQuarantine;
   private readonly redisOptions: RedisOptions;
   private readonly onError: ((error: Error) => void) | undefined;
   private readonly exchangeTypes = new Map<string, ExchangeType>();
@@ -88,6 +93,12 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.client.once('ready', () => (this.everReady = true));
     this.client.on('close', () => this.dropUnansweredPublishes());
     this.store = new UnackedStore(this.client, this.keys, this.options, (ex, rk) => this.route(ex, rk));
+    this.quarantine = new RedisQuarantine(this.client, this.keys, quarantineBounds((options as { settings?: QuarantineSettings }).settings));
+  }
+
+  /** `celeriac quarantine`: the quarantine lists of this broker's queues. */
+  quarantineStore(): QuarantineStore {
+    return this.quarantine;
   }
 
   // ---- connections and error reporting -------------------------------------------------------------

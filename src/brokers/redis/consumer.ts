@@ -19,7 +19,10 @@ import type { RawMessage } from '../../../protocol/types.ts';
 import type { ConsumeOptions, Consumer, Delivery } from '../../broker.ts';
 import { BrokerError, InvalidMessageError } from '../errors.ts';
 import { isReplyError } from '../../redis/client.ts';
-import { QueueCycle, type RedisKeys } from './keys.ts';
+import type { QuarantineReason } from '../../../protocol/quarantine.ts';
+import type { RedisQuarantine } from '../../quarantine/redis.ts';
+import { splitUnacked } from './jsontext.ts';
+import { messagePriority, QueueCycle, type RedisKeys } from './keys.ts';
 import type { ResolvedRedisOptions } from './options.ts';
 import type { Fetched, Taken, UnackedStore } from './qos.ts';
 
@@ -35,6 +38,8 @@ export interface ConsumerHost {
   readonly keys: RedisKeys;
   readonly options: ResolvedRedisOptions;
   readonly store: UnackedStore;
+  /** `<queue>.celeriac.invalid`: where refused messages are kept (src/quarantine/redis.ts). */
+  readonly quarantine: RedisQuarantine;
   readonly safeUrl: string;
   /** The broker's shared (non-blocking) connection. */
   readonly client: Redis;
@@ -74,6 +79,27 @@ export class RedisDelivery implements Delivery {
   reject(requeue: boolean): Promise<void> {
     if (requeue) return this.settle(() => this.consumer.host.store.restoreByTag(this.deliveryTag, true, this.queue), false);
     return this.settle(() => this.consumer.host.store.remove(this.deliveryTag), true);
+  }
+
+  /**
+   * A message the worker will not run: kept with the reason in `<queue>.celeriac.invalid` and removed
+   * from the unacked hash in one step. Resolves with that list's name, or null when the bounds keep none
+   * (then it is dropped, as `reject(false)`) or when a visibility restore had already taken it back.
+   */
+  quarantine(reason: QuarantineReason): Promise<string | null> {
+    let where: string | null = null;
+    const c = this.consumer.host;
+    return this.settle(async () => {
+      const payload = await c.client.hgetBuffer(c.keys.unacked, this.deliveryTag);
+      if (!payload) return; // restored meanwhile: it is back in its queue
+      // read byte for byte (latin1), the envelope kept exactly; exchange and routing key are UTF-8
+      const parts = splitUnacked(payload.toString('latin1'));
+      const envelope = parts.envelope;
+      const exchange = Buffer.from(parts.exchange, 'latin1').toString('utf8');
+      const routingKey = Buffer.from(parts.routingKey, 'latin1').toString('utf8');
+      const key = c.keys.queueKey(this.queue, messagePriority(this.raw.properties.priority));
+      where = await c.quarantine.put({ ...reason, queue: this.queue, key, envelope: Buffer.from(envelope, 'latin1'), exchange, routingKey, deliveryTag: this.deliveryTag });
+    }, true).then(() => (where === null ? null : `the Redis list ${JSON.stringify(where)}`));
   }
 
   /** Broker close: back to the FRONT of its queue, flagged redelivered (kombu `restore_unacked`). */
@@ -397,6 +423,12 @@ export class RedisConsumer implements Consumer {
     this.report(new BrokerError(`batch fetch on ${this.host.safeUrl} failed: ${(err as Error).message}; retrying in 1 s`, { cause: err }));
   }
 
+  /** A list key as BRPOP named it, without `global_keyprefix`. */
+  private keyOf(key: string): string {
+    const prefix = this.host.options.globalKeyprefix;
+    return prefix && key.startsWith(prefix) ? key.slice(prefix.length) : key;
+  }
+
   private queueOf(key: string, keyToQueue: Map<string, string>): string {
     const q = keyToQueue.get(key);
     if (q !== undefined) return q;
@@ -424,10 +456,14 @@ export class RedisConsumer implements Consumer {
     try {
       raw = decodeRedisEnvelope(element);
     } catch (err) {
-      const dest = this.host.keys.invalidKey(queue);
-      let movedTo: string | null = dest;
-      await client.lpush(dest, element).catch(() => (movedTo = null));
-      this.report(new InvalidMessageError(queue, element, movedTo, err));
+      let movedTo: string | null = null;
+      let failed: unknown;
+      try {
+        movedTo = await this.host.quarantine.put({ kind: 'malformed', reason: (err as Error).message, queue, key: this.keyOf(key), envelope: element });
+      } catch (e) {
+        failed = e;
+      }
+      this.report(new InvalidMessageError(queue, element, movedTo, err, failed));
       return;
     }
     const tag = raw.deliveryTag ?? '';
@@ -484,16 +520,15 @@ export class RedisConsumer implements Consumer {
       try {
         raw = decodeRedisEnvelope(f.element);
       } catch (err) {
-        // recorded by the script, yet not a message we can deliver: moved aside, then no longer unacked
-        const dest = this.host.keys.invalidKey(queue);
-        let movedTo: string | null = dest;
+        // recorded by the script, yet not a message we can deliver: quarantined and no longer unacked, at once
+        let movedTo: string | null = null;
+        let failed: unknown;
         try {
-          await client.lpush(dest, f.element);
-          await store.remove(f.tag).catch((e: Error) => this.report(new BrokerError(`queue ${JSON.stringify(queue)}: could not remove invalid delivery ${f.tag} from ${this.host.keys.unacked}: ${e.message}`, { cause: e })));
-        } catch {
-          movedTo = null; // still in the unacked hash: a visibility restore puts it back
+          movedTo = await this.host.quarantine.put({ kind: 'malformed', reason: (err as Error).message, queue, key: this.keyOf(f.key), envelope: f.element, deliveryTag: f.tag });
+        } catch (e) {
+          failed = e; // still in the unacked hash: a visibility restore puts it back
         }
-        this.report(new InvalidMessageError(queue, f.element, movedTo, err));
+        this.report(new InvalidMessageError(queue, f.element, movedTo, err, failed));
         continue;
       }
       const tag = raw.deliveryTag ?? '';
