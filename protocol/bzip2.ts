@@ -32,6 +32,9 @@ import type { StepDecoder } from './decompressors.ts';
 const CHUNK = 64 << 10;
 /** Symbols decoded, BWT entries linked or output positions walked per step (a millisecond or so). */
 const STEP_WORK = 1 << 16;
+/** What a stream header and a block header (selectors, tables) count for against {@link STEP_WORK}. */
+const STREAM_WORK = 64;
+const BLOCK_WORK = 1024;
 /** libbzip2's BZ_MAX_SELECTORS: selectors past it are read and dropped. */
 const MAX_SELECTORS = 18002;
 const MAX_CODE_LEN = 20;
@@ -62,6 +65,11 @@ function crc32(crc: number, b: Uint8Array, n: number): number {
   for (; i < n; i++) crc = (crc << 8) ^ t0[((crc >>> 24) ^ b[i]!) & 0xff]!;
   return crc;
 }
+
+/** 'BZh' and a level digit (null), then the first block's magic (pi) or, for an empty stream, the end's (sqrt pi). */
+const STREAM_MAGIC = [0x42, 0x5a, 0x68, null];
+const BLOCK_MAGIC = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
+const EOS_MAGIC = [0x17, 0x72, 0x45, 0x38, 0x50, 0x90];
 
 const enum Phase { Stream, Block, Symbols, Link, Output, Done }
 
@@ -141,6 +149,8 @@ class Bzip2Decoder implements StepDecoder {
     for (;;) {
       switch (this.#phase) {
         case Phase.Stream:
+          if (work <= 0) return this.#chunk.subarray(0, 0); // thousands of empty streams: a step each so many
+          work -= STREAM_WORK;
           if (!this.#streamHeader()) {
             this.#phase = Phase.Done;
             return null;
@@ -148,6 +158,8 @@ class Bzip2Decoder implements StepDecoder {
           this.#phase = Phase.Block;
           break;
         case Phase.Block:
+          if (work <= 0) return this.#chunk.subarray(0, 0);
+          work -= BLOCK_WORK;
           this.#phase = this.#blockHeader() ? Phase.Symbols : Phase.Stream;
           break;
         case Phase.Symbols:
@@ -213,12 +225,10 @@ class Bzip2Decoder implements StepDecoder {
       if (this.#streams > 0) return false;
       throw new Error('not a bzip2 stream (empty body)');
     }
-    // 'B' 'Z' 'h' level, then the first block's or the end-of-stream magic
+    // 'B' 'Z' 'h' level, then the first block's or the end-of-stream magic; bytes past the end match
+    // (a cut header is truncated input, as Python says, not foreign bytes)
     const ok = (i: number, v: number | null) => p + i >= b.length || (v === null ? b[p + i]! >= 0x31 && b[p + i]! <= 0x39 : b[p + i] === v);
-    const header = [0x42, 0x5a, 0x68, null];
-    const block = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
-    const eos = [0x17, 0x72, 0x45, 0x38, 0x50, 0x90];
-    const valid = header.every((v, i) => ok(i, v)) && (block.every((v, i) => ok(4 + i, v)) || eos.every((v, i) => ok(4 + i, v)));
+    const valid = STREAM_MAGIC.every((v, i) => ok(i, v)) && (BLOCK_MAGIC.every((v, i) => ok(4 + i, v)) || EOS_MAGIC.every((v, i) => ok(4 + i, v)));
     if (!valid) {
       if (this.#streams > 0) return false;
       throw new Error('not a bzip2 stream (bad magic number)');

@@ -122,6 +122,18 @@ describe('bzip2 decoder against Python bz2', () => {
     assert.throws(() => decompress(blockCrc, 'bzip2'), /application\/x-bz2 \(bzip2\/bzip\): cannot decompress body: bzip2: block CRC mismatch/);
   });
 
+  test('70000 empty streams decode to nothing, a bounded number of them per step', () => {
+    const body = execFileSync(resolve(PYTHON), ['-c', 'import bz2,sys; sys.stdout.buffer.write(bz2.compress(b"") * 70000)']);
+    const d = bzip2Decoder(body);
+    let steps = 0;
+    for (let c = d.next(); c !== null; c = d.next()) {
+      assert.equal(c.length, 0);
+      steps++;
+    }
+    assert.ok(steps > 10, `${steps} steps`);
+    assert.equal(decompress(body, 'bzip2').length, 0);
+  });
+
   test('one block that expands to 40 MiB comes out 64 KiB at a time, and decompress stops at the limit', async () => {
     const body = execFileSync(resolve(PYTHON), ['-c', 'import bz2,sys; sys.stdout.buffer.write(bz2.compress(bytes(40 << 20), 9))']);
     assert.ok(body.length < 200, `${body.length} bytes: one block`);
