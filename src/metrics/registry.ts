@@ -60,6 +60,11 @@ export interface CeleryMetrics {
   readonly activeConsumerCount: Gauge<string> | null;
   readonly activeWorkerCount: Gauge<string> | null;
   readonly activeProcessCount: Gauge<string> | null;
+  /**
+   * celeriac's own, worker scope only: messages the worker would not run, kept in the quarantine
+   * (`<prefix>messages_refused_total{hostname, queue_name, kind}`; kinds as protocol/quarantine.ts).
+   */
+  readonly messagesRefused: Counter<string> | null;
 }
 
 /** The metrics, registered in `registry` (names and labels are celery-exporter's). */
@@ -93,10 +98,16 @@ export function createCeleryMetrics(prom: PromClient, o: CeleryMetricsOptions = 
   const activeConsumerCount = exporter ? gauge('active_consumer_count', QUEUE_LABELS) : null;
   const activeWorkerCount = exporter ? gauge('active_worker_count', QUEUE_LABELS) : null;
   const activeProcessCount = exporter ? gauge('active_process_count', QUEUE_LABELS) : null;
+  const messagesRefused = exporter
+    ? null
+    : new prom.Counter({
+      name: `${prefix}messages_refused_total`, registers, labelNames: ['hostname', 'queue_name', 'kind'],
+      help: 'Messages the worker refused to run (malformed, undecodable, invalid, bad signature, unknown task), by kind',
+    });
   if (o.processMetrics) prom.collectDefaultMetrics({ register: registry });
   return {
     registry, prefix, counters, taskRuntime, workerUp, workerTasksActive, taskQueueWaitTime, queueLength,
-    activeConsumerCount, activeWorkerCount, activeProcessCount,
+    activeConsumerCount, activeWorkerCount, activeProcessCount, messagesRefused,
   };
 }
 

@@ -18,6 +18,7 @@
  * | `celery_task_runtime`           | runtime of each SUCCESS (seconds), prometheus_client's buckets    |
  * | `celery_worker_up`              | 1 once the worker is ready, 0 from its shutdown                   |
  * | `celery_worker_tasks_active`    | the worker's running tasks, read at each scrape                   |
+ * | `celery_messages_refused_total` | celeriac's own: a message refused (label `kind`: malformed, decode-error, invalid, signature, unknown-task) and quarantined |
  *
  * Labels: `hostname` is the host part of the node name (`ts1@web-3` → `web-3`, celery-exporter's
  * `get_hostname`), `queue_name` the queue the message came from (celery-exporter only knows it from a
@@ -46,6 +47,7 @@ export interface MetricsWorker {
   on(event: 'task-finished', cb: (req: Request, result: TraceResult) => void): unknown;
   on(event: 'task-revoked' | 'task-deduplicated', cb: (req: Request, reason: string) => void): unknown;
   on(event: 'task-unknown', cb: (name: string, id: string) => void): unknown;
+  on(event: 'message-refused', cb: (kind: string, queue: string) => void): unknown;
   off(event: string, cb: Listener): unknown;
 }
 
@@ -113,6 +115,7 @@ export function bindWorkerMetrics(worker: MetricsWorker, metrics: CeleryMetrics,
       if (o.unknownTasks === 'requeue') return;
       countTaskEvent(c, 'task-failed', { name, hostname, queue_name: o.defaultQueueName ?? EXPORTER_DEFAULTS.defaultQueueName }, 'NotRegistered');
     }],
+    ['message-refused', (kind: string, queue: string) => metrics.messagesRefused?.inc({ hostname, queue_name: queue, kind })],
   ];
   for (const [event, fn] of on) worker.on(event as 'ready', fn as () => void);
   let sent: ((fields: EventFields) => void) | null = null;

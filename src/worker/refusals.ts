@@ -30,6 +30,7 @@ export interface RefusalsHost {
   readonly requeueUnknown: boolean;
   emit(event: 'task-unknown', name: string, id: string): void;
   emit(event: 'message-rejected', error: unknown): void;
+  emit(event: 'message-refused', kind: QuarantineKind, queue: string): void;
 }
 
 export class Refusals {
@@ -44,6 +45,7 @@ export class Refusals {
    */
   private async keep(delivery: Delivery, reason: QuarantineReason, fallback: 'reject' | 'ack' = 'reject'): Promise<string> {
     this.counts[reason.kind as keyof Refusals['counts']]++;
+    this.host.emit('message-refused', reason.kind, delivery.queue);
     const { logger } = this.host;
     if (delivery.quarantine) {
       try {

@@ -43,6 +43,7 @@ import { decodeBody, decodeTaskHeaders, taskMessageFromBody, type TaskHeadersInf
 import { decompressAsync } from '../../protocol/compression.ts';
 import { buildResultMeta } from '../../protocol/result.ts';
 import { FAILURE, REJECTED, IGNORED, RETRY, REVOKED, SUCCESS } from '../../protocol/states.ts';
+import type { QuarantineKind } from '../../protocol/quarantine.ts';
 import type { RawMessage, TaskMessage } from '../../protocol/types.ts';
 import type { Celery } from '../app.ts';
 import type { ResultBackend } from '../backend.ts';
@@ -101,6 +102,8 @@ export interface WorkerEvents {
   'task-deduplicated': [request: Request, reason: string];
   'task-unknown': [name: string, id: string];
   'message-rejected': [error: unknown];
+  /** A message it will not run, quarantined (or rejected): see src/worker/refusals.ts. */
+  'message-refused': [kind: QuarantineKind, queue: string];
   'shutdown': [how: 'warm' | 'cold'];
   stopped: [];
   error: [error: Error];

@@ -193,6 +193,8 @@ function workerMetricsSuite(b: BrokerCase): void {
         assert.equal(sampleValue(samples, 'celery_task_sent_total', l('mx.fail')), undefined);
         assert.equal(sampleValue(samples, 'celery_worker_tasks_active', { hostname: host }), 0);
         assert.equal(sampleValue(samples, 'celery_worker_up', { hostname: host }), 1);
+        // celeriac's own: the unknown task was refused (and quarantined), by kind and queue
+        assert.equal(sampleValue(samples, 'celery_messages_refused_total', { hostname: host, queue_name: queue, kind: 'unknown-task' }), 1);
       } finally {
         await producer.close();
         worker.child.kill('SIGTERM');
