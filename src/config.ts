@@ -602,7 +602,7 @@ const VALIDATORS: { [K in keyof Settings]: Validator } = {
   taskQueueMaxPriority: (n, v) => intOrNull(n, v),
   taskSerializer: (n, v) => (v === 'auth' ? v : checkSerializer(n, v)), // auth: Celery's message signing (src/security.ts)
   taskCompression: checkCompression,
-  resultSerializer: checkSerializer,
+  resultSerializer: (n, v) => (v === 'auth' ? v : checkSerializer(n, v)), // auth: signed results, after app.setupSecurity()
   resultCompression: checkCompression,
   acceptContent: contentList,
   resultAcceptContent: (n, v) => (v === null ? null : contentList(n, v)),

@@ -55,11 +55,16 @@ export function fsCertStore(path: string, now: Date = new Date()): CertStore {
   return CertStore.fromPems(certStorePaths(path).map((p) => readFileSync(p)), now);
 }
 
-type SecuritySettings = Pick<Settings, 'taskSerializer' | 'acceptContent' | 'securityKey' | 'securityKeyPassword' | 'securityCertificate' | 'securityCertStore' | 'securityDigest'>;
+type SecuritySettings = Pick<Settings, 'taskSerializer' | 'acceptContent' | 'resultSerializer' | 'resultAcceptContent' | 'securityKey' | 'securityKeyPassword' | 'securityCertificate' | 'securityCertStore' | 'securityDigest'>;
 
-/** Whether the settings ask for message signing. */
-export function usesAuth(s: Pick<Settings, 'taskSerializer' | 'acceptContent'>): boolean {
-  return s.taskSerializer === 'auth' || s.acceptContent.includes('auth') || s.acceptContent.includes('application/data');
+/** Whether the settings ask for message signing (of task messages, or of results: `result_serializer: 'auth'`). */
+export function usesAuth(s: Pick<Settings, 'taskSerializer' | 'acceptContent'> & Partial<Pick<Settings, 'resultSerializer' | 'resultAcceptContent'>>): boolean {
+  return s.taskSerializer === 'auth' || s.acceptContent.includes('auth') || s.acceptContent.includes('application/data') ||
+    s.resultSerializer === 'auth' || (s.resultAcceptContent ?? []).includes('auth');
+}
+
+function signs(s: SecuritySettings): boolean {
+  return s.taskSerializer === 'auth' || s.acceptContent.includes('auth') || s.resultSerializer === 'auth' || (s.resultAcceptContent ?? []).includes('auth');
 }
 
 /**
@@ -69,7 +74,7 @@ export function usesAuth(s: Pick<Settings, 'taskSerializer' | 'acceptContent'>):
 export function setupSecurity(s: SecuritySettings): SecureSerializer | null {
   if (!usesAuth(s)) return null;
   if (!s.securityKey || !s.securityCertificate || !s.securityCertStore) {
-    if (s.taskSerializer !== 'auth' && !s.acceptContent.includes('auth')) return null; // application/data alone: kombu's raw bodies
+    if (!signs(s)) return null; // application/data alone: kombu's raw bodies
     throw new ConfigurationError(SECURITY_SETTING_MISSING);
   }
   const read = (setting: string, p: string): Buffer => {

@@ -154,7 +154,9 @@ export class RpcBackend implements ResultBackend {
     try {
       getSerializer(this.serializer);
     } catch (err) {
-      throw new ConfigurationError(`unknown result_serializer ${JSON.stringify(this.serializer)}`, { cause: err });
+      throw new ConfigurationError(this.serializer === 'auth'
+        ? 'result_serializer auth signs results with the auth serializer: call app.setupSecurity() (security_key, security_certificate, security_cert_store) before the result backend is first used'
+        : `unknown result_serializer ${JSON.stringify(this.serializer)}`, { cause: err });
     }
     this.accept = [...(options.result_accept_content ?? options.accept_content ?? ['json'])];
   }

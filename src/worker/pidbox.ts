@@ -10,7 +10,7 @@
  * worker warm.
  */
 import { pyStrRepr } from '../../protocol/repr.ts';
-import { decodeKombuJson } from '../../protocol/serialization/index.ts';
+import { decodeKombuJson, loads } from '../../protocol/serialization/index.ts';
 import type { RawMessage } from '../../protocol/types.ts';
 import type { PyDict, PyValue } from '../../protocol/values.ts';
 import type { Consumer } from '../broker.ts';
@@ -113,7 +113,9 @@ export class Pidbox {
     this.clock.forward();
     let body: PyValue;
     try {
-      body = decodeKombuJson(raw.body);
+      // Celery's mailbox writes with task_serializer and reads with accept_content (`auth`: signed)
+      const ct = raw.contentType ?? '';
+      body = ct === '' || ct === 'application/json' ? decodeKombuJson(raw.body) : loads(raw.body, ct, raw.contentEncoding ?? '', this.worker.app.conf.acceptContent);
     } catch (err) {
       this.worker.logger.error(`Cannot decode message: ${(err as Error).message}`);
       return;
@@ -122,7 +124,7 @@ export class Pidbox {
     const b = body as PyDict;
     this.state.mailboxClock.adjust(headerClock(raw.headers.clock));
     if (!addressedTo(b, this.worker.hostname)) return;
-    await this.dispatch(b, floatKeys(raw.body));
+    await this.dispatch(b, (raw.contentType ?? '') === 'application/json' || !raw.contentType ? floatKeys(raw.body) : new Set());
   }
 
   /** `Node.dispatch`: run the handler, reply when asked to. Resolves with the reply. */
@@ -147,7 +149,7 @@ export class Pidbox {
     if (replyTo && typeof replyTo.exchange === 'string' && typeof replyTo.routing_key === 'string') {
       try {
         await publishReply(this.worker.app.broker, { [this.worker.hostname]: reply ?? null }, { exchange: replyTo.exchange, routing_key: replyTo.routing_key },
-          body.ticket ?? null, this.state.mailboxClock.forward());
+          body.ticket ?? null, this.state.mailboxClock.forward(), this.worker.app.conf.taskSerializer);
       } catch (err) {
         this.worker.logger.error(`pidbox: replying to ${method} failed: ${(err as Error).message}`);
       }

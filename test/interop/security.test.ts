@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Celery } from '../../src/app.ts';
 import { Worker } from '../../src/worker/worker.ts';
@@ -149,6 +149,57 @@ for (const b of brokerMatrix(11)) {
         assert.equal(n, 3, 'the refused messages were dead-lettered, not lost');
       }
       assert.doesNotMatch(pyLog, /Task sec\.add\[[^\]]+\] succeeded in [^:]+: (2|4|6|200)\b/);
+      if (b.name === 'redis') {
+        // no dead-letter exchange on Redis: the three are in the quarantine, with the reason
+        const kept = await app.broker.quarantineStore!().list(TSQ);
+        assert.deepEqual(kept.map((e) => e.kind).sort(), ['invalid', 'signature', 'signature'], kept.map((e) => `${e.kind}: ${e.reason}`).join('\n'));
+        assert.ok(kept.some((e) => /Bad signature/.test(e.reason)));
+        assert.deepEqual(new Set(kept.map((e) => e.taskId)), new Set([ids[0], ids[1], ids[2]]));
+      }
+    });
+
+    test('remote control is signed as Celery signs it (its mailbox writes with task_serializer): each side pings both workers', async (t) => {
+      if (!requirePython(t)) return;
+      const pyName = `${PYQ}@${hostname()}`;
+      const replies = await app.control.ping({ timeout: 3 });
+      assert.deepEqual(replies.flatMap((r) => Object.keys(r)).sort(), [worker.hostname, pyName].sort(), 'the TypeScript client: both workers answered');
+      const [names] = await peer([{ op: 'ping', timeout: 3 }]);
+      assert.deepEqual(names, [worker.hostname, pyName].sort(), 'celery control ping: both workers answered');
+      assert.doesNotMatch(logs.join('\n'), /Cannot decode message/);
+    });
+
+    test('result_serializer auth: a result the TypeScript worker signs is read by Python, and one Python signs by TypeScript', async (t) => {
+      if (!requirePython(t)) return;
+      const RQ = `${TSQ}.signed-results`;
+      const signed = { result_serializer: 'auth', result_accept_content: ['auth'] };
+      const sapp = new Celery({
+        broker_url: b.brokerUrl, result_backend: b.backendUrl, env: {}, task_default_queue: RQ,
+        task_serializer: 'auth', accept_content: ['auth'], ...conf, ...signed,
+      });
+      sapp.task('sec.mul', (x: number, y: number) => x * y);
+      const w = new Worker(sapp, { queues: [RQ], concurrency: 1, logger: createLogger('warning') });
+      await w.start();
+      try {
+        const r = await sapp.sendTask('sec.mul', [6, 7], {}, { queue: RQ });
+        assert.equal(await r.get({ timeout: 30 }), 42, 'TypeScript reads its own signed result');
+        // the stored record is an auth body (application/data), not JSON
+        const pyConf = { ...conf, ...signed };
+        const [res] = JSON.parse(await runPython(PEER, { broker: b.brokerUrl, backend: b.backendUrl, conf: pyConf, other_key: path('b.key'), other_cert: path('b.pem'),
+          ops: [{ op: 'get', id: r.id, timeout: 10 }] })) as unknown[];
+        assert.deepEqual(res, { state: 'SUCCESS', result: 42 }, 'Python with setup_security reads the result the TypeScript worker signed');
+        const pid = `py-signed-${tag}`;
+        const [record] = JSON.parse(await runPython(PEER, { broker: b.brokerUrl, backend: b.backendUrl, conf: pyConf, other_key: path('b.key'), other_cert: path('b.pem'),
+          ops: [{ op: 'store', id: pid, result: { answer: [1, 2.5, 'x'] } }] })) as string[];
+        assert.doesNotMatch(Buffer.from(record!, 'base64').toString('latin1'), /^\{/, 'Python stored a signed record');
+        assert.deepEqual(await sapp.AsyncResult(pid).get({ timeout: 5 }), { answer: [1, 2.5, 'x'] }, 'TypeScript verifies and reads a result Python signed');
+        // the plain-JSON app refuses the signed record: its result_accept_content is ['json']
+        // (Celery's backend decodes with its own serializer too: the same JSON error)
+        await assert.rejects(app.AsyncResult(pid).get({ timeout: 2 }), /invalid JSON/);
+      } finally {
+        await w.stop();
+        await sapp.close();
+        if (b.name === 'amqp') await deleteAmqpQueues([RQ], [RQ]);
+      }
     });
   });
 }

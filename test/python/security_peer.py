@@ -4,6 +4,8 @@ serializer (or spoiled on purpose) and reads results. JSON on stdin:
 {"broker", "backend", "conf": {security_* ...}, "other_key", "other_cert", "ops": [
   {"op": "send", "name", "args", "queue", "kind": "signed" | "tampered" | "unsigned" | "foreign"} -> task id
   {"op": "get", "id", "timeout"} -> {"state", "result"}
+  {"op": "ping", "timeout"} -> the hostnames that answered app.control.ping (signed both ways)
+  {"op": "store", "id", "result"} -> the raw record the backend wrote (result_serializer as configured)
 ]}
 prints one JSON list.
 """
@@ -20,7 +22,7 @@ from kombu.serialization import dumps
 
 doc = json.load(sys.stdin)
 app = Celery("security_peer", broker=doc["broker"], backend=doc["backend"])
-app.conf.update(task_serializer="auth", accept_content=["auth"], result_accept_content=["json"], **doc["conf"])
+app.conf.update({"task_serializer": "auth", "accept_content": ["auth"], "result_accept_content": ["json"], **doc["conf"]})
 app.setup_security()
 conf = app.conf
 mine = SecureSerializer(PrivateKey(open(conf.security_key).read()), Certificate(open(conf.security_certificate).read()))
@@ -54,6 +56,13 @@ out = []
 for op in doc["ops"]:
     if op["op"] == "send":
         out.append(publish(op))
+    elif op["op"] == "ping":
+        replies = app.control.ping(timeout=op.get("timeout", 2))
+        out.append(sorted(h for r in replies for h in r))
+    elif op["op"] == "store":
+        app.backend.store_result(op["id"], op["result"], "SUCCESS")
+        raw = app.backend.get(app.backend.get_key_for_task(op["id"]))
+        out.append(base64.b64encode(raw).decode())
     else:
         r = app.AsyncResult(op["id"])
         try:

@@ -4,10 +4,10 @@
  * through the `reply.<ns>.pidbox` direct exchange to the caller's reply queue. The caller's side
  * (requests, reply collection), which mingle uses too, is src/control/mailbox.ts.
  */
-import { encodeKombuJson } from '../../../protocol/serialization/index.ts';
+import { dumps, encodeKombuJson } from '../../../protocol/serialization/index.ts';
 import type { RawMessage } from '../../../protocol/types.ts';
 import type { PyDict, PyValue } from '../../../protocol/values.ts';
-import { encodeJsonWithFloats, type FloatValue } from '../../control/float.ts';
+import { encodeJsonWithFloats, plainNumbers, type FloatValue } from '../../control/float.ts';
 import { queueArguments } from '../../control/mailbox.ts';
 import type { Broker, QueueDeclaration } from '../../broker.ts';
 import type { Settings } from '../../config.ts';
@@ -56,9 +56,16 @@ function jsonMessage(body: PyValue, headers: PyDict, deliveryMode: 1 | 2, exchan
  * `Mailbox._publish_reply`: `{hostname: reply}` to the caller's reply exchange, transient, headers
  * `ticket` and `clock`. A reply nobody waits for any more (reply queue gone) is dropped, as kombu does.
  */
-export async function publishReply(broker: Broker, data: FloatValue, replyTo: { exchange: string; routing_key: string }, ticket: PyValue, clock: number): Promise<void> {
-  // Python floats (`PyFloat`) written with their point, as the Python worker's JSON has them
-  const raw = { ...jsonMessage(null, { ticket, clock }, 1, replyTo.exchange, replyTo.routing_key), body: encodeJsonWithFloats(data) };
+export async function publishReply(broker: Broker, data: FloatValue, replyTo: { exchange: string; routing_key: string }, ticket: PyValue, clock: number, serializer = 'json'): Promise<void> {
+  // Python floats (`PyFloat`) written with their point, as the Python worker's JSON has them; another
+  // serializer (Celery's mailbox uses task_serializer: `auth` signs the reply) through the registry
+  const base = jsonMessage(null, { ticket, clock }, 1, replyTo.exchange, replyTo.routing_key);
+  let raw: RawMessage;
+  if (serializer === 'json') raw = { ...base, body: encodeJsonWithFloats(data) };
+  else {
+    const enc = dumps(plainNumbers(data), serializer);
+    raw = { ...base, body: enc.body, contentType: enc.contentType, contentEncoding: enc.contentEncoding };
+  }
   try {
     await broker.publish(raw, { exchange: replyTo.exchange, routingKey: replyTo.routing_key, exchangeType: 'direct' });
   } catch (err) {
