@@ -14,6 +14,7 @@ import { NotRegistered } from '../../protocol/exceptions.ts';
 import type { QuarantineKind, QuarantineReason } from '../../protocol/quarantine.ts';
 import { buildResultMeta } from '../../protocol/result.ts';
 import { SecurityError } from '../../protocol/security/errors.ts';
+import type { PyValue } from '../../protocol/values.ts';
 import { FAILURE } from '../../protocol/states.ts';
 import type { ResultBackend } from '../backend.ts';
 import type { Delivery } from '../broker.ts';
@@ -75,14 +76,14 @@ export class Refusals {
   }
 
   /** `Consumer.on_unknown_task`: FAILURE NotRegistered stored, the message kept (or requeued). */
-  async unknownTask(delivery: Delivery, name: string, id: string): Promise<void> {
+  async unknownTask(delivery: Delivery, name: string, id: string, sent: { value: PyValue; repr: string } = { value: name, repr: JSON.stringify(name) }): Promise<void> {
     const { logger, hostname } = this.host;
     const requeue = this.host.requeueUnknown;
     let outcome = 'The message has been requeued.';
     if (requeue) await delivery.reject(true).catch((err: Error) => logger.error(`reject failed: ${err.message}`));
-    else outcome = await this.keep(delivery, { ...this.about(delivery, 'unknown-task', `no task named ${JSON.stringify(name)} is registered in ${hostname}`), task: name, taskId: id || null });
+    else outcome = await this.keep(delivery, { ...this.about(delivery, 'unknown-task', `no task named ${sent.repr} is registered in ${hostname}`), task: name, taskId: id || null });
     logger.error(
-      `Received unregistered task of type ${JSON.stringify(name)} (id ${id}) from queue ${JSON.stringify(delivery.queue)}.\n` +
+      `Received unregistered task of type ${sent.repr} (id ${id}) from queue ${JSON.stringify(delivery.queue)}.\n` +
       `${outcome}${requeue ? '' : ' FAILURE NotRegistered stored.'} Is the task registered in this worker's app (app.task(name, fn))?\n` +
       `delivery_info: ${JSON.stringify(delivery.raw.deliveryInfo)}`,
     );
@@ -92,13 +93,13 @@ export class Refusals {
       try {
         const p = delivery.raw.properties;
         // children [] as Celery stores it (mark_as_failure with a request that has no children)
-        await backend.storeResult(buildResultMeta({ taskId: id, state: FAILURE, result: new NotRegistered([name]), traceback: null, children: [] }),
+        await backend.storeResult(buildResultMeta({ taskId: id, state: FAILURE, result: new NotRegistered([sent.value]), traceback: null, children: [] }),
           { reply_to: typeof p.reply_to === 'string' ? p.reply_to : null, correlation_id: typeof p.correlation_id === 'string' ? p.correlation_id : null });
       } catch (err) {
         logger.error(`storing NotRegistered for ${id} failed: ${(err as Error).message}`);
       }
     }
-    await signals.task_unknown.send({ sender: hostname, name, id, message: delivery.raw, exc: new NotRegistered([name]) });
+    await signals.task_unknown.send({ sender: hostname, name, id, message: delivery.raw, exc: new NotRegistered([sent.value]) });
   }
 
   /** `Consumer.on_invalid_task`: logged, kept (Celery: rejected without requeue), nothing stored. */

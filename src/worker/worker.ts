@@ -44,6 +44,7 @@ import { decompressAsync } from '../../protocol/compression.ts';
 import { buildResultMeta } from '../../protocol/result.ts';
 import { FAILURE, REJECTED, IGNORED, RETRY, REVOKED, SUCCESS } from '../../protocol/states.ts';
 import type { QuarantineKind } from '../../protocol/quarantine.ts';
+import { pyBytesRepr } from '../../protocol/repr.ts';
 import type { RawMessage, TaskMessage } from '../../protocol/types.ts';
 import type { Celery } from '../app.ts';
 import type { ResultBackend } from '../backend.ts';
@@ -354,6 +355,13 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
       info = decodeTaskHeaders(raw);
       known = info.protocol !== 2 || info.task === null || this.runtimeFor(info.task) !== null;
     } catch (err) {
+      // a task name sent as bytes (an AMQP byte array, kombu JSON's bytes): Celery looks it up, finds no
+      // such task and handles it as unregistered (FAILURE NotRegistered(b'...') stored); so does celeriac
+      const task = raw.headers?.task;
+      if (task instanceof Uint8Array) {
+        const id = typeof raw.headers.id === 'string' ? raw.headers.id : '';
+        return this.refusals.unknownTask(delivery, Buffer.from(task).toString('latin1'), id, { value: task, repr: pyBytesRepr(task) });
+      }
       return this.refusals.invalidTask(delivery, err);
     }
     if (!known) return this.refusals.unknownTask(delivery, info.task!, info.id ?? '');

@@ -265,6 +265,7 @@ for (const name of selectedBrokers()) {
       t.diagnostic(count('eta-future', `held eta=${pEta}`, `held eta=${sEta}`, verdict));
       assert.equal(Date.parse(pEta), FUTURE * 1000, `Python takes the naive eta as UTC (TZ=${WORKER_TZ})`);
       assert.equal(Date.parse(sEta), Date.parse(pEta), 'celeriac holds it for the same instant');
+      assert.equal(sEta, pEta, 'and inspect scheduled writes it as Python does');
       assert.equal(await meta(fut.py), null);
       assert.equal(await meta(fut.ts), null);
     });
@@ -292,10 +293,13 @@ for (const name of selectedBrokers()) {
       assert.deepEqual(p.result, { exc_type: 'NotRegistered', exc_message: [{ __type__: 'bytes', __value__: 'hostile.add' }], exc_module: 'celery.exceptions' });
       assert.doesNotMatch(py.log(), new RegExp(`Task hostile\\.add\\[${pid}\\] (received|succeeded)`));
       assert.ok(q, `celeriac ran it: ${summary(o.ran)}`);
-      assert.equal(q.kind, 'invalid');
-      assert.match(q.reason, /task must be a string, got bytes/);
+      // as Celery: handled as an unregistered task, FAILURE NotRegistered(b'hostile.add') stored; and kept
+      assert.equal(q.kind, 'unknown-task');
+      assert.match(q.reason, /no task named b'hostile\.add' is registered/);
       assert.equal(q.hostname, TS_NODE);
-      assert.ok(logged.some((l) => l.includes('Received invalid task message') && l.includes('task must be a string, got bytes') && l.includes('quarantined in')), logged.join('\n'));
+      assert.equal(s?.status, 'FAILURE');
+      assert.deepEqual(s?.result, p.result, 'the same NotRegistered as Celery stores');
+      assert.ok(logged.some((l) => l.includes("Received unregistered task of type b'hostile.add'") && l.includes('quarantined in')), logged.join('\n'));
     });
   });
 }

@@ -5,7 +5,7 @@
  * aliases).
  */
 import { arch, platform, release, type as osType } from 'node:os';
-import type { PyDict, PyValue } from '../../../protocol/values.ts';
+import { isoformatUTC, type PyDict, type PyValue } from '../../../protocol/values.ts';
 import { PyFloat, type FloatValue } from '../../control/float.ts';
 import { SW_VER } from '../../events/worker.ts';
 import type { Request } from '../request.ts';
@@ -101,7 +101,8 @@ export const INSPECT: Record<string, Handler> = {
   scheduled: (s) => s.worker.requestsSnapshot().scheduled.map(({ request, eta }) => ({
     // the timer entry's priority, which Celery's strategy always sets to 6 (call_at(..., priority=6)),
     // not the message's
-    eta: eta.toISOString().replace('Z', '+00:00'), priority: 6, request: requestInfo(request),
+    // Python's isoformat: no fraction when it is zero
+    eta: isoformatUTC(eta), priority: 6, request: requestInfo(request),
   })),
   revoked: (s) => [...s.worker.revoked],
   registered: (s, a) => {
