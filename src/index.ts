@@ -32,6 +32,13 @@ export { createBackend } from './backends/index.ts';
 // brokers
 export { createBroker } from './brokers/index.ts';
 export type { Broker, Delivery, Consumer, QueueDeclaration, ExchangeDeclaration, PublishTarget } from './broker.ts';
+export { BrokerError, BrokerConnectionError, UnroutableError, InvalidMessageError } from './brokers/errors.ts';
+export { InvalidAmqpMessageError } from './brokers/amqp/consumer.ts';
+// the quarantine of refused messages (<queue>.celeriac.invalid) and message signing's refusals
+export { QUARANTINE_KINDS, QUARANTINE_HEADERS, quarantineQueueName, decodeQuarantineElement, decodeQuarantineHeaders } from '../protocol/quarantine.ts';
+export type { QuarantineKind, QuarantineReason, QuarantinedMessage } from '../protocol/quarantine.ts';
+export type { QuarantineStore, QuarantineSelection, QuarantinedDetail, QuarantineBounds } from './quarantine/store.ts';
+export { SecurityError } from '../protocol/security/index.ts';
 export { State as EventsState, WorkerState, TaskState, heartbeatExpires } from './events/state.ts'; // celery.events.state
 export type { StateOptions as EventsStateOptions, StateEventResult } from './events/state.ts';
 

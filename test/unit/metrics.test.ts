@@ -73,7 +73,7 @@ test('registry: every family celery-exporter declares, with its type and label n
   assert.deepEqual(les, ['0.005', '0.01', '0.025', '0.05', '0.075', '0.1', '0.25', '0.5', '0.75', '1', '2.5', '5', '7.5', '10', '+Inf']);
   const worker = createCeleryMetrics(prom, { scope: 'worker', prefix: 'ts_' });
   assert.deepEqual([...parseTypes(await worker.registry.metrics()).keys()].sort(), [
-    'ts_task_failed_total', 'ts_task_received_total', 'ts_task_rejected_total', 'ts_task_retried_total', 'ts_task_revoked_total',
+    'ts_messages_refused_total', 'ts_task_failed_total', 'ts_task_received_total', 'ts_task_rejected_total', 'ts_task_retried_total', 'ts_task_revoked_total',
     'ts_task_runtime', 'ts_task_sent_total', 'ts_task_started_total', 'ts_task_succeeded_total', 'ts_worker_tasks_active', 'ts_worker_up',
   ]);
 });
