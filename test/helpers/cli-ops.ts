@@ -52,6 +52,11 @@ function run(cmd: string, args: string[], options: { env: Record<string, string>
   });
 }
 
+/** `celeriac <args>` (the global options given in `args`), as a user runs it. */
+export function celeriacBare(args: string[], env: Record<string, string>, input?: string): Promise<Run> {
+  return run(process.execPath, [resolve('bin/celeriac.js'), ...args], { env, input });
+}
+
 /** `celeriac -A test/helpers/ops-app.ts <args>`. */
 export function celeriac(args: string[], env: Record<string, string>, input?: string): Promise<Run> {
   return run(process.execPath, [resolve('bin/celeriac.js'), '-A', resolve('test/helpers/ops-app.ts'), ...args], { env, input });

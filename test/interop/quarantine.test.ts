@@ -5,8 +5,6 @@
 // Python knows is run by a real Python Celery worker. The bounds (count and age) hold on both brokers.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import amqplib from 'amqplib';
 import { Celery } from '../../src/app.ts';
@@ -16,7 +14,7 @@ import { Worker } from '../../src/worker/worker.ts';
 import { encodeRedisEnvelope } from '../../protocol/envelope/redis.ts';
 import { decodeQuarantineElement } from '../../protocol/quarantine.ts';
 import type { RawMessage } from '../../protocol/types.ts';
-import { missingPeers } from '../helpers/cli-ops.ts';
+import { celeriacBare, missingPeers, type Run } from '../helpers/cli-ops.ts';
 import { deleteAmqpQueues, selectedBrokers } from '../helpers/matrix.ts';
 import { AMQP_URL, amqplibUrl, startPythonWorker, uniqueName, type PythonWorker } from '../helpers/peers.ts';
 import { startRedis, stopAll, type PrivateRedis } from '../helpers/private-redis.ts';
@@ -24,31 +22,8 @@ import { testLogger } from '../helpers/worker.ts';
 
 after(() => stopAll());
 
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-
 /** `celeriac -b <url> <args>` (async: the answering worker may run in this process). */
-function celeriac(args: string[], env: Record<string, string>, input = ''): Promise<Run> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [resolve('bin/celeriac.js'), ...args], {
-      env: { ...process.env, CELERY_BROKER_URL: '', CELERY_RESULT_BACKEND: '', CELERY_APP: '', NO_COLOR: '1', ...env }, stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', fail);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, out, err });
-    });
-    child.stdin.end(input);
-  });
-}
+const celeriac = celeriacBare;
 const show = (r: Run) => `exit ${r.code}\nstdout: ${r.out}\nstderr: ${r.err}`;
 
 async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
