@@ -110,6 +110,8 @@ const SPECS: Record<string, Spec> = {
   control: { kind: 'ts', mode: 'run', tsWorker: true },
   operate: { kind: 'sh', mode: 'run', tsWorker: true },
   'events-cli': { kind: 'sh', mode: 'run', tsWorker: true },
+  // the worker snippet's ts@<host> refuses a task it does not know, and keeps it
+  quarantine: { kind: 'sh', mode: 'run', tsWorker: true },
   queues: { kind: 'sh', mode: 'run', tsWorker: true },
   metrics: { kind: 'sh', mode: 'run', tsWorker: true },
   'tracing-install': { kind: 'sh', mode: 'run' },
