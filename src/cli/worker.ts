@@ -9,8 +9,8 @@
  * settings as in Celery (src/cli/context.ts). A mistake on the command line is one line on stderr and
  * exit status 64 (src/cli/exit.ts); the stack trace only with `--traceback` or `-l debug`.
  *
- * Signals: SIGTERM / SIGINT → warm shutdown (running tasks finish, the rest goes back to the queue);
- * a second one, or SIGQUIT → cold shutdown (exit without waiting; see src/worker/worker.ts).
+ * Signals (TERM, INT, QUIT, USR1, HUP) and the daemon options (--pidfile, --logfile, --detach, --uid,
+ * --gid, --umask, --inspect) as Celery's: src/cli/worker-service.ts.
  */
 import type { Command } from 'commander';
 import { arch, platform, release } from 'node:os';
@@ -21,8 +21,9 @@ import { createBeat } from '../beat/beat.ts';
 import { signals } from '../signals.ts';
 import { beatOptions } from './beat.ts';
 import { appForCommand, globalsOf } from './context.ts';
-import { EX_OK, reportError, UsageError } from './exit.ts';
+import { reportError, UsageError } from './exit.ts';
 import { parseInteger, parseLoglevel, parseNumber } from './values.ts';
+import { installWorkerSignals, registerServiceOptions, startService, type ServiceCliOptions } from './worker-service.ts';
 
 /** A TCP port number (0 picks a free one). */
 function parsePort(flag: string, text: string): number {
@@ -35,7 +36,7 @@ function metricsAddress(host = '0.0.0.0', port: number): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`;
 }
 
-interface WorkerCliOptions {
+interface WorkerCliOptions extends ServiceCliOptions {
   queues?: string;
   concurrency?: string;
   hostname?: string;
@@ -100,6 +101,9 @@ export async function runWorker(o: WorkerCliOptions, command: Command, version: 
   const { level, queues, concurrency, prefetch, heartbeat, metricsPort } = workerOptions(o);
   if (!o.beat && (o.schedule !== undefined || o.scheduler !== undefined)) throw new UsageError('-s/--schedule and -S/--scheduler go with -B/--beat');
   const beatOpts = o.beat ? beatOptions(o) : null;
+  // --detach, --pidfile, --logfile, --uid/--gid, --umask, --inspect (src/cli/worker-service.ts)
+  const service = await startService(o, g);
+  if ('detached' in service) process.exit(service.detached);
   const app = await appForCommand(g, {
     requireApp: 'worker needs -A/--app MODULE (or CELERY_APP): the module that creates the app and registers its tasks, e.g. -A ./tasks.ts',
   });
@@ -114,7 +118,7 @@ export async function runWorker(o: WorkerCliOptions, command: Command, version: 
       ...(heartbeat !== undefined ? { heartbeatInterval: heartbeat } : {}),
       ...(o.withoutHeartbeat ? { withoutHeartbeat: true } : {}),
     },
-    logger: createLogger(level),
+    logger: createLogger(level, service.write),
   });
   // celeriac's --metrics-port / worker_metrics_port: /metrics with celery-exporter's names (src/metrics/worker.ts);
   // prom-client is loaded only then. A port in use ends the worker here, before it consumes (status 69).
@@ -123,20 +127,13 @@ export async function runWorker(o: WorkerCliOptions, command: Command, version: 
   const metrics = port === null ? null
     : await (await import('../metrics/worker.ts')).serveWorkerMetrics(worker, { port, host: o.metricsHost, app, onError: (err) => worker.logger.error(`metrics: ${err.message}`) });
   // Celery's -B: a beat in the worker process (one such worker per schedule, or -S redis for several)
-  const beat = beatOpts ? await createBeat(app, { ...beatOpts, logger: createLogger(level) }) : null;
+  const beat = beatOpts ? await createBeat(app, { ...beatOpts, logger: createLogger(level, service.write) }) : null;
   process.stdout.write(banner(worker, app, version, metrics ? metricsAddress(o.metricsHost, metrics.port) : undefined) + '\n');
-  let signalsSeen = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signalsSeen++;
-    const cold = sig === 'SIGQUIT' || signalsSeen > 1;
-    const beatStopped = beat && signalsSeen === 1 ? beat.service.stop() : Promise.resolve();
-    void beatStopped.then(() => worker.stop({ cold })).then(() => process.exit(EX_OK), (err: Error) => {
-      process.exit(reportError('worker', new Error(`shutdown failed: ${err.message}`, { cause: err }), { traceback: level === 'debug' }));
-    });
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  process.on('SIGQUIT', onSignal);
+  installWorkerSignals({
+    worker, service, logger: worker.logger,
+    stopFirst: () => beat?.service.stop() ?? Promise.resolve(),
+    onError: (err) => reportError('worker', new Error(`shutdown failed: ${err.message}`, { cause: err }), { traceback: level === 'debug' }),
+  });
   await worker.start();
   if (beat) {
     await signals.beat_embedded_init.send({ sender: beat.service });
@@ -147,8 +144,8 @@ export async function runWorker(o: WorkerCliOptions, command: Command, version: 
 }
 
 export function registerWorker(program: Command, version: string): void {
-  program
-    .command('worker')
+  registerServiceOptions(program
+    .command('worker'))
     .description('Start a worker that runs the tasks registered on a TypeScript/JavaScript Celery app')
     .option('-Q, --queues <list>', 'comma-separated queues to consume (default: task_default_queue)')
     .option('-c, --concurrency <n>', 'tasks run at once (default: worker_concurrency, else the number of CPUs)')
