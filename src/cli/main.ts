@@ -19,6 +19,7 @@ import { registerExporter } from './exporter.ts';
 import { registerInspect } from './inspect.ts';
 import { registerList } from './list.ts';
 import { registerMigrate } from './migrate.ts';
+import { registerMulti } from './multi.ts';
 import { registerPurge } from './purge.ts';
 import { registerQuarantine } from './quarantine.ts';
 import { registerReport } from './report.ts';
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
   registerResult(program);
   registerCrontab(program);
   registerWorker(program, pkg.version);
+  registerMulti(program, pkg.version);
   registerBeat(program, pkg.version);
   registerEvents(program, pkg.version);
   registerExporter(program);
