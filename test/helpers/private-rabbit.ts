@@ -135,7 +135,7 @@ export function privateRabbit(portOrOptions: number | PrivateRabbitOptions = {})
     async start() {
       if (await portOpen(port)) throw new Error(`port ${port} is already in use`);
       if (tls && (await portOpen(tls.port))) throw new Error(`port ${tls.port} is already in use`);
-      child = spawn(SERVER, [], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+      child = spawn(SERVER, [], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: false });
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
       const end = Date.now() + 60_000;
