@@ -15,9 +15,9 @@
  * - `--uid/--gid` drop privileges as Celery (group first, supplementary groups, then the user, and
  *   check that root cannot be regained); `--umask` (octal with a leading 0, else decimal, as Celery)
  *   applies with or without `--detach` (Celery applies it only when detaching).
- * - Signals, as Celery's worker: TERM warm shutdown (exit 0; a second TERM changes nothing), INT warm
- *   (exit 1) and a second INT cold, QUIT cold (exit 1), INT/QUIT during a cold shutdown end the process
- *   at once; USR1 writes every running task (id, name, args, kwargs, runtime so far) and the main
+ * - Signals, as Celery 5.6's worker (checked against it): TERM warm shutdown (exit 0; a second TERM
+ *   changes nothing), INT warm (exit 1) and a second INT cold (exit 1), QUIT cold (exit 0), INT/QUIT
+ *   during a cold shutdown end the process at once (exit 1); USR1 writes every running task (id, name, args, kwargs, runtime so far) and the main
  *   thread's stack, and does not open Node's inspector (a SIGUSR1 listener replaces Node's); HUP, when
  *   stdout is not a terminal (as Celery), restarts: warm shutdown, then the same command line in a new
  *   process (Node has no exec, so a new pid), which takes over the pidfile before this one exits.
@@ -276,6 +276,7 @@ export function installWorkerSignals(opts: WorkerSignalsOptions): void {
 
   const shutdown = (how: 'warm' | 'cold', code: number): void => {
     if (how === 'cold') {
+      if (state !== 'cold') say('worker: Hitting Ctrl+C again will terminate all running tasks!');
       state = 'cold';
       exitcode = code;
       void worker.stop({ cold: true });
@@ -310,7 +311,7 @@ export function installWorkerSignals(opts: WorkerSignalsOptions): void {
   });
   process.on('SIGQUIT', () => {
     if (state === 'cold') return exit(EX_FAILURE);
-    shutdown('cold', EX_FAILURE);
+    shutdown('cold', state === 'running' ? EX_OK : exitcode);
   });
   if (earlyUsr1) process.off('SIGUSR1', earlyUsr1);
   earlyUsr1 = null;

@@ -109,6 +109,33 @@ describe('celeriac worker as a service', () => {
     assert.equal(existsSync(pidfile), false, 'the pidfile is removed at exit');
   });
 
+  test('signals as Celery 5.6: a second TERM stays warm (exit 0); a second INT goes cold (exit 1) without waiting', async (t) => {
+    if (!requirePython(t)) return;
+    const queue = uniqueName('ts.svc.sig');
+    const term = worker(queue, ['-c', '1']);
+    await term.waitFor(/ready\./);
+    const [a] = (await peer([{ op: 'send', name: 'tscli.sleep', args: [1500], options: { queue } }])) as string[];
+    await term.waitFor(new RegExp(`tscli.sleep\\[${a}\\] received`));
+    term.child.kill('SIGTERM');
+    await term.waitFor(/Warm shutdown/);
+    term.child.kill('SIGTERM');
+    assert.equal(await term.exited, 0, term.out());
+    const [outA] = (await peer([{ op: 'get', id: a, timeout: 1 }])) as Outcome[];
+    assert.equal(outA!.state, 'SUCCESS', 'the second TERM did not abandon the running task');
+
+    const int = worker(queue, ['-c', '1']);
+    await int.waitFor(/ready\./);
+    const [b] = (await peer([{ op: 'send', name: 'tscli.sleep', args: [60_000], options: { queue } }])) as string[];
+    await int.waitFor(new RegExp(`tscli.sleep\\[${b}\\] received`));
+    int.child.kill('SIGINT');
+    await int.waitFor(/worker: Hitting Ctrl\+C again will initiate cold shutdown, terminating all running tasks!/);
+    int.child.kill('SIGINT');
+    assert.equal(await int.exited, 1, int.out());
+    assert.match(int.out(), /worker: Hitting Ctrl\+C again will terminate all running tasks!/);
+    const [outB] = (await peer([{ op: 'get', id: b, timeout: 1 }])) as Outcome[];
+    assert.equal(outB!.state, 'PENDING', 'the cold shutdown did not wait for the 60 s task');
+  });
+
   test('SIGUSR1 writes the running tasks and the main stack; Node\'s inspector stays closed', async (t) => {
     if (!requirePython(t)) return;
     const queue = uniqueName('ts.svc.usr1');
