@@ -17,7 +17,8 @@
  *   applies with or without `--detach` (Celery applies it only when detaching).
  * - Signals, as Celery 5.6's worker (checked against it): TERM warm shutdown (exit 0; a second TERM
  *   changes nothing), INT warm (exit 1) and a second INT cold (exit 1), QUIT cold (exit 0), INT/QUIT
- *   during a cold shutdown end the process at once (exit 1); USR1 writes every running task (id, name, args, kwargs, runtime so far) and the main
+ *   during a cold shutdown end the process at once (exit 1); `REMAP_SIGTERM=SIGQUIT` in the
+ *   environment makes TERM cold, as in Celery; USR1 writes every running task (id, name, args, kwargs, runtime so far) and the main
  *   thread's stack, and does not open Node's inspector (a SIGUSR1 listener replaces Node's); HUP, when
  *   stdout is not a terminal (as Celery), restarts: warm shutdown, then the same command line in a new
  *   process (Node has no exec, so a new pid), which takes over the pidfile before this one exits.
@@ -300,8 +301,10 @@ export function installWorkerSignals(opts: WorkerSignalsOptions): void {
     child.unref();
   };
 
-  // the worker logs 'worker: Warm/Cold shutdown (MainProcess)' itself
-  process.on('SIGTERM', () => shutdown('warm', EX_OK));
+  // the worker logs 'worker: Warm/Cold shutdown (MainProcess)' itself; Celery's REMAP_SIGTERM=SIGQUIT
+  // makes TERM a cold shutdown (exit 0, as QUIT), e.g. for platforms that send TERM shortly before KILL
+  const remap = process.env.REMAP_SIGTERM === 'SIGQUIT';
+  process.on('SIGTERM', () => (remap ? (state === 'cold' ? exit(EX_FAILURE) : shutdown('cold', state === 'running' ? EX_OK : exitcode)) : shutdown('warm', EX_OK)));
   process.on('SIGINT', () => {
     if (state === 'cold') return exit(EX_FAILURE); // hard shutdown
     if (intSeen) return shutdown('cold', EX_FAILURE);

@@ -5,7 +5,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,11 +33,11 @@ interface Proc {
   exited: Promise<number | null>;
 }
 
-function worker(queue: string, extra: string[]): Proc {
+function worker(queue: string, extra: string[], env: Record<string, string> = {}): Proc {
   const child = spawn(process.execPath, [
     'bin/celeriac.js', 'worker', '-A', 'test/helpers/worker-app.ts', '-Q', queue, '-l', 'info', '-n', `${queue}@%h`,
     '--broker', URL, '--result-backend', URL, ...extra,
-  ], { env: { ...process.env, CELERIAC_TEST_QUEUE: queue }, stdio: ['ignore', 'pipe', 'pipe'] });
+  ], { env: { ...process.env, CELERIAC_TEST_QUEUE: queue, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -134,6 +134,42 @@ describe('celeriac worker as a service', () => {
     assert.match(int.out(), /worker: Hitting Ctrl\+C again will terminate all running tasks!/);
     const [outB] = (await peer([{ op: 'get', id: b, timeout: 1 }])) as Outcome[];
     assert.equal(outB!.state, 'PENDING', 'the cold shutdown did not wait for the 60 s task');
+  });
+
+  test('REMAP_SIGTERM=SIGQUIT: TERM is a cold shutdown (exit 0, as QUIT in Celery 5.6.3)', async (t) => {
+    if (!requirePython(t)) return;
+    const queue = uniqueName('ts.svc.remap');
+    const w = worker(queue, ['-c', '1'], { REMAP_SIGTERM: 'SIGQUIT' });
+    await w.waitFor(/ready\./);
+    const [id] = (await peer([{ op: 'send', name: 'tscli.sleep', args: [60_000], options: { queue } }])) as string[];
+    await w.waitFor(new RegExp(`tscli.sleep\\[${id}\\] received`));
+    w.child.kill('SIGTERM');
+    assert.equal(await w.exited, 0, w.out());
+    assert.match(w.out(), /worker: Hitting Ctrl\+C again will terminate all running tasks!/);
+    const [out] = (await peer([{ op: 'get', id, timeout: 1 }])) as Outcome[];
+    assert.equal(out!.state, 'PENDING');
+  });
+
+  test('--uid/--gid drop privileges (as root) or fail in one line (as anyone else); --umask applies', async () => {
+    const queue = uniqueName('ts.svc.uid');
+    const pidfile = join(dir, `${queue}.pid`);
+    if (process.getuid?.() !== 0) {
+      const r = spawnSync(process.execPath, ['bin/celeriac.js', 'worker', '-A', 'test/helpers/worker-app.ts', '--uid', '0', '-b', URL], { encoding: 'utf8' });
+      assert.equal(r.status, 64, r.stderr);
+      assert.match(r.stderr, /--uid\/--gid: /);
+      return;
+    }
+    chmodSync(dir, 0o777);
+    const w = worker(queue, ['--uid', 'nobody', '--umask', '077', '--pidfile', pidfile]);
+    await w.waitFor(/ready\./);
+    const status = readFileSync(`/proc/${w.child.pid}/status`, 'utf8');
+    const nobody = Number(spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim());
+    assert.match(status, new RegExp(`^Uid:\\t${nobody}\\t${nobody}\\t${nobody}\\t${nobody}$`, 'm'));
+    assert.equal(statSync(pidfile).uid, nobody, 'the pidfile is written after the drop');
+    assert.equal(statSync(pidfile).mode & 0o777, 0o600, 'umask 077');
+    w.child.kill('SIGTERM');
+    assert.equal(await w.exited, 0);
+    assert.equal(existsSync(pidfile), false);
   });
 
   test('SIGUSR1 writes the running tasks and the main stack; Node\'s inspector stays closed', async (t) => {
