@@ -56,7 +56,7 @@ async function onBroker(broker: ChaosBroker, counter: Redis): Promise<void> {
       record(await restartBroker(ctx, { impl, n: size(10_000), ms: 1, concurrency: 8, prefetchMultiplier: 4, downMs: 1000 }), 0);
     }
     if (want('storm')) {
-      const r = await storm(ctx, { impl, valid: size(5_000), hostile: size(2_000) });
+      const r = await storm(ctx, { impl, valid: size(5_000), hostile: size(2_000), bombs: 10 });
       record(r, 0);
     }
     if (want('drain')) {
