@@ -15,7 +15,7 @@
  * - `--uid/--gid` drop privileges as Celery (group first, supplementary groups, then the user, and
  *   check that root cannot be regained); `--umask` (octal with a leading 0, else decimal, as Celery)
  *   applies with or without `--detach` (Celery applies it only when detaching).
- * - Signals, as Celery 5.6's worker (checked against it): TERM warm shutdown (exit 0; a second TERM
+ * - Signals (src/worker/service/signals.ts), as Celery 5.6's worker (checked against it): TERM warm shutdown (exit 0; a second TERM
  *   changes nothing), INT warm (exit 1) and a second INT cold (exit 1), QUIT cold (exit 0), INT/QUIT
  *   during a cold shutdown end the process at once (exit 1); `REMAP_SIGTERM=SIGQUIT` in the
  *   environment makes TERM cold, as in Celery; USR1 writes every running task (id, name, args, kwargs, runtime so far) and the main
@@ -25,16 +25,16 @@
  * - `--inspect [host:port]`: Node's inspector, only when asked for.
  */
 import type { Command } from 'commander';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { WorkerLogger } from '../worker/log.ts';
-import type { Worker } from '../worker/worker.ts';
 import { expandNodename } from '../worker/worker.ts';
 import { nodeFormat } from '../worker/service/nodefmt.ts';
-import { createPidlock, Pidfile, TAKEOVER_ENV } from '../worker/service/pidfile.ts';
+import { createPidlock, Pidfile, TAKEOVER_ENV, waitForPidfile } from '../worker/service/pidfile.ts';
 import type { GlobalOptions } from './context.ts';
 import { EX_FAILURE, EX_OK, UsageError } from './exit.ts';
+
+import { installWorkerSignals as installSignals, type WorkerSignalsOptions } from '../worker/service/signals.ts';
 
 export interface ServiceCliOptions {
   hostname?: string;
@@ -115,34 +115,6 @@ export function dropPrivileges(uid?: string, gid?: string): void {
   }
 }
 
-/** Waits until `pidfile` names `child` (true), or the child exits (false), or `ms` pass (true). */
-function waitForPidfile(child: ChildProcess, pidfile: Pidfile | null, ms: number): Promise<boolean> {
-  return new Promise((done) => {
-    if (!pidfile) return done(true);
-    let exited = false;
-    const onExit = () => {
-      exited = true;
-    };
-    child.once('exit', onExit);
-    const end = Date.now() + ms;
-    const tick = () => {
-      let pid: number | null = null;
-      try {
-        pid = pidfile.readPid();
-      } catch { /* being written */ }
-      if (pid === child.pid) return finish(true);
-      if (exited || child.exitCode !== null) return finish(false);
-      if (Date.now() > end) return finish(true);
-      setTimeout(tick, 25);
-    };
-    const finish = (ok: boolean) => {
-      child.off('exit', onExit);
-      done(ok);
-    };
-    tick();
-  });
-}
-
 /** This process's command line without the options that only the starting process uses. */
 function argvWithout(args: string[], flags: string[], valued: string[]): string[] {
   const out: string[] = [];
@@ -195,6 +167,12 @@ async function detach(o: ServiceCliOptions, g: GlobalOptions, nodename: string):
 
 let earlyUsr1: (() => void) | null = null;
 
+/** Removes the SIGUSR1 listener {@link startService} put in (the worker's own replaces it). */
+export function dropEarlyUsr1(): void {
+  if (earlyUsr1) process.off('SIGUSR1', earlyUsr1);
+  earlyUsr1 = null;
+}
+
 /**
  * Everything before the app loads: `--detach` (resolves to `{detached: status}` in the starting
  * process), privileges, umask, the pidfile, the logfile, the inspector. A SIGUSR1 listener goes in
@@ -235,98 +213,9 @@ export async function startService(o: ServiceCliOptions, g: GlobalOptions): Prom
   return { write, pidfile };
 }
 
-/** What the signal handlers need of the worker. */
-export type SignalledWorker = Pick<Worker, 'hostname' | 'stop' | 'requestsSnapshot'>;
 
-/** USR1: the running tasks and the main thread's stack (Celery's `cry()` dumps every thread's stack). */
-export function dumpState(worker: SignalledWorker, now = Date.now()): string {
-  const active = worker.requestsSnapshot().active;
-  const lines = [`${worker.hostname} (pid ${process.pid}): ${active.length} running task(s)`, '='.repeat(49)];
-  for (const r of active) {
-    const runtime = r.timeStart === null ? 'not started' : `${((now - r.timeStart) / 1000).toFixed(3)}s`;
-    lines.push(`${r.name}[${r.id}] running for ${runtime} args=${JSON.stringify(r.context.args)} kwargs=${JSON.stringify(r.context.kwargs)}`);
-  }
-  lines.push('', 'MainThread', '='.repeat(49));
-  lines.push(...(new Error('stack').stack ?? '').split('\n').slice(1).map((l) => l.trimStart()).map((l) => `  ${l}`));
-  lines.push('='.repeat(49));
-  return lines.join('\n');
-}
-
-export interface WorkerSignalsOptions {
-  worker: SignalledWorker;
-  /** Stops what runs beside the worker (an embedded beat) before it. */
-  stopFirst?: () => Promise<void>;
-  service: Service;
-  logger: WorkerLogger;
-  /** Ends the process (default `process.exit`). */
-  exit?: (code: number) => void;
-  /** Reports a failed shutdown, returns the exit status. */
-  onError?: (err: Error) => number;
-}
-
-/** Installs Celery's worker signal handlers (see the module notes). */
+/** The worker's signal handlers (src/worker/service/signals.ts), replacing the early SIGUSR1 listener. */
 export function installWorkerSignals(opts: WorkerSignalsOptions): void {
-  const { worker, service } = opts;
-  const exit = opts.exit ?? ((code: number) => process.exit(code));
-  const say = (line: string) => process.stdout.write(line + '\n');
-  let state: 'running' | 'warm' | 'cold' = 'running';
-  let exitcode = EX_OK;
-  let intSeen = false;
-  let restarting = false;
-  let stopped: Promise<void> | null = null;
-
-  const shutdown = (how: 'warm' | 'cold', code: number): void => {
-    if (how === 'cold') {
-      if (state !== 'cold') say('worker: Hitting Ctrl+C again will terminate all running tasks!');
-      state = 'cold';
-      exitcode = code;
-      void worker.stop({ cold: true });
-    } else if (state === 'running') {
-      state = 'warm';
-      exitcode = code;
-    }
-    if (stopped) return;
-    stopped = (opts.stopFirst?.() ?? Promise.resolve()).then(() => worker.stop({ cold: state === 'cold' }));
-    stopped.then(async () => {
-      if (restarting) await restart();
-      exit(exitcode);
-    }, (err: Error) => exit(opts.onError?.(err) ?? EX_FAILURE));
-  };
-
-  const restart = async () => {
-    const argv = [...process.execArgv, ...process.argv.slice(1)];
-    const child = spawn(process.execPath, argv, { stdio: 'inherit', env: { ...process.env, [TAKEOVER_ENV]: String(process.pid) } });
-    child.once('error', (err) => service.write(`celeriac worker: restart failed: ${err.message}`));
-    await waitForPidfile(child, service.pidfile, 60_000);
-    child.unref();
-  };
-
-  // the worker logs 'worker: Warm/Cold shutdown (MainProcess)' itself; Celery's REMAP_SIGTERM=SIGQUIT
-  // makes TERM a cold shutdown (exit 0, as QUIT), e.g. for platforms that send TERM shortly before KILL
-  const remap = process.env.REMAP_SIGTERM === 'SIGQUIT';
-  process.on('SIGTERM', () => (remap ? (state === 'cold' ? exit(EX_FAILURE) : shutdown('cold', state === 'running' ? EX_OK : exitcode)) : shutdown('warm', EX_OK)));
-  process.on('SIGINT', () => {
-    if (state === 'cold') return exit(EX_FAILURE); // hard shutdown
-    if (intSeen) return shutdown('cold', EX_FAILURE);
-    intSeen = true;
-    say('worker: Hitting Ctrl+C again will initiate cold shutdown, terminating all running tasks!');
-    shutdown('warm', EX_FAILURE);
-  });
-  process.on('SIGQUIT', () => {
-    if (state === 'cold') return exit(EX_FAILURE);
-    shutdown('cold', state === 'running' ? EX_OK : exitcode);
-  });
-  if (earlyUsr1) process.off('SIGUSR1', earlyUsr1);
-  earlyUsr1 = null;
-  process.on('SIGUSR1', () => service.write(dumpState(worker)));
-  // Celery restarts on HUP only when stdout is not a terminal (closing the terminal should not
-  // restart the worker into the background); otherwise HUP keeps its default action (end the process)
-  if (!process.stdout.isTTY) {
-    process.on('SIGHUP', () => {
-      if (state !== 'running') return;
-      say(`Restarting celery worker (${process.argv.slice(1).join(' ')})`);
-      restarting = true;
-      shutdown('warm', EX_OK);
-    });
-  }
+  installSignals(opts);
+  dropEarlyUsr1();
 }

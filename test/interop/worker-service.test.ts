@@ -45,7 +45,7 @@ function worker(queue: string, extra: string[], env: Record<string, string> = {}
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   return {
     child, exited, out: () => out,
-    waitFor: async (re, ms = 20_000) => {
+    waitFor: async (re, ms = 60_000) => {
       const end = Date.now() + ms;
       while (!re.test(out)) {
         if (Date.now() > end) throw new Error(`waiting for ${re}: got\n${out}`);
@@ -55,7 +55,7 @@ function worker(queue: string, extra: string[], env: Record<string, string> = {}
   };
 }
 
-async function until<T>(what: string, f: () => T | undefined | null | false, ms = 20_000): Promise<T> {
+async function until<T>(what: string, f: () => T | undefined | null | false, ms = 60_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = f();

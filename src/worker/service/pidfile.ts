@@ -14,6 +14,7 @@
  */
 import { closeSync, constants, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 
 /** Set by a restarting worker on its successor: the pid whose pidfile the successor may take over. */
 export const TAKEOVER_ENV = 'CELERIAC_PIDFILE_TAKEOVER';
@@ -163,4 +164,32 @@ export function createPidlock(path: string, options: { takeoverFrom?: number; wa
   }
   process.once('exit', () => lock.release());
   return lock;
+}
+
+/** Waits until `pidfile` names `child` (true), or the child exits (false), or `ms` pass (true). */
+export function waitForPidfile(child: ChildProcess, pidfile: Pidfile | null, ms: number): Promise<boolean> {
+  return new Promise((done) => {
+    if (!pidfile) return done(true);
+    let exited = false;
+    const onExit = () => {
+      exited = true;
+    };
+    child.once('exit', onExit);
+    const end = Date.now() + ms;
+    const tick = () => {
+      let pid: number | null = null;
+      try {
+        pid = pidfile.readPid();
+      } catch { /* being written */ }
+      if (pid === child.pid) return finish(true);
+      if (exited || child.exitCode !== null) return finish(false);
+      if (Date.now() > end) return finish(true);
+      setTimeout(tick, 25);
+    };
+    const finish = (ok: boolean) => {
+      child.off('exit', onExit);
+      done(ok);
+    };
+    tick();
+  });
 }
