@@ -117,6 +117,6 @@ describe('[amqp] Python Celery baseline', () => {
   test(`kill -9 of a Python worker under load with early ack: at most concurrency (${C}) lost`, TIMEOUT, async (t) => {
     const ctx = ctxFor(t, 'amqp', 'py');
     if (!ctx) return;
-    report(t, await killWorker(ctx, { impl: 'py', acksLate: false, n: 1000, ms: 1, concurrency: C, prefetchMultiplier: 4, visibility: 5, maxMs: MAX_MS }), C);
+    report(t, await killWorker(ctx, { impl: 'py', acksLate: false, n: 400, ms: 1, concurrency: C, prefetchMultiplier: 4, visibility: 5, maxMs: MAX_MS }), C);
   });
 });
