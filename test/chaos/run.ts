@@ -3,8 +3,9 @@
  * Python Celery side by side: kill -9 of a worker with 60,000 tasks (with and without acks_late), SIGSTOP
  * past the visibility/heartbeat timeout, broker restarts during publish and consume, the hostile-message
  * storm, and a 100,000-message drain with the peak RSS. Prints each `celeriac-count:` line as it goes
- * and a markdown table at the end. Figures, not assertions: it exits 1 only if a scenario broke an
- * invariant (a lost acks_late task, loss above the concurrency, a storm message unaccounted for).
+ * and a markdown table at the end. Figures, not assertions: it exits 1 only if a celeriac scenario broke
+ * an invariant (a lost acks_late task, loss above the concurrency, a storm message unaccounted for);
+ * where Python Celery misses one, that is listed as the baseline's.
  *
  *   npm run chaos                              everything (~30-40 min)
  *   npm run chaos -- kill drain                scenarios whose name contains a word
@@ -29,10 +30,12 @@ const COUNTER_URL = process.env.CHAOS_COUNTER_URL ?? 'redis://127.0.0.1:6379/0';
 
 const rows: Row[] = [];
 const problems: string[] = [];
+const baseline: string[] = [];
 const record = (r: Row, bound?: number) => {
   rows.push(r);
   console.log(countLine(r));
-  problems.push(...violations(r, bound));
+  // the invariants are celeriac's; Python Celery's misses are figures of the baseline
+  (r.impl === 'ts' ? problems : baseline).push(...violations(r, bound));
 };
 
 async function onBroker(broker: ChaosBroker, counter: Redis): Promise<void> {
@@ -90,6 +93,7 @@ try {
 }
 console.log(`\n## Chaos run (${((Date.now() - t0) / 60_000).toFixed(1)} min, scale ${scale})\n`);
 console.log(markdownTable(rows));
+if (baseline.length) console.log(`\nPython Celery baseline, where it misses the same invariants:\n${baseline.map((p) => `- ${p}`).join('\n')}`);
 if (problems.length) {
   console.log(`\ninvariants broken:\n${problems.map((p) => `- ${p}`).join('\n')}`);
   process.exitCode = 1;
