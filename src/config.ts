@@ -119,6 +119,15 @@ export interface Settings {
   readonly workerPrefetchMultiplier: number;
   /** `worker_concurrency`; `null` = number of CPUs. @default null */
   readonly workerConcurrency: number | null;
+  /**
+   * `worker_pool` (`-P`): `async` (the event loop), `threads` (one worker thread per slot); Celery's
+   * names map onto them (`prefork`, `processes` → threads; `solo`, `eventlet`, `gevent` → async). @default 'async'
+   */
+  readonly workerPool: string;
+  /** `worker_max_tasks_per_child`: a pool slot is replaced after this many tasks (threads pool). @default null */
+  readonly workerMaxTasksPerChild: number | null;
+  /** `worker_max_memory_per_child` (KiB): a pool slot above it after a task is replaced (threads pool). @default null */
+  readonly workerMaxMemoryPerChild: number | null;
   /** `broker_transport_options`. @default {} */
   readonly brokerTransportOptions: Readonly<TransportOptions>;
   /** `result_backend_transport_options`. @default {} */
@@ -301,6 +310,9 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   taskInheritParentPriority: false,
   workerPrefetchMultiplier: 4,
   workerConcurrency: null,
+  workerPool: 'async',
+  workerMaxTasksPerChild: null,
+  workerMaxMemoryPerChild: null,
   brokerTransportOptions: Object.freeze({}),
   resultBackendTransportOptions: Object.freeze({}),
   brokerConnectionRetry: true,
@@ -626,6 +638,9 @@ const VALIDATORS: { [K in keyof Settings]: Validator } = {
   taskInheritParentPriority: bool,
   workerPrefetchMultiplier: (n, v) => int(n, v),
   workerConcurrency: (n, v) => intOrNull(n, v, 1),
+  workerPool: str,
+  workerMaxTasksPerChild: (n, v) => intOrNull(n, v, 1),
+  workerMaxMemoryPerChild: (n, v) => intOrNull(n, v, 1),
   brokerTransportOptions: dict,
   resultBackendTransportOptions: dict,
   brokerConnectionRetry: bool,

@@ -20,7 +20,8 @@ import { Worker } from '../worker/worker.ts';
 import { createBeat } from '../beat/beat.ts';
 import { signals } from '../signals.ts';
 import { beatOptions } from './beat.ts';
-import { appForCommand, globalsOf } from './context.ts';
+import { appForCommand, appSpec, globalsOf } from './context.ts';
+import { poolFromName } from '../worker/pool/pool.ts';
 import { reportError, UsageError } from './exit.ts';
 import { parseInteger, parseLoglevel, parseNumber } from './values.ts';
 import { installWorkerSignals, registerServiceOptions, startService, type ServiceCliOptions } from './worker-service.ts';
@@ -52,6 +53,10 @@ interface WorkerCliOptions extends ServiceCliOptions {
   scheduler?: string;
   metricsPort?: string;
   metricsHost?: string;
+  pool?: string;
+  maxTasksPerChild?: string;
+  maxMemoryPerChild?: string;
+  autoscale?: string;
 }
 
 /** The startup banner, in Celery's layout. */
@@ -67,7 +72,7 @@ export function banner(worker: Worker, app: Celery, version: string, metricsUrl?
     `- ** ---------- .> app:         ${app.main ?? '__main__'}`,
     `- ** ---------- .> transport:   ${app.broker.safeUrl}`,
     `- ** ---------- .> results:     ${c.resultBackend ? app.backend.safeUrl : 'disabled://'}`,
-    `- *** --- * --- .> concurrency: ${worker.concurrency} (node event loop)`,
+    `- *** --- * --- .> concurrency: ${worker.concurrency} (${worker.poolName === 'async' ? 'node event loop' : 'threads'})`,
     `-- ******* ---- .> task events: ${worker.events.taskEvents ? 'ON' : 'OFF (enable -E to monitor tasks in this worker)'}`,
     metricsUrl ? `--- ***** ----- .> metrics:     ${metricsUrl}` : '--- ***** ----- ',
     ' -------------- [queues]',
@@ -93,12 +98,30 @@ function workerOptions(o: WorkerCliOptions) {
     prefetch: o.prefetchMultiplier === undefined ? undefined : parseInteger('--prefetch-multiplier', o.prefetchMultiplier, 0),
     heartbeat: o.heartbeatInterval === undefined ? undefined : parseNumber('--heartbeat-interval', o.heartbeatInterval, 0.001),
     metricsPort: o.metricsPort === undefined ? undefined : parsePort('--metrics-port', o.metricsPort),
+    pool: o.pool === undefined ? undefined : poolOption(o.pool),
+    maxTasksPerChild: o.maxTasksPerChild === undefined ? undefined : parseInteger('--max-tasks-per-child', o.maxTasksPerChild, 1),
+    maxMemoryPerChild: o.maxMemoryPerChild === undefined ? undefined : parseInteger('--max-memory-per-child', o.maxMemoryPerChild, 1),
+    autoscale: o.autoscale === undefined ? undefined : autoscaleOption(o.autoscale),
   };
+}
+
+/** `--autoscale MAX[,MIN]` (MIN 0 when left out, as Celery). */
+function autoscaleOption(text: string): [number, number] {
+  const [max, min = '0', ...rest] = text.split(',');
+  const r: [number, number] = [parseInteger('--autoscale', max!.trim(), 1), parseInteger('--autoscale', min.trim(), 0)];
+  if (rest.length || r[1] > r[0]) throw new UsageError(`--autoscale must be MAX,MIN with MIN <= MAX, got ${JSON.stringify(text)}`);
+  return r;
+}
+
+/** `-P`: Celery's pool names (src/worker/pool/pool.ts maps them). */
+function poolOption(name: string): string {
+  if (!poolFromName(name)) throw new UsageError(`-P/--pool must be async, threads, prefork, processes, solo, eventlet or gevent, got ${JSON.stringify(name)}`);
+  return name;
 }
 
 export async function runWorker(o: WorkerCliOptions, command: Command, version: string): Promise<void> {
   const g = globalsOf(command);
-  const { level, queues, concurrency, prefetch, heartbeat, metricsPort } = workerOptions(o);
+  const { level, queues, concurrency, prefetch, heartbeat, metricsPort, pool, maxTasksPerChild, maxMemoryPerChild, autoscale } = workerOptions(o);
   if (!o.beat && (o.schedule !== undefined || o.scheduler !== undefined)) throw new UsageError('-s/--schedule and -S/--scheduler go with -B/--beat');
   const beatOpts = o.beat ? beatOptions(o) : null;
   // --detach, --pidfile, --logfile, --uid/--gid, --umask, --inspect (src/cli/worker-service.ts)
@@ -113,6 +136,11 @@ export async function runWorker(o: WorkerCliOptions, command: Command, version: 
     ...(prefetch !== undefined ? { prefetchMultiplier: prefetch } : {}),
     ...(o.hostname ? { hostname: o.hostname } : {}),
     ...(o.withoutMingle ? { withoutMingle: true } : {}),
+    // -P threads: each pool thread imports the -A module itself
+    ...(pool !== undefined ? { pool } : {}), appModule: appSpec(g),
+    ...(maxTasksPerChild !== undefined ? { maxTasksPerChild } : {}),
+    ...(maxMemoryPerChild !== undefined ? { maxMemoryPerChild } : {}),
+    ...(autoscale !== undefined ? { autoscale } : {}),
     events: {
       ...(o.taskEvents ? { taskEvents: true } : {}),
       ...(heartbeat !== undefined ? { heartbeatInterval: heartbeat } : {}),
@@ -161,6 +189,10 @@ export function registerWorker(program: Command, version: string): void {
     .option('-S, --scheduler <name>', 'with -B: file or redis (default: beat_scheduler)')
     .option('--metrics-port <port>', 'serve Prometheus metrics (celery-exporter\'s names) on this port at /metrics (setting worker_metrics_port)')
     .option('--metrics-host <host>', 'with --metrics-port: the address to listen on (default 0.0.0.0)')
+    .option('-P, --pool <name>', 'async (the event loop, default) or threads (one worker thread per slot, CPU-bound tasks in parallel); Celery\'s prefork, processes → threads, solo, eventlet, gevent → async (setting worker_pool)')
+    .option('--max-tasks-per-child <n>', 'threads pool: replace a thread after n tasks (worker_max_tasks_per_child)')
+    .option('--max-memory-per-child <KiB>', 'threads pool: replace a thread whose heap is above this after a task (worker_max_memory_per_child)')
+    .option('--autoscale <max,min>', 'grow the pool up to MAX slots under load and shrink it back to MIN when idle (as Celery\'s)')
     .option('--without-gossip', "don't subscribe to other workers' events (celeriac workers never do; accepted as Celery's flag)")
     .action(async (o: WorkerCliOptions, command: Command) => {
       try {

@@ -17,10 +17,10 @@
 import { bindArguments } from '../bind-args.ts';
 import { performance } from 'node:perf_hooks';
 import { EncodeError } from '../../protocol/errors.ts';
-import { Ignore, Reject, Retry } from '../../protocol/exceptions.ts';
+import { Ignore, Reject, Retry, Terminated, TimeLimitExceeded, WorkerLostError } from '../../protocol/exceptions.ts';
 import { argsrepr, saferepr, type ReprValue } from '../../protocol/repr.ts';
 import { asTuple, buildResultMeta } from '../../protocol/result.ts';
-import { FAILURE, IGNORED, REJECTED, RETRY, STARTED, SUCCESS } from '../../protocol/states.ts';
+import { FAILURE, IGNORED, REJECTED, RETRY, REVOKED, STARTED, SUCCESS } from '../../protocol/states.ts';
 import type { PyValue } from '../../protocol/values.ts';
 import type { Celery } from '../app.ts';
 import type { ResultBackend } from '../backend.ts';
@@ -31,14 +31,16 @@ import { callTaskErrbacks, chainElemRequest, onChordPartReturn } from '../canvas
 import { dispatchCallbacksAndChain } from './dispatch.ts';
 import { logs, type WorkerLogger } from './log.ts';
 import { toResultRequest, type Context } from './request.ts';
-import { excRepr, retryTask, TaskRetry, withAutoretry } from './retry.ts';
+import { excRepr, retryTask, TaskRetry } from './retry.ts';
+import { AsyncPool } from './pool/async.ts';
+import type { TaskPool } from './pool/pool.ts';
 import { BoundTask, type ErrorInfo, type RetryOptions, type TaskRuntime, type TaskSelfHost } from './task.ts';
 import { formatTraceback } from './traceback.ts';
-import { resolveTimeLimits, runWithTimeLimits } from './timelimit.ts';
+import { resolveTimeLimits } from './timelimit.ts';
 
 /** How a task ended. */
 export interface TraceResult {
-  /** SUCCESS, FAILURE, RETRY, REJECTED, IGNORED. */
+  /** SUCCESS, FAILURE, RETRY, REJECTED, IGNORED; REVOKED when the pool terminated it (`retval`: billiard's `Terminated`). */
   state: string;
   /** The return value (SUCCESS) or the error. */
   retval: unknown;
@@ -54,6 +56,16 @@ export interface TracerOptions {
   resultExtended: boolean;
   /** `resultrepr_maxsize` for the success log line. @default 1024 */
   resultReprMaxsize?: number;
+  /** Where task functions run (src/worker/pool/). @default the async pool */
+  pool?: TaskPool;
+}
+
+/**
+ * The error a pool made when the task's slot was stopped (hard time limit) or died: Celery stores
+ * these with no traceback (`Request.on_timeout` / `on_failure` call `mark_as_failure` without one).
+ */
+function slotError(err: unknown): boolean {
+  return (err instanceof TimeLimitExceeded || err instanceof WorkerLostError) && err.traceback === null;
 }
 
 const IGNORE_STATES = new Set([IGNORED, RETRY, REJECTED]);
@@ -96,8 +108,10 @@ export class Tracer implements TaskSelfHost {
   readonly logger: WorkerLogger;
   readonly resultExtended: boolean;
   private readonly reprMax: number;
+  readonly pool: TaskPool;
 
   constructor(o: TracerOptions) {
+    this.pool = o.pool ?? new AsyncPool(() => 1);
     this.app = o.app;
     this.backend = o.backend;
     this.hostname = o.hostname;
@@ -164,6 +178,7 @@ export class Tracer implements TaskSelfHost {
     const name = ctx.name;
     let state: string = FAILURE;
     let retval: unknown = null;
+    let postrun = true;
     try {
       if (signals.task_prerun.hasReceivers) await signals.task_prerun.send({ sender: runtime.name, task_id: id, task: runtime.name, args, kwargs });
       if (runtime.trackStarted && !ignoreResult) {
@@ -173,13 +188,24 @@ export class Tracer implements TaskSelfHost {
       try {
         if (hooks.beforeStart) await hooks.beforeStart(id, args, kwargs, self);
         const limits = resolveTimeLimits(ctx.timelimit, runtime);
-        retval = await withAutoretry(self, runtime, () => runWithTimeLimits(() => callTask(runtime, self, args, kwargs), limits, () => self.abortController,
-          (kind, seconds) => this.logger.error(`${kind === 'soft' ? 'Soft' : 'Hard'} time limit (${seconds}s) exceeded for ${name}[${id}]`)));
+        retval = await this.pool.run({ runtime, self, args, kwargs, limits,
+          onLimit: (kind, seconds) => this.logger.error(`${kind === 'soft' ? 'Soft' : 'Hard'} time limit (${seconds}s) exceeded for ${name}[${id}]`) });
         ok = true;
       } catch (err) {
         retval = err;
       }
       onReturned?.();
+      if (retval instanceof Terminated) {
+        // revoke(terminate=True): the slot was stopped; the worker records REVOKED (Request.terminate)
+        postrun = false;
+        return { state: REVOKED, retval, runtime: (performance.now() - t0) / 1000 };
+      }
+      if (retval instanceof WorkerLostError && runtime.acksLate && runtime.rejectOnWorkerLost) {
+        // Request.on_failure: reject_on_worker_lost requeues the message; nothing stored, no task-failed
+        this.logger.error(`Task ${name}[${id}] ${excRepr(retval)}: requeued (task_reject_on_worker_lost)`);
+        postrun = false;
+        return { state: REJECTED, retval: new Reject([excRepr(retval), true]), runtime: (performance.now() - t0) / 1000 };
+      }
       if (ok) {
         try {
           // sent in this task's context, the callbacks and the next chain step join its trail after what
@@ -230,7 +256,7 @@ export class Tracer implements TaskSelfHost {
       retval = err;
       if (storeErrors) await this.store(ctx, FAILURE, err, formatTraceback(err)).catch(() => undefined);
     } finally {
-      if (signals.task_postrun.hasReceivers) await signals.task_postrun.send({ sender: runtime.name, task_id: id, task: runtime.name, args, kwargs, retval, state });
+      if (postrun && signals.task_postrun.hasReceivers) await signals.task_postrun.send({ sender: runtime.name, task_id: id, task: runtime.name, args, kwargs, retval, state });
     }
     return { state, retval, runtime: (performance.now() - t0) / 1000 };
   }
@@ -252,7 +278,7 @@ export class Tracer implements TaskSelfHost {
   }
 
   private async handleFailure(runtime: TaskRuntime, self: BoundTask, ctx: Context, exc: unknown, storeErrors: boolean, rootId: string): Promise<ErrorInfo> {
-    const traceback = formatTraceback(exc);
+    const traceback = slotError(exc) ? null : formatTraceback(exc);
     const einfo: ErrorInfo = { exception: exc, traceback };
     try {
       if (storeErrors) {
@@ -293,7 +319,7 @@ export class Tracer implements TaskSelfHost {
       this.logger.error(`Task ${ctx.name}[${ctx.id}] onFailure handler raised: ${excRepr(err)}`);
     }
     await signals.task_failure.send({ sender: runtime.name, task_id: ctx.id, exception: exc, args: ctx.args, kwargs: ctx.kwargs, traceback, einfo });
-    this.logger.error(`Task ${ctx.name}[${ctx.id}] raised unexpected: ${excRepr(exc)}\n${traceback.trimEnd()}`);
+    this.logger.error(`Task ${ctx.name}[${ctx.id}] raised unexpected: ${excRepr(exc)}${traceback ? `\n${traceback.trimEnd()}` : ''}`);
     return einfo;
   }
 }

@@ -38,7 +38,7 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism, hostname as osHostname } from 'node:os';
 import { DecodeError } from '../../protocol/errors.ts';
 import { SecurityError } from '../../protocol/security/errors.ts';
-import { NotRegistered, Reject, TaskRevokedError } from '../../protocol/exceptions.ts';
+import { NotRegistered, Reject, TaskRevokedError, Terminated } from '../../protocol/exceptions.ts';
 import { decodeBody, decodeTaskHeaders, taskMessageFromBody, type TaskHeadersInfo } from '../../protocol/message.ts';
 import { decompressAsync } from '../../protocol/compression.ts';
 import { buildResultMeta } from '../../protocol/result.ts';
@@ -46,6 +46,7 @@ import { FAILURE, REJECTED, IGNORED, RETRY, REVOKED, SUCCESS } from '../../proto
 import type { QuarantineKind } from '../../protocol/quarantine.ts';
 import { pyBytesRepr } from '../../protocol/repr.ts';
 import type { RawMessage, TaskMessage } from '../../protocol/types.ts';
+import type { PyDict } from '../../protocol/values.ts';
 import type { Celery } from '../app.ts';
 import type { ResultBackend } from '../backend.ts';
 import type { Consumer, Delivery, QueueDeclaration } from '../broker.ts';
@@ -65,6 +66,9 @@ import { Refusals } from './refusals.ts';
 import { Request, toResultRequest } from './request.ts';
 import { resolveTask, type TaskHooks, type TaskRuntime } from './task.ts';
 import { signalRequest, Tracer, type TraceResult } from './trace.ts';
+import { AsyncPool } from './pool/async.ts';
+import { poolFromName, type PoolName, type TaskPool } from './pool/pool.ts';
+import { Autoscaler } from './pool/autoscale.ts';
 
 export interface WorkerOptions {
   /** Queues to consume. @default [task_default_queue] */
@@ -90,6 +94,19 @@ export interface WorkerOptions {
   withoutMingle?: boolean;
   /** Events: `taskEvents` (`-E`), `heartbeatInterval`, `withoutHeartbeat` (see src/events/worker.ts). */
   events?: WorkerEventsOptions;
+  /**
+   * Celery's `-P` / `worker_pool`: `async` (default), `threads`, or a Celery name mapped onto them
+   * (src/worker/pool/pool.ts). `threads` needs `appModule`. @default worker_pool
+   */
+  pool?: string;
+  /** The app module as `-A` names it: each `threads` slot imports it (as a prefork child imports the app). */
+  appModule?: string;
+  /** @default worker_max_tasks_per_child */
+  maxTasksPerChild?: number | null;
+  /** KiB. @default worker_max_memory_per_child */
+  maxMemoryPerChild?: number | null;
+  /** Celery's `--autoscale MAX,MIN`: the pool starts at MIN and follows the load (src/worker/pool/autoscale.ts). */
+  autoscale?: [max: number, min: number];
 }
 
 /** Events a {@link Worker} emits. */
@@ -148,6 +165,11 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
   /** Events sent by this worker (`worker-*` always, `task-*` with -E); `enable()` / `disable()` switch task events. */
   readonly events: WorkerEventer;
   startedAt = Date.now();
+  /** The pool that runs the task functions (`-P`). */
+  readonly poolName: PoolName;
+  private pool: TaskPool | null = null;
+  /** `--autoscale`; null without. */
+  readonly autoscaler: Autoscaler | null = null;
   private readonly rateLimits = new Map<string, string | number | null>();
   private readonly rateLimiter: RateLimiter<Request>;
 
@@ -178,8 +200,18 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     this.options = options;
     this.hostname = expandNodename(options.hostname ?? 'celery@%h');
     this.queues = options.queues?.length ? [...options.queues] : [app.conf.taskDefaultQueue];
-    this.concurrency = options.concurrency ?? app.conf.workerConcurrency ?? availableParallelism();
+    const pool = poolFromName(options.pool ?? app.conf.workerPool);
+    if (!pool) throw new Error(`unknown pool ${JSON.stringify(options.pool ?? app.conf.workerPool)}: async, threads (Celery's prefork, processes, solo, eventlet, gevent, threads map onto them)`);
+    this.poolName = pool.pool;
+    if (pool.pool === 'threads' && !options.appModule) throw new Error('the threads pool needs appModule (-A): each thread imports the app module');
+    this.concurrency = pool.solo ? 1 : (options.concurrency ?? app.conf.workerConcurrency ?? availableParallelism());
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new Error(`concurrency must be an integer >= 1, got ${this.concurrency}`);
+    if (options.autoscale) {
+      const [max, min] = options.autoscale;
+      if (!(Number.isInteger(max) && Number.isInteger(min) && max >= 1 && min >= 0 && min <= max)) throw new Error(`autoscale must be MAX,MIN with 0 <= MIN <= MAX, MAX >= 1, got ${max},${min}`);
+      this.concurrency = Math.max(1, min);
+      this.autoscaler = new Autoscaler(this, max, min);
+    }
     this.prefetchMultiplier = options.prefetchMultiplier ?? app.conf.workerPrefetchMultiplier;
     this.logger = options.logger ?? createLogger('warning');
     this.on('error', () => undefined); // reported through the logger; listeners are optional
@@ -197,7 +229,9 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
 
   /** `concurrency × prefetch_multiplier` (0 = unlimited). */
   get basePrefetch(): number {
-    return this.prefetchMultiplier > 0 ? this.concurrency * this.prefetchMultiplier : 0;
+    // with --autoscale, as Celery: room for the most slots (max_concurrency × multiplier)
+    const slots = this.autoscaler ? Math.max(this.autoscaler.max, this.concurrency) : this.concurrency;
+    return this.prefetchMultiplier > 0 ? slots * this.prefetchMultiplier : 0;
   }
 
   /** Tasks executing now. */
@@ -220,7 +254,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     this.backend = this.app.conf.resultBackend ? this.app.backend : null;
     if (this.backend) await this.backend.connect();
     for (const q of this.queues) await broker.declareQueue(this.app.router.queue(q));
-    this.tracer = new Tracer({ app: this.app, backend: this.backend, hostname: this.hostname, logger: this.logger, resultExtended: this.app.conf.resultExtended });
+    this.pool = await this.createPool();
+    this.tracer = new Tracer({ app: this.app, backend: this.backend, hostname: this.hostname, logger: this.logger, resultExtended: this.app.conf.resultExtended, pool: this.pool });
     if (this.app.conf.workerDeduplicateSuccessfulTasks) this.dedup = new Deduplicator(this.app, this.backend, this.logger);
     if (this.app.conf.workerEnableRemoteControl) {
       this.pidbox = new Pidbox(this);
@@ -229,12 +264,31 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
       if (listening && !this.options.withoutMingle) await mingle(this.pidbox.state);
     }
     this.startedAt = Date.now();
+    this.autoscaler?.start();
     this.events.start();
     this.startConsumer();
     this.state = 'running';
     this.logger.info(`${this.hostname} ready.`);
     await signals.worker_ready.send({ sender: this.hostname });
     this.emit('ready');
+  }
+
+  private async createPool(): Promise<TaskPool> {
+    if (this.poolName === 'async') return new AsyncPool(() => this.concurrency);
+    const { ThreadPool } = await import('./pool/threads.ts');
+    const c = this.app.conf;
+    const pool = new ThreadPool({
+      appSpec: this.options.appModule!, size: this.concurrency, logger: this.logger,
+      maxTasksPerChild: this.options.maxTasksPerChild !== undefined ? this.options.maxTasksPerChild : c.workerMaxTasksPerChild,
+      maxMemoryPerChild: this.options.maxMemoryPerChild !== undefined ? this.options.maxMemoryPerChild : c.workerMaxMemoryPerChild,
+    });
+    await pool.start();
+    return pool;
+  }
+
+  /** What `inspect stats` reports as `pool` (Celery's `pool.info`). */
+  poolInfo(): PyDict {
+    return this.pool?.info() ?? {};
   }
 
   private startConsumer(): void {
@@ -274,6 +328,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
       this.logger.error(`cancelling the consumer failed: ${(err as Error).message}`);
     }
     await this.pidbox?.stop();
+    this.autoscaler?.stop();
     await this.events.offline(); // worker-offline now, before running tasks finish (Celery's order)
     // messages not started stay unacked: the broker's close() gives them back
     for (const h of this.held) clearTimeout(h.timer);
@@ -289,6 +344,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     if (this.running.size) this.logger.warning(`cold shutdown: ${this.running.size} task(s) still running are abandoned (acks_late ones go back to the queue)`);
     this.cold = this.cold || this.running.size > 0;
     await Promise.allSettled([...this.inflight]);
+    await this.pool?.stop();
     await this.events.stop();
     if (this.options.closeApp !== false) {
       try {
@@ -418,7 +474,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
   }
 
   /** `Request._announce_revoked`: REVOKED stored (unless results are ignored), acked, signal. */
-  private async revoke(req: Request, reason: 'expired' | 'revoked'): Promise<void> {
+  private async revoke(req: Request, reason: 'expired' | 'revoked' | 'terminated', signum: number | null = null): Promise<void> {
     this.revoked.add(req.id);
     this.logger.info(`Discarding revoked task: ${req.name}[${req.id}]`);
     const rt = this.runtimeFor(req.taskName);
@@ -440,7 +496,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     }
     await req.acknowledge();
     this.emit('task-revoked', req, reason);
-    await signals.task_revoked.send({ sender: req.taskName, request: signalRequest(req.context), terminated: false, signum: null, expired: reason === 'expired' });
+    await signals.task_revoked.send({ sender: req.taskName, request: signalRequest(req.context), terminated: reason === 'terminated', signum: signum as unknown as string | null /* an int, as Celery sends it */, expired: reason === 'expired' });
   }
 
   // ---- scheduling --------------------------------------------------------------------------------
@@ -530,6 +586,13 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     }
     this.emit('task-started', req);
     const result = await this.tracer!.trace(runtime, req.context, () => this.returned(slot));
+    if (result.state === REVOKED && result.retval instanceof Terminated) {
+      // Request.terminate: the pool stopped it; _announce_revoked('terminated', True, signum, False)
+      if (this.cold) return;
+      await this.revoke(req, 'terminated', result.retval.excMessage[0] as number);
+      this.emit('task-finished', req, result);
+      return;
+    }
     if (this.dedup !== null && result.state === SUCCESS) this.dedup.recordSuccess(req.id);
     if (this.cold) return; // given back (acks_late) or lost (early ack) by the cold shutdown
     const settled = this.settle(req, runtime, result);
@@ -608,8 +671,35 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     return base === 0 ? 0 : base + this.held.size;
   }
 
+  /**
+   * `Request.terminate`: stop task `taskId` where it runs (the pool terminates its slot); true when it
+   * was running in a pool that can (threads); the worker then records REVOKED.
+   */
+  terminateTask(taskId: string, signum: number): boolean {
+    return this.pool?.terminate(taskId, signum) ?? false;
+  }
+
+  /** Requests received and not finished (Celery's `state.reserved_requests`: what autoscale follows). */
+  reservedCount(): number {
+    return this.running.size + this.pending.length + this.rateLimiter.waiting().length;
+  }
+
+  /** `control autoscale`: new bounds, or null without --autoscale. */
+  autoscale(max: number | null, min: number | null): [number, number] | null {
+    if (!this.autoscaler) return null;
+    const r = this.autoscaler.update(max, min);
+    this.updatePrefetch();
+    return r;
+  }
+
+  /** Whether running tasks can be stopped (`terminate`): not on the event loop (the async pool). */
+  get canTerminate(): boolean {
+    return this.poolName !== 'async';
+  }
+
   resizePool(delta: number): void {
     this.concurrency = Math.max(1, this.concurrency + delta);
+    this.pool?.resize(this.concurrency);
     this.updatePrefetch();
     this.pump();
   }

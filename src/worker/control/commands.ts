@@ -4,9 +4,11 @@
  * `pool_grow`, `pool_shrink`, `pool_restart`, `autoscale`, `shutdown`, `enable_events`,
  * `disable_events`, `heartbeat`, `election`, and mingle's `hello`. Replies are Celery's texts.
  *
- * JavaScript cannot kill a running task: `terminate` of an ACTIVE task answers as Celery's pools without
- * `terminate_job` do (a `NotImplementedError` reply); the id stays revoked and the task's result is
- * whatever it returns. Terminating a task that has not started just discards it (as in Celery).
+ * `terminate` of an ACTIVE task: the threads pool stops the thread running it and the worker records
+ * REVOKED (`TaskRevokedError('terminated')`), as Celery's `Request.terminate`. On the async pool JavaScript
+ * cannot kill a running task: it answers as Celery's pools without `terminate_job` do (a
+ * `NotImplementedError` reply); the id stays revoked and the task's result is whatever it returns.
+ * Terminating a task that has not started just discards it (as in Celery).
  */
 import type { PyDict, PyValue } from '../../../protocol/values.ts';
 import { constants as osConstants } from 'node:os';
@@ -46,6 +48,16 @@ async function revokeIds(state: PanelState, ids: Set<string>, terminate: boolean
     const snap = w.requestsSnapshot();
     const active = snap.active.filter((r) => ids.has(r.id));
     const waiting = snap.reserved.filter((r) => ids.has(r.id));
+    const signum = osConstants.signals[sig.toUpperCase().replace(/^(SIG)?/, 'SIG') as keyof typeof osConstants.signals] ?? sig;
+    if (active.length && w.canTerminate) {
+      const terminated = [...active, ...waiting].map((r) => r.id);
+      for (const r of active) {
+        w.logger.info(`Terminating ${r.id} (${signum})`);
+        w.terminateTask(r.id, typeof signum === 'number' ? signum : 15);
+      }
+      for (const r of waiting) w.logger.info(`Terminating ${r.id} (${signum})`);
+      return ok(`terminate: ${[...new Set(terminated)].join(', ')}`);
+    }
     if (active.length) {
       const which = active.map((r) => r.id).join(', ');
       w.logger.warning(`Cannot terminate ${which} (${sig}): a running JavaScript task cannot be killed; it stays revoked and runs to its end`);
@@ -53,7 +65,6 @@ async function revokeIds(state: PanelState, ids: Set<string>, terminate: boolean
       throw new NotImplementedError(`<class 'celeriac.worker.AsyncPool'> does not implement kill_job`);
     }
     const terminated = waiting.map((r) => r.id);
-    const signum = osConstants.signals[sig.toUpperCase().replace(/^(SIG)?/, 'SIG') as keyof typeof osConstants.signals] ?? sig;
     for (const id of terminated) w.logger.info(`Terminating ${id} (${signum})`);
     if (!terminated.length) return ok('terminate: tasks unknown');
     return ok(`terminate: ${terminated.join(', ')}`);
@@ -162,8 +173,11 @@ export function commands(revokedStamps: RevokedStamps): Record<string, Handler> 
     pool_restart: () => {
       throw new ValueError('Pool restarts not enabled');
     },
-    autoscale: () => {
-      throw new ValueError('Autoscale not enabled');
+    autoscale: (s, a) => {
+      const num = (v: PyValue | undefined) => (v === undefined || v === null ? null : Number(v));
+      const r = s.worker.autoscale(num(a.max), num(a.min));
+      if (!r) throw new ValueError('Autoscale not enabled');
+      return ok(`autoscale now max=${r[0]} min=${r[1]}`);
     },
     shutdown: (s, a) => {
       s.worker.logger.warning(typeof a.msg === 'string' ? a.msg : 'Got shutdown from remote');

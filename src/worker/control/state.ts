@@ -28,6 +28,14 @@ export interface ControlledWorker {
   requestsSnapshot(): { active: Request[]; reserved: Request[]; scheduled: { request: Request; eta: Date; priority: number | null }[] };
   /** Current prefetch count (`qos.value`). */
   prefetchCount(): number;
+  /** `Autoscaler.update(max, min)`: the bounds now, or null when the worker does not autoscale. */
+  autoscale(max: number | null, min: number | null): [number, number] | null;
+  /** The pool's part of `inspect stats` (`pool.info`). */
+  poolInfo(): PyDict;
+  /** Whether the pool can stop a running task (`terminate_job`): the threads pool can, the async pool cannot. */
+  readonly canTerminate: boolean;
+  /** `Request.terminate` of a running task: its pool slot is stopped; false when it is not in one. */
+  terminateTask(taskId: string, signum: number): boolean;
   /** `pool.grow(n)` / `pool.shrink(n)` with `_update_prefetch_count`. */
   resizePool(delta: number): void;
   /** `add_task_queue` / `cancel_task_queue`. */

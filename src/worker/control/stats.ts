@@ -66,6 +66,8 @@ export function stats(state: PanelState): Record<string, FloatValue> {
     'put-guarded-by-semaphore': false,
     timeouts: [c.taskSoftTimeLimit ?? 0, c.taskTimeLimit ?? 0] as PyValue[],
     writes: 'N/A',
+    // the pool's own: the threads pool's thread ids as `processes`, its max-tasks-per-child
+    ...w.poolInfo(),
   };
   return {
     total,
