@@ -48,6 +48,8 @@ fi
 # certificates with openssl
 ensure_installed redis-server
 ensure_installed openssl
+# test/cli/service-examples.test.ts runs Debian's supervisord with examples/supervisor/celeriac.conf
+ensure_installed supervisor supervisord
 
 if port_open 5672; then echo "brokers: rabbitmq on 127.0.0.1:5672 is up"; else
   echo "brokers: rabbitmq on 127.0.0.1:5672 is down; starting rabbitmq-server (takes a few seconds)"
