@@ -167,10 +167,20 @@ async function detach(o: ServiceCliOptions, g: GlobalOptions, nodename: string):
 
 let earlyUsr1: (() => void) | null = null;
 
-/** Removes the SIGUSR1 listener {@link startService} put in (the worker's own replaces it). */
+/**
+ * TERM, INT or QUIT while the app loads, before the worker's own handlers are in: nothing was consumed
+ * yet, so the process exits at once, through `exit`, which releases the pidfile (Python's default
+ * SIGTERM would leave it behind, stale).
+ */
+let earlyStop: ((signal: NodeJS.Signals) => void) | null = null;
+const EARLY_STOP_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
+
+/** Removes the listeners {@link startService} put in (the worker's own replace them). */
 export function dropEarlyUsr1(): void {
   if (earlyUsr1) process.off('SIGUSR1', earlyUsr1);
   earlyUsr1 = null;
+  if (earlyStop) for (const s of EARLY_STOP_SIGNALS) process.off(s, earlyStop);
+  earlyStop = null;
 }
 
 /**
@@ -182,6 +192,13 @@ export async function startService(o: ServiceCliOptions, g: GlobalOptions): Prom
   if (!earlyUsr1) {
     earlyUsr1 = () => process.stderr.write('celeriac worker: SIGUSR1 received while starting: no task runs yet\n');
     process.on('SIGUSR1', earlyUsr1);
+  }
+  if (!earlyStop) {
+    earlyStop = (signal) => {
+      process.stderr.write(`celeriac worker: ${signal} received while starting: exiting (nothing was consumed yet)\n`);
+      process.exit(signal === 'SIGINT' ? 1 : 0);
+    };
+    for (const s of EARLY_STOP_SIGNALS) process.on(s, earlyStop);
   }
   const nodename = expandNodename(o.hostname ?? 'celery@%h');
   if (o.detach) return { detached: await detach(o, g, nodename) };

@@ -238,4 +238,21 @@ describe('celeriac worker as a service', () => {
     process.kill(pid, 'SIGTERM');
     await until('the detached worker to exit and remove its pidfile', () => !alive(pid) && !existsSync(pidfile));
   });
+
+  test('--detach, then USR1 and TERM at once (the app still loading): no inspector, the worker exits and its pidfile goes', async () => {
+    const queue = uniqueName('ts.svc.early');
+    const pidfile = join(dir, `${queue}.pid`);
+    const logfile = join(dir, `${queue}.log`);
+    const r = spawnSync(process.execPath, [
+      'bin/celeriac.js', 'worker', '-A', 'test/helpers/worker-app.ts', '-Q', queue, '-n', `${queue}@%h`,
+      '--broker', URL, '--result-backend', URL, '--detach', '--pidfile', join(dir, '%n.pid'), '--logfile', join(dir, '%n%I.log'),
+    ], { env: { ...process.env, CELERIAC_TEST_QUEUE: queue }, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const pid = readPid(pidfile)!;
+    strays.push(pid);
+    process.kill(pid, 'SIGUSR1');
+    process.kill(pid, 'SIGTERM');
+    await until('the detached worker to exit and remove its pidfile', () => !alive(pid) && !existsSync(pidfile));
+    assert.doesNotMatch(readFileSync(logfile, 'utf8'), /Debugger listening/);
+  });
 });

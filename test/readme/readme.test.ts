@@ -110,6 +110,8 @@ const SPECS: Record<string, Spec> = {
   control: { kind: 'ts', mode: 'run', tsWorker: true },
   operate: { kind: 'sh', mode: 'run', tsWorker: true },
   'events-cli': { kind: 'sh', mode: 'run', tsWorker: true },
+  // a detached worker of its own (queue svc) started, signalled and stopped; multi's names and show
+  service: { kind: 'sh', mode: 'run' },
   // the worker snippet's ts@<host> refuses a task it does not know, and keeps it
   quarantine: { kind: 'sh', mode: 'run', tsWorker: true },
   queues: { kind: 'sh', mode: 'run', tsWorker: true },
