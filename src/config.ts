@@ -120,13 +120,13 @@ export interface Settings {
   /** `worker_concurrency`; `null` = number of CPUs. @default null */
   readonly workerConcurrency: number | null;
   /**
-   * `worker_pool` (`-P`): `async` (the event loop), `threads` (one worker thread per slot); Celery's
-   * names map onto them (`prefork`, `processes` → threads; `solo`, `eventlet`, `gevent` → async). @default 'async'
+   * `worker_pool` (`-P`): `async` (the event loop), `threads` (a worker thread per slot), `processes` (a
+   * child process per slot); Celery's `prefork` → processes, `solo`, `eventlet`, `gevent` → async. @default 'async'
    */
   readonly workerPool: string;
-  /** `worker_max_tasks_per_child`: a pool slot is replaced after this many tasks (threads pool). @default null */
+  /** `worker_max_tasks_per_child`: a pool slot is replaced after this many tasks (threads, processes). @default null */
   readonly workerMaxTasksPerChild: number | null;
-  /** `worker_max_memory_per_child` (KiB): a pool slot above it after a task is replaced (threads pool). @default null */
+  /** `worker_max_memory_per_child` (KiB): a pool slot above it after a task is replaced (threads, processes). @default null */
   readonly workerMaxMemoryPerChild: number | null;
   /** `broker_transport_options`. @default {} */
   readonly brokerTransportOptions: Readonly<TransportOptions>;

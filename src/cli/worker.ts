@@ -72,7 +72,7 @@ export function banner(worker: Worker, app: Celery, version: string, metricsUrl?
     `- ** ---------- .> app:         ${app.main ?? '__main__'}`,
     `- ** ---------- .> transport:   ${app.broker.safeUrl}`,
     `- ** ---------- .> results:     ${c.resultBackend ? app.backend.safeUrl : 'disabled://'}`,
-    `- *** --- * --- .> concurrency: ${worker.concurrency} (${worker.poolName === 'async' ? 'node event loop' : 'threads'})`,
+    `- *** --- * --- .> concurrency: ${worker.concurrency} (${worker.poolName === 'async' ? 'node event loop' : worker.poolName})`,
     `-- ******* ---- .> task events: ${worker.events.taskEvents ? 'ON' : 'OFF (enable -E to monitor tasks in this worker)'}`,
     metricsUrl ? `--- ***** ----- .> metrics:     ${metricsUrl}` : '--- ***** ----- ',
     ' -------------- [queues]',
@@ -189,9 +189,9 @@ export function registerWorker(program: Command, version: string): void {
     .option('-S, --scheduler <name>', 'with -B: file or redis (default: beat_scheduler)')
     .option('--metrics-port <port>', 'serve Prometheus metrics (celery-exporter\'s names) on this port at /metrics (setting worker_metrics_port)')
     .option('--metrics-host <host>', 'with --metrics-port: the address to listen on (default 0.0.0.0)')
-    .option('-P, --pool <name>', 'async (the event loop, default) or threads (one worker thread per slot, CPU-bound tasks in parallel); Celery\'s prefork, processes → threads, solo, eventlet, gevent → async (setting worker_pool)')
-    .option('--max-tasks-per-child <n>', 'threads pool: replace a thread after n tasks (worker_max_tasks_per_child)')
-    .option('--max-memory-per-child <KiB>', 'threads pool: replace a thread whose heap is above this after a task (worker_max_memory_per_child)')
+    .option('-P, --pool <name>', 'async (the event loop, default), threads (a worker thread per slot) or processes (a child process per slot): CPU-bound tasks in parallel; Celery\'s prefork → processes, solo, eventlet, gevent → async (setting worker_pool)')
+    .option('--max-tasks-per-child <n>', 'threads/processes: replace a slot after n tasks (worker_max_tasks_per_child)')
+    .option('--max-memory-per-child <KiB>', 'threads/processes: replace a slot above this after a task (worker_max_memory_per_child)')
     .option('--autoscale <max,min>', 'grow the pool up to MAX slots under load and shrink it back to MIN when idle (as Celery\'s)')
     .option('--without-gossip', "don't subscribe to other workers' events (celeriac workers never do; accepted as Celery's flag)")
     .action(async (o: WorkerCliOptions, command: Command) => {

@@ -203,7 +203,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     const pool = poolFromName(options.pool ?? app.conf.workerPool);
     if (!pool) throw new Error(`unknown pool ${JSON.stringify(options.pool ?? app.conf.workerPool)}: async, threads (Celery's prefork, processes, solo, eventlet, gevent, threads map onto them)`);
     this.poolName = pool.pool;
-    if (pool.pool === 'threads' && !options.appModule) throw new Error('the threads pool needs appModule (-A): each thread imports the app module');
+    if (pool.pool !== 'async' && !options.appModule) throw new Error(`the ${pool.pool} pool needs appModule (-A): each slot imports the app module`);
     this.concurrency = pool.solo ? 1 : (options.concurrency ?? app.conf.workerConcurrency ?? availableParallelism());
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new Error(`concurrency must be an integer >= 1, got ${this.concurrency}`);
     if (options.autoscale) {
@@ -278,7 +278,7 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     const { ThreadPool } = await import('./pool/threads.ts');
     const c = this.app.conf;
     const pool = new ThreadPool({
-      appSpec: this.options.appModule!, size: this.concurrency, logger: this.logger,
+      kind: this.poolName, appSpec: this.options.appModule!, size: this.concurrency, logger: this.logger,
       maxTasksPerChild: this.options.maxTasksPerChild !== undefined ? this.options.maxTasksPerChild : c.workerMaxTasksPerChild,
       maxMemoryPerChild: this.options.maxMemoryPerChild !== undefined ? this.options.maxMemoryPerChild : c.workerMaxMemoryPerChild,
     });

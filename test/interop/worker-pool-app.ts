@@ -3,9 +3,13 @@
  * prefork child imports the app), so its settings come from the environment the test sets before
  * the worker starts (POOL_TEST_BROKER, POOL_TEST_BACKEND, POOL_TEST_QUEUE).
  */
-import { threadId } from 'node:worker_threads';
+import { existsSync, writeFileSync } from 'node:fs';
+import { isMainThread, threadId } from 'node:worker_threads';
 import { Celery } from '../../src/app.ts';
 import type { BoundTask } from '../../src/worker/task.ts';
+
+/** The slot a task runs in: its thread id (-P threads) or its process id (-P processes). */
+const slot = () => (isMainThread ? process.pid : threadId);
 
 const env = process.env;
 export const app = new Celery({
@@ -27,7 +31,7 @@ function spin(ms: number): number {
 app.task('pool.spin', (ms: number) => {
   const start = Date.now();
   spin(ms);
-  return { thread: threadId, start, end: Date.now() };
+  return { thread: slot(), start, end: Date.now() };
 });
 
 /** Spins for ever: only stopping its thread ends it. */
@@ -43,7 +47,10 @@ app.task('pool.block', () => {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
 });
 
-app.task('pool.thread', () => threadId);
+app.task('pool.thread', () => slot());
+
+/** Waits `ms` (its thread free meanwhile). */
+app.task('pool.sleep', (ms: number) => new Promise((resolve) => setTimeout(() => resolve(ms), ms)));
 
 app.task('pool.add', (a: number, b: number) => a + b);
 
@@ -60,6 +67,19 @@ app.task('pool.retry_once', (self: BoundTask) => {
 /** Ends its thread (a crash: what a prefork child's os._exit is). */
 app.task('pool.die', () => {
   process.exit(3);
+});
+
+/** Ends its thread the first time (the marker file does not exist yet), returns 'again' the next. */
+app.task('pool.die_once', (marker: string) => {
+  if (existsSync(marker)) return 'again';
+  writeFileSync(marker, '');
+  process.exit(3);
+}, { acksLate: true, rejectOnWorkerLost: true });
+
+/** Writes its slot's process id to `path`, then blocks (for a test that kills the process). */
+app.task('pool.pid_block', (path: string) => {
+  writeFileSync(path, String(process.pid));
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
 });
 
 export default app;

@@ -1,6 +1,6 @@
-// `celeriac worker -P prefork` (→ threads) from the command line on RabbitMQ, Python sending: the app
-// module loaded in each thread by the CLI's loader, CPU-bound tasks in parallel, a hard time limit that
-// stops a spinning task, `inspect stats` showing the pool's threads, `control autoscale` with --autoscale.
+// `celeriac worker -P prefork` (→ processes) from the command line on RabbitMQ, Python sending: the app
+// module loaded in each child process by the CLI's loader, CPU-bound tasks in parallel, a hard time limit that
+// stops a spinning task, `inspect stats` showing the pool's processes, `control autoscale` with --autoscale.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -46,7 +46,7 @@ describe('celeriac worker -P prefork --autoscale on RabbitMQ', () => {
 
   test('CPU-bound tasks in parallel, a hard time limit stops a spinning task, the worker carries on', async (t) => {
     if (skip) return t.skip();
-    assert.match(log, /concurrency: 2 \(threads\)/);
+    assert.match(log, /concurrency: 2 \(processes\)/);
     const [a, b, stuck] = await outcomes([send('pool.spin', [300]), send('pool.spin', [300]), send('pool.forever', [], { time_limit: 1 })]);
     const ra = a!.result as { start: number; end: number };
     const rb = b!.result as { start: number; end: number };
@@ -58,13 +58,13 @@ describe('celeriac worker -P prefork --autoscale on RabbitMQ', () => {
     assert.match(log, /Hard time limit \(1s\) exceeded for pool\.forever/);
   });
 
-  test('inspect stats lists the pool threads; control autoscale changes the bounds', async (t) => {
+  test('inspect stats lists the pool processes; control autoscale changes the bounds', async (t) => {
     if (skip) return t.skip();
     const stats = JSON.parse((await celery(['inspect', 'stats', '-d', NODE, '-j', '-t', '5'])).stdout) as Record<string, { pool: Record<string, unknown> }>;
     const pool = stats[NODE]!.pool;
     assert.equal(pool['max-concurrency'], 2);
     assert.equal((pool.processes as number[]).length, 2);
-    assert.equal(pool.implementation, 'celeriac.worker:ThreadPool');
+    assert.equal(pool.implementation, 'celeriac.worker:ProcessPool');
     const out = (await celery(['control', '-d', NODE, '-t', '5', 'autoscale', '3', '1'])).stdout;
     assert.match(out, /autoscale now max=3 min=1/);
   });

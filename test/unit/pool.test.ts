@@ -10,14 +10,14 @@ import { formatTraceback } from '../../src/worker/traceback.ts';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
-test("Celery's pool names map onto async and threads", () => {
-  assert.deepEqual(poolFromName('prefork'), { pool: 'threads', solo: false });
-  assert.deepEqual(poolFromName('processes'), { pool: 'threads', solo: false });
+test("Celery's pool names map onto async, threads and processes", () => {
+  assert.deepEqual(poolFromName('prefork'), { pool: 'processes', solo: false });
+  assert.deepEqual(poolFromName('processes'), { pool: 'processes', solo: false });
   assert.deepEqual(poolFromName('threads'), { pool: 'threads', solo: false });
   assert.deepEqual(poolFromName('solo'), { pool: 'async', solo: true });
   assert.deepEqual(poolFromName('eventlet'), { pool: 'async', solo: false });
   assert.deepEqual(poolFromName('gevent'), { pool: 'async', solo: false });
-  assert.deepEqual(poolFromName('celery.concurrency.prefork:TaskPool'), { pool: 'threads', solo: false });
+  assert.deepEqual(poolFromName('celery.concurrency.prefork:TaskPool'), { pool: 'processes', solo: false });
   assert.equal(poolFromName('nosuch'), null);
 });
 

@@ -5,8 +5,9 @@
  *   Celery's `solo` is `async` at concurrency 1; `eventlet` and `gevent` are `async` (green threads
  *   are what an event loop is: `-c 1000` means 1000 tasks in flight).
  * - `threads`: each slot a `node:worker_threads` Worker that imports the app module itself, as a
- *   prefork child imports the app (src/worker/pool/threads.ts). Celery's `prefork` and `processes` map here until
- *   a process pool exists; `threads` is Celery's name too.
+ *   prefork child imports the app (src/worker/pool/threads.ts); `threads` is Celery's name too.
+ * - `processes` (Celery's `prefork` maps here): each slot a child process running the same code
+ *   (isolation, native code that is not thread-safe; more memory and a slower start per slot).
  *
  * The main thread keeps the broker, acks, results, events and remote control whatever the pool: a
  * pool only runs the function (with autoretry and the time limits) and answers what it returned or
@@ -29,7 +30,7 @@ export interface PoolJob {
   onLimit(kind: 'soft' | 'hard', seconds: number): void;
 }
 
-export type PoolName = 'async' | 'threads';
+export type PoolName = 'async' | 'threads' | 'processes';
 
 export interface TaskPool {
   readonly name: PoolName;
@@ -54,7 +55,7 @@ export interface TaskPool {
 
 const ALIASES: Record<string, PoolName> = {
   async: 'async', solo: 'async', eventlet: 'async', gevent: 'async',
-  threads: 'threads', prefork: 'threads', processes: 'threads',
+  threads: 'threads', prefork: 'processes', processes: 'processes',
 };
 
 /**

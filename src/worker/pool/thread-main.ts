@@ -48,8 +48,11 @@ export type FromSlot =
 /** Set on an error the main thread handed back: the main thread's own object stands for it if the task rethrows it. */
 const TOKEN = Symbol('celeriac.pool.token');
 
-const port = parentPort!;
-const post = (m: FromSlot) => port.postMessage(m);
+/** To the main thread (a worker thread's port), or to the parent process (a `processes` slot's IPC channel). */
+const port = parentPort
+  ? { post: (m: FromSlot) => parentPort!.postMessage(m), on: (f: (m: ToSlot) => void) => void parentPort!.on('message', f), data: workerData as SlotData }
+  : { post: (m: FromSlot) => void process.send!(m), on: (f: (m: ToSlot) => void) => void process.on('message', f), data: JSON.parse(process.env.CELERIAC_POOL_SLOT ?? '{}') as SlotData };
+const post = port.post;
 const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
 let calls = 0;
 
@@ -85,7 +88,7 @@ function encodeErrorWithToken(err: unknown): { e: TransferredError; token: numbe
 }
 
 async function main(): Promise<void> {
-  const data = workerData as SlotData;
+  const data = port.data;
   let app: Celery;
   try {
     app = await loadApp(data.appSpec, data.cwd);
@@ -107,7 +110,7 @@ async function main(): Promise<void> {
   // code a task left running (after its soft limit) must not end the slot with an unhandled rejection
   process.on('unhandledRejection', () => undefined);
 
-  port.on('message', (m: ToSlot) => {
+  port.on((m: ToSlot) => {
     if (m.type === 'reply') {
       const p = pending.get(m.call);
       if (!p) return;
@@ -150,11 +153,14 @@ async function main(): Promise<void> {
     }
   }
 
-  post({ type: 'ready', threadId });
+  // a processes slot whose parent is gone ends (its IPC channel closed)
+  if (!parentPort) process.on('disconnect', () => process.exit(0));
+  post({ type: 'ready', threadId: parentPort ? threadId : process.pid });
 }
 
+/** What worker_max_memory_per_child compares: a thread's V8 heap; a process's resident size (as Celery's). */
 function heapKiB(): number {
-  return Math.round(getHeapStatistics().used_heap_size / 1024);
+  return Math.round((parentPort ? getHeapStatistics().used_heap_size : process.memoryUsage().rss) / 1024);
 }
 
 void main();

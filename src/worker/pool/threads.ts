@@ -1,29 +1,35 @@
 /**
- * The `threads` pool (`-P threads`; Celery's `prefork` and `processes` map here for now): each slot a
- * `node:worker_threads` Worker running src/worker/pool/thread-main.ts, which imports the app module
- * (`-A`) itself, as a prefork child imports the app, and runs the task functions there. CPU-bound tasks
- * run in parallel, one per slot; the main thread's event loop stays free for the broker, acks,
- * results, events and remote control.
+ * The `threads` and `processes` pools (`-P threads`; `-P processes`, Celery's `prefork` maps there):
+ * each slot a `node:worker_threads` Worker, or a child process (isolation, native code that is not
+ * thread-safe, a crash that cannot take the worker down), running src/worker/pool/thread-main.ts,
+ * which imports the app module (`-A`) itself, as a prefork child imports the app, and runs the task
+ * functions there. CPU-bound tasks run in parallel, one per slot; the main thread's event loop stays
+ * free for the broker, acks, results, events and remote control. Both speak the same messages (structured
+ * clone: a thread's port, a child's `serialization: 'advanced'` IPC channel).
  *
  * What Celery's prefork pool does with its children, done here with threads:
- * - hard time limit: the slot is terminated (`Worker.terminate()` stops running JavaScript) and the
+ * - hard time limit: the slot is terminated (`Worker.terminate()` stops running JavaScript; a child gets SIGKILL) and the
  *   call fails with `TimeLimitExceeded(limit)`; a new slot replaces it (billiard's `_on_hard_timeout`
  *   kills the child, the pool's maintenance starts another). Soft limits fire inside the slot.
  * - `terminate(task, signum)` (`revoke(terminate=True)`, `control terminate`): the slot running the
- *   task is terminated, the call fails with billiard's `Terminated(signum)` and the worker records
+ *   task is terminated (a child gets the signal asked for), the call fails with billiard's `Terminated(signum)` and the worker records
  *   REVOKED, as Celery's `Request.terminate`.
  * - a slot that dies on its own (`process.exit` in a task, an uncaught error, out of memory): the call
- *   fails with `WorkerLostError('Worker exited prematurely: exitcode N Job: J.')`.
+ *   fails with `WorkerLostError('Worker exited prematurely: exitcode N Job: J.')` (a child killed by a
+ *   signal: `signal 9 (SIGKILL)`, billiard's wording).
  * - `worker_max_tasks_per_child`: a slot is replaced after that many tasks; `worker_max_memory_per_child`
- *   (KiB): after a task that leaves the slot's heap above it (a thread has no resident size of its own:
- *   its V8 heap is what it owns).
+ *   (KiB): after a task that leaves the slot above it: a child's resident size (as Celery's), a thread's
+ *   V8 heap (a thread has no resident size of its own).
  *
  * Libraries: piscina 5, tinypool 2 and workerpool 10 pool threads well, but none lets a task running in a
  * thread call back into the main thread and wait for the answer (self.retry, updateState, replace), nor
  * says which thread runs which task (terminate one task, report the slot's thread id), nor recycles a
- * thread after N tasks; each is a few lines on node:worker_threads, so this pool uses Node's own module.
+ * thread after N tasks; each is a few lines on node:worker_threads, so this pool uses Node's own modules
+ * (workerpool also has child processes, with the same gaps).
  */
 import { Worker as Thread } from 'node:worker_threads';
+import { spawn as spawnProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { Terminated, TimeLimitExceeded, WorkerLostError } from '../../../protocol/exceptions.ts';
 import type { PyDict } from '../../../protocol/values.ts';
 import type { WorkerLogger } from '../log.ts';
@@ -32,6 +38,8 @@ import type { FromSlot, SlotData, ToSlot } from './thread-main.ts';
 import { decodeError, decodeValue, encodeError, encodeValue } from './transfer.ts';
 
 export interface ThreadPoolOptions {
+  /** `threads` (worker_threads, default) or `processes` (child processes: isolation, native code that is not thread-safe). */
+  kind?: 'threads' | 'processes';
   /** The app module as `-A` names it; each slot imports it. */
   appSpec: string;
   /** Where `appSpec` is resolved from. @default process.cwd() */
@@ -54,8 +62,15 @@ interface Entry {
   timer?: NodeJS.Timeout;
 }
 
+/** A slot's thread or child process, as the pool drives it. */
+interface Handle {
+  postMessage(m: ToSlot): void;
+  /** Stop it (a thread is terminated, a process gets `signum`, SIGKILL by default). */
+  terminate(signum?: number): unknown;
+}
+
 interface Slot {
-  thread: Thread;
+  thread: Handle;
   threadId: number;
   ready: Promise<void>;
   up: boolean;
@@ -89,8 +104,20 @@ const { workerData } = require('node:worker_threads');
 })().catch((err) => { process.nextTick(() => { throw err; }); });
 `;
 
+// a processes slot: the same entry, in a fresh node with an IPC channel (structured clone, as threads)
+const BOOT_PROCESS = `
+const d = JSON.parse(process.env.CELERIAC_POOL_SLOT);
+if (d.__tsx) {
+  const { register } = await import(d.__tsx);
+  register();
+  const mark = Symbol.for('celeriac.tsx');
+  globalThis[mark] = { ...globalThis[mark], esm: true };
+}
+await import(d.__entry);
+`;
+
 export class ThreadPool implements TaskPool {
-  readonly name = 'threads' as const;
+  readonly name: 'threads' | 'processes';
   private readonly slots = new Set<Slot>();
   private readonly queue: Entry[] = [];
   private target: number;
@@ -100,6 +127,7 @@ export class ThreadPool implements TaskPool {
 
   constructor(private readonly o: ThreadPoolOptions) {
     this.target = o.size;
+    this.name = o.kind ?? 'threads';
   }
 
   get size(): number {
@@ -119,12 +147,12 @@ export class ThreadPool implements TaskPool {
 
   private spawn(): Slot {
     const data: SlotData & { __entry: string; __tsx: string | null } = { appSpec: this.o.appSpec, cwd: this.o.cwd ?? process.cwd(), __entry: this.boot.entry, __tsx: this.boot.tsx };
-    const thread = new Thread(BOOT, { eval: true, workerData: data });
-    const slot: Slot = { thread, threadId: thread.threadId, ready: undefined as unknown as Promise<void>, up: false, current: null, tasks: 0, killedWith: null, retire: false, exited: false };
+    const { handle: thread, id, events } = this.name === 'processes' ? this.spawnProcess(data) : this.spawnThread(data);
+    const slot: Slot = { thread, threadId: id, ready: undefined as unknown as Promise<void>, up: false, current: null, tasks: 0, killedWith: null, retire: false, exited: false };
     this.slots.add(slot);
     let lastError: unknown = null;
     slot.ready = new Promise<void>((resolve, reject) => {
-      thread.on('message', (m: FromSlot) => {
+      events.on('message', (m: FromSlot) => {
         if (m.type === 'ready') {
           slot.up = true;
           resolve();
@@ -133,11 +161,11 @@ export class ThreadPool implements TaskPool {
           reject(new Error(`a pool thread could not load the app ${this.o.appSpec}: ${m.message}`));
         } else this.onMessage(slot, m);
       });
-      thread.on('error', (err) => {
+      events.on('error', (err: Error) => {
         lastError = err;
         if (!slot.up) reject(err);
       });
-      thread.on('exit', (code) => {
+      events.on('exit', (code: number | null, signal?: NodeJS.Signals | null) => {
         slot.exited = true;
         this.slots.delete(slot);
         if (!slot.up) reject(new Error(`a pool thread exited (code ${code}) before it was ready`));
@@ -148,15 +176,38 @@ export class ThreadPool implements TaskPool {
           if (slot.killedWith) entry.reject(slot.killedWith);
           else {
             if (lastError) this.o.logger.error(`pool thread ${slot.threadId} died: ${(lastError as Error)?.stack ?? String(lastError)}`);
-            entry.reject(new WorkerLostError([`Worker exited prematurely: exitcode ${code} Job: ${entry.id}.`]));
+            // billiard's human_status: "exitcode 3", "signal 9 (SIGKILL)"
+            const status = signal ? `signal ${osConstants.signals[signal] ?? ''} (${signal})` : `exitcode ${code}`;
+            entry.reject(new WorkerLostError([`Worker exited prematurely: ${status} Job: ${entry.id}.`]));
           }
         }
         this.maintain();
       });
     });
     slot.ready.catch(() => undefined);
-    thread.unref();
     return slot;
+  }
+
+  private spawnThread(data: object): { handle: Handle; id: number; events: NodeJS.EventEmitter } {
+    const thread = new Thread(BOOT, { eval: true, workerData: data });
+    thread.unref();
+    return { handle: { postMessage: (m) => thread.postMessage(m), terminate: () => thread.terminate() }, id: thread.threadId, events: thread };
+  }
+
+  private spawnProcess(data: object): { handle: Handle; id: number; events: NodeJS.EventEmitter } {
+    const child = spawnProcess(process.execPath, ['--input-type=module', '-e', BOOT_PROCESS], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', env: { ...process.env, CELERIAC_POOL_SLOT: JSON.stringify(data) },
+    });
+    child.unref();
+    (child.channel as { unref?(): void } | undefined)?.unref?.();
+    const handle: Handle = {
+      postMessage: (m) => {
+        if (child.connected) child.send(m);
+      },
+      terminate: (signum?: number) => child.kill(signum ?? 'SIGKILL'),
+    };
+    // the channel keeps no hold on the worker while the child idles, but must while a call runs: ref'd per call below
+    return { handle, id: child.pid ?? 0, events: child };
   }
 
   /** Back to `target` live slots (billiard's `maintain_pool`), then hand out waiting calls. */
@@ -214,11 +265,11 @@ export class ThreadPool implements TaskPool {
     }
   }
 
-  private kill(slot: Slot, reason: Error): void {
+  private kill(slot: Slot, reason: Error, signum?: number): void {
     if (slot.exited) return;
     slot.killedWith = reason;
     slot.retire = true;
-    void slot.thread.terminate();
+    void slot.thread.terminate(signum);
   }
 
   private onMessage(slot: Slot, m: FromSlot): void {
@@ -300,7 +351,7 @@ export class ThreadPool implements TaskPool {
   terminate(taskId: string, signum: number): boolean {
     for (const slot of this.slots) {
       if (slot.current?.job.self.request.id === taskId) {
-        this.kill(slot, new Terminated([signum]));
+        this.kill(slot, new Terminated([signum]), signum);
         return true;
       }
     }
@@ -326,7 +377,7 @@ export class ThreadPool implements TaskPool {
       processes: this.threadIds,
       'max-tasks-per-child': this.o.maxTasksPerChild ?? 'N/A',
       'put-guarded-by-semaphore': false,
-      implementation: 'celeriac.worker:ThreadPool',
+      implementation: this.name === 'processes' ? 'celeriac.worker:ProcessPool' : 'celeriac.worker:ThreadPool',
     };
   }
 
