@@ -247,6 +247,13 @@ export interface Settings {
    * the count pushes it out or an operator purges it. @default 604800 (7 days)
    */
   readonly workerQuarantineMaxAge: number | null;
+  /**
+   * `worker_soft_shutdown_timeout` (Celery 5.5): seconds a cold shutdown first waits for running tasks
+   * (a "soft" shutdown) before it abandons them; 0 is off. See src/worker/service/signals.ts. @default 0
+   */
+  readonly workerSoftShutdownTimeout: number;
+  /** `worker_enable_soft_shutdown_on_idle` (Celery 5.5): the soft shutdown also when no task runs. @default false */
+  readonly workerEnableSoftShutdownOnIdle: boolean;
 }
 
 /** What {@link resolveConfig} accepts: every setting in snake_case or camelCase, all optional. */
@@ -360,6 +367,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   workerMetricsPort: null,
   workerQuarantineMaxMessages: 10_000,
   workerQuarantineMaxAge: 604_800,
+  workerSoftShutdownTimeout: 0,
+  workerEnableSoftShutdownOnIdle: false,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -691,6 +700,8 @@ const VALIDATORS: { [K in keyof Settings]: Validator } = {
     return port;
   },
   workerQuarantineMaxMessages: (n, v) => int(n, v),
+  workerSoftShutdownTimeout: (n, v) => num(n, v),
+  workerEnableSoftShutdownOnIdle: bool,
   workerQuarantineMaxAge: (n, v) => {
     const age = numOrNull(n, v);
     if (age === 0) fail(n, 'a number of seconds above 0, or null (no age limit)', v);

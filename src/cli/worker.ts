@@ -159,6 +159,7 @@ export async function runWorker(o: WorkerCliOptions, command: Command, version: 
   process.stdout.write(banner(worker, app, version, metrics ? metricsAddress(o.metricsHost, metrics.port) : undefined) + '\n');
   installWorkerSignals({
     worker, service, logger: worker.logger,
+    softShutdown: { timeout: app.conf.workerSoftShutdownTimeout, onIdle: app.conf.workerEnableSoftShutdownOnIdle },
     stopFirst: () => beat?.service.stop() ?? Promise.resolve(),
     onError: (err) => reportError('worker', new Error(`shutdown failed: ${err.message}`, { cause: err }), { traceback: level === 'debug' }),
   });

@@ -5,6 +5,7 @@ const queue = process.env.CELERIAC_TEST_QUEUE ?? 'celery';
 const app = new Celery({
   task_default_queue: queue,
   broker_transport_options: { visibility_timeout: Number(process.env.CELERIAC_TEST_VISIBILITY ?? 3600) },
+  worker_soft_shutdown_timeout: Number(process.env.CELERIAC_TEST_SOFT_SHUTDOWN ?? 0),
 });
 
 app.task('tscli.add', (x: number, y: number) => x + y);

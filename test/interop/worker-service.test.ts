@@ -136,6 +136,19 @@ describe('celeriac worker as a service', () => {
     assert.equal(outB!.state, 'PENDING', 'the cold shutdown did not wait for the 60 s task');
   });
 
+  test('worker_soft_shutdown_timeout (Celery 5.5): a cold shutdown first lets the running task finish', async (t) => {
+    if (!requirePython(t)) return;
+    const queue = uniqueName('ts.svc.soft');
+    const w = worker(queue, ['-c', '1'], { CELERIAC_TEST_SOFT_SHUTDOWN: '30' });
+    await w.waitFor(/ready\./);
+    const [a] = (await peer([{ op: 'send', name: 'tscli.sleep', args: [1500], options: { queue } }])) as string[];
+    await w.waitFor(new RegExp(`tscli.sleep\\[${a}\\] received`));
+    w.child.kill('SIGQUIT');
+    assert.equal(await w.exited, 0, w.out());
+    const [out] = (await peer([{ op: 'get', id: a, timeout: 1 }])) as Outcome[];
+    assert.equal(out!.state, 'SUCCESS', `the soft shutdown waited for the task:\n${w.out()}`);
+  });
+
   test('REMAP_SIGTERM=SIGQUIT: TERM is a cold shutdown (exit 0, as QUIT in Celery 5.6.3)', async (t) => {
     if (!requirePython(t)) return;
     const queue = uniqueName('ts.svc.remap');
