@@ -9,6 +9,10 @@
  * - at the hard limit the task fails with `TimeLimitExceeded(hard)`.
  * Either way the worker stops waiting, records the failure and frees the slot; a task that ignores
  * its signal keeps running in the background, but nothing it returns is stored.
+ *
+ * That is the async pool (src/worker/pool/async.ts). Under `-P threads` / `-P processes` the soft limit
+ * runs as here inside the slot, and the hard one stops the slot's thread or process
+ * (src/worker/pool/threads.ts), as Celery's prefork pool kills its child.
  */
 import { SoftTimeLimitExceeded, TimeLimitExceeded } from '../../protocol/exceptions.ts';
 

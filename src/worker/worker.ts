@@ -31,8 +31,9 @@
  * the front of their queues), waits for the running tasks, then closes the app. Cold
  * (`{cold: true}`, or a second stop while a warm one waits) does not wait: running tasks that were
  * acked early are lost (as in Celery), running `acksLate` tasks are given back and will run again;
- * the JavaScript code of a running task cannot be interrupted, so it goes on until the process exits
- * (nothing it does after a cold stop is acked or stored by the worker).
+ * under the async pool the JavaScript code of a running task cannot be interrupted, so it goes on until
+ * the process exits (nothing it does after a cold stop is acked or stored by the worker); the threads
+ * and processes pools (`-P`, src/worker/pool/) stop their slots.
  */
 import { EventEmitter } from 'node:events';
 import { availableParallelism, hostname as osHostname } from 'node:os';
