@@ -110,6 +110,8 @@ const SPECS: Record<string, Spec> = {
   control: { kind: 'ts', mode: 'run', tsWorker: true },
   operate: { kind: 'sh', mode: 'run', tsWorker: true },
   'events-cli': { kind: 'sh', mode: 'run', tsWorker: true },
+  // a -P threads worker of its own (queue cpu) from the installed package: the slot entry in dist/, tsx in each thread
+  pools: { kind: 'sh', mode: 'run' },
   // a detached worker of its own (queue svc) started, signalled and stopped; multi's names and show
   service: { kind: 'sh', mode: 'run' },
   // the worker snippet's ts@<host> refuses a task it does not know, and keeps it
