@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PYTHON, requirePython, uniqueName } from '../helpers/peers.ts';
+import { alive, readPid } from '../helpers/proc.ts';
 import { peer, URL, type Outcome } from '../helpers/worker.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'celeriac-multi-'));
@@ -28,15 +29,6 @@ function celeriac(args: string[]): { status: number | null; stdout: string; stde
   return spawnSync(process.execPath, ['bin/celeriac.js', ...args], { encoding: 'utf8', timeout: 90_000 });
 }
 
-const readPid = (path: string): number | null => (existsSync(path) ? Number(readFileSync(path, 'utf8').trim()) || null : null);
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('celeriac multi', () => {
   test('show and names print what celery multi prints for the same arguments', async (t) => {

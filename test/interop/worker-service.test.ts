@@ -6,10 +6,11 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requirePython, uniqueName } from '../helpers/peers.ts';
+import { portOpen } from '../helpers/private-redis.ts';
+import { alive, readPid } from '../helpers/proc.ts';
 import { peer, sleep, URL, type Outcome } from '../helpers/worker.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'celeriac-service-'));
@@ -65,27 +66,7 @@ async function until<T>(what: string, f: () => T | undefined | null | false, ms 
   }
 }
 
-const readPid = (path: string): number | null => (existsSync(path) ? Number(readFileSync(path, 'utf8').trim()) || null : null);
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-function listening(port: number): Promise<boolean> {
-  return new Promise((r) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      r(true);
-    });
-    s.once('error', () => r(false));
-  });
-}
 
 describe('celeriac worker as a service', () => {
   test('--pidfile and --logfile expand %n %I %i; a live pidfile is refused (73), a stale one replaced; removed at exit', async () => {
@@ -197,7 +178,7 @@ describe('celeriac worker as a service', () => {
     assert.match(w.out(), new RegExp(`${queue}@\\S+ \\(pid ${w.child.pid}\\): 1 running task\\(s\\)`));
     assert.match(w.out(), new RegExp(`tscli\\.sleep\\[${id}\\] running for \\d+\\.\\d{3}s args=\\[1500\\] kwargs=\\{\\}`));
     assert.doesNotMatch(w.out(), /Debugger listening/);
-    assert.equal(await listening(9229), false, 'nothing listens on 9229');
+    assert.equal(await portOpen(9229), false, 'nothing listens on 9229');
     w.child.kill('SIGTERM');
     assert.equal(await w.exited, 0);
     const [out] = (await peer([{ op: 'get', id, timeout: 1 }])) as Outcome[];
