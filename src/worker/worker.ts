@@ -179,6 +179,8 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
   private state: State = 'new';
   private consumer: Consumer | null = null;
   private backend: ResultBackend | null = null;
+  /** The decompression in progress: compressed messages are inflated one at a time (see receive). */
+  private inflating: Promise<unknown> = Promise.resolve();
   /** Messages it will not run: quarantined (or rejected), counted by kind. */
   readonly refusals: Refusals;
   private tracer: Tracer | null = null;
@@ -424,8 +426,12 @@ export class Worker extends EventEmitter<WorkerEvents> implements ControlledWork
     if (!known) return this.refusals.unknownTask(delivery, info.task!, info.id ?? '');
     const compression = raw.headers?.compression;
     if (typeof compression === 'string') {
-      // inflated a chunk at a time with the output counted (decompression bombs), the loop free between chunks
-      return decompressAsync(raw.body, compression).then(
+      // inflated a chunk at a time with the output counted (decompression bombs), the loop free between
+      // chunks, and one message at a time: ten bombs prefetched together stay within one limit of memory
+      // (side by side they took ~10 x 256 MiB), at no cost in throughput on a single event loop
+      const inflated = this.inflating.then(() => decompressAsync(raw.body, compression));
+      this.inflating = inflated.catch(() => undefined);
+      return inflated.then(
         (body) => {
           const { compression: _, ...headers } = raw.headers;
           return this.receiveDecompressed(delivery, { ...raw, body, headers }, info);
